@@ -1,0 +1,160 @@
+//! The clap command: dm's global flags, and one subcommand per registered task.
+
+use clap::{Arg, ArgAction, Command, value_parser};
+
+use crate::task::TaskDef;
+
+/// Builds the full command line: global flags first, then the task and its own arguments
+/// (`dm -R appnode restart web`).
+pub fn build(name: &str, tasks: &[&'static TaskDef]) -> Command {
+    let mut cmd = Command::new(name.to_string())
+        .about("Runs deployment tasks on servers over SSH (dm)")
+        .subcommand_value_name("TASK")
+        .subcommand_help_heading("Tasks")
+        .after_help("Global flags go before the task: `-R appnode restart web`. `--list` shows every task.")
+        .args(global_args());
+    for task in tasks {
+        let mut sub = Command::new(task.name)
+            .about(task.summary())
+            .args((task.args)());
+        if task.doc.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+            sub = sub.long_about(task.doc);
+        }
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+fn global_args() -> Vec<Arg> {
+    let selection = "Selecting hosts";
+    let connection = "Connecting";
+    let running = "Running";
+    let output = "Output";
+    vec![
+        Arg::new("hosts")
+            .short('H')
+            .long("hosts")
+            .value_name("HOSTS")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .help("Servers by name, or ad-hoc [user@]address[:port]; comma-separated or repeated")
+            .help_heading(selection),
+        Arg::new("roles")
+            .short('R')
+            .long("roles")
+            .value_name("ROLES")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .help("All servers of these roles")
+            .help_heading(selection),
+        Arg::new("env")
+            .short('E')
+            .long("env")
+            .value_name("ENV")
+            .env("DM_ENV")
+            .help("Environment of the inventory (dev, staging, production, ...)")
+            .help_heading(selection),
+        Arg::new("inventory")
+            .short('f')
+            .long("inventory")
+            .value_name("FILE")
+            .env("DM_INVENTORY")
+            .value_parser(value_parser!(std::path::PathBuf))
+            .help("Inventory file [default: ./dm.toml]")
+            .help_heading(selection),
+        Arg::new("identity")
+            .short('i')
+            .long("identity")
+            .value_name("KEYFILE")
+            .action(ArgAction::Append)
+            .value_parser(value_parser!(std::path::PathBuf))
+            .help("Private key to try first (repeatable)")
+            .help_heading(connection),
+        Arg::new("ssh_config")
+            .long("ssh-config")
+            .value_name("FILE")
+            .value_parser(value_parser!(std::path::PathBuf))
+            .help("ssh client config to honour [default: ~/.ssh/config]")
+            .help_heading(connection),
+        Arg::new("known_hosts")
+            .long("known-hosts")
+            .value_name("FILE")
+            .value_parser(value_parser!(std::path::PathBuf))
+            .help("known_hosts file to check host keys against [default: the inventory's, else ~/.ssh/known_hosts]")
+            .help_heading(connection),
+        Arg::new("accept_new_host_keys")
+            .long("accept-new-host-keys")
+            .action(ArgAction::SetTrue)
+            .help("Record host keys of hosts never seen before (a changed key is still refused)")
+            .help_heading(connection),
+        Arg::new("connect_timeout")
+            .long("connect-timeout")
+            .value_name("SECS")
+            .default_value("10")
+            .value_parser(value_parser!(u64).range(1..))
+            .help("Give up connecting after this long")
+            .help_heading(connection),
+        Arg::new("keepalive")
+            .long("keepalive")
+            .value_name("SECS")
+            .default_value("5")
+            .value_parser(value_parser!(u64).range(1..))
+            .help("Probe idle connections this often; a host silent for 3 probes is unreachable")
+            .help_heading(connection),
+        Arg::new("ask_sudo_pass")
+            .long("ask-sudo-pass")
+            .action(ArgAction::SetTrue)
+            .help("Ask for the sudo password before running (else asked when first needed, or DM_SUDO_PASSWORD)")
+            .help_heading(connection),
+        Arg::new("parallel")
+            .short('p')
+            .long("parallel")
+            .value_name("N")
+            .default_value("64")
+            .value_parser(value_parser!(usize).range(1..))
+            .help("At most N hosts at once")
+            .help_heading(running),
+        Arg::new("serial")
+            .long("serial")
+            .value_name("N")
+            .value_parser(value_parser!(usize).range(1..))
+            .help("Run hosts in batches of N, one batch after another (overrides the task's)")
+            .help_heading(running),
+        Arg::new("fail_fast")
+            .short('x')
+            .long("fail-fast")
+            .action(ArgAction::SetTrue)
+            .help("Start no new host after one fails (default: keep going)")
+            .help_heading(running),
+        Arg::new("verbose")
+            .short('v')
+            .long("verbose")
+            .action(ArgAction::Count)
+            .help("Show commands as they run and round trips per host; -vv for debug logs")
+            .help_heading(output),
+        Arg::new("quiet")
+            .short('q')
+            .long("quiet")
+            .action(ArgAction::SetTrue)
+            .conflicts_with("verbose")
+            .help("Hide command output; show only the summary")
+            .help_heading(output),
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .help("Print a JSON report (with every host's output) instead of live output")
+            .help_heading(output),
+        Arg::new("list")
+            .short('l')
+            .long("list")
+            .action(ArgAction::SetTrue)
+            .help("List every task with its summary")
+            .help_heading(output),
+        Arg::new("completions")
+            .long("completions")
+            .value_name("SHELL")
+            .value_parser(value_parser!(clap_complete::Shell))
+            .help("Print shell completions (bash, zsh, fish, elvish, powershell)")
+            .help_heading(output),
+    ]
+}

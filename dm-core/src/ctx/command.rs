@@ -1,0 +1,401 @@
+//! Running commands: `ctx.run(..)`, `ctx.sudo(..)`, `ctx.local(..)`, each a builder that runs when
+//! awaited.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::process::Stdio;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::{Ctx, Target};
+use crate::error::Error;
+use crate::executor::events::Event;
+use crate::output::LineSplitter;
+use crate::quote::shell_quote;
+use crate::ssh::{ExitStatus, Stream};
+
+/// What a finished command printed and how it exited.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Everything it wrote to standard output.
+    pub stdout: String,
+    /// Everything it wrote to standard error.
+    pub stderr: String,
+    /// How it exited.
+    pub status: ExitStatus,
+}
+
+impl Output {
+    /// Whether it exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// Standard output without surrounding white space: handy for one-value commands.
+    pub fn trimmed(&self) -> &str {
+        self.stdout.trim()
+    }
+}
+
+/// Bytes fed to a command's standard input; can be replayed when a command must be retried
+/// (sudo asking for a password).
+#[derive(Debug, Clone)]
+pub(crate) enum Stdin {
+    Bytes(std::sync::Arc<[u8]>),
+    File(std::path::PathBuf),
+}
+
+impl Stdin {
+    async fn open(&self) -> Result<Box<dyn AsyncRead + Send + Unpin>, Error> {
+        Ok(match self {
+            Stdin::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
+            Stdin::File(path) => Box::new(tokio::fs::File::open(path).await.map_err(|source| {
+                Error::LocalIo {
+                    path: path.clone(),
+                    source,
+                }
+            })?),
+        })
+    }
+}
+
+/// A command to run, configured by its builder methods and run by `.await`.
+///
+/// ```no_run
+/// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
+/// let kernel = ctx.run("uname -r").quiet().await?;
+/// let probe = ctx.run("systemctl is-active nginx").allow_failure().await?;
+/// ctx.sudo("systemctl reload nginx").await?;
+/// ctx.sudo("psql -c 'select 1'").as_user("postgres").await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a command runs only when awaited"]
+pub struct Run<'a> {
+    ctx: &'a Ctx,
+    command: String,
+    sudo_user: Option<String>,
+    force_local: bool,
+    quiet: bool,
+    check: bool,
+    stdin: Option<Stdin>,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(ctx: &'a Ctx, command: String) -> Run<'a> {
+        Run {
+            ctx,
+            command,
+            sudo_user: None,
+            force_local: false,
+            quiet: false,
+            check: true,
+            stdin: None,
+        }
+    }
+
+    /// Runs it through sudo as `user` (root when not given; see [`Ctx::sudo`]).
+    pub fn as_user(mut self, user: &str) -> Run<'a> {
+        self.sudo_user = Some(user.to_string());
+        self
+    }
+
+    /// Does not print its output (it is still captured in [`Output`] and shown in errors).
+    pub fn quiet(mut self) -> Run<'a> {
+        self.quiet = true;
+        self
+    }
+
+    /// A non-zero exit status is returned in [`Output::status`] instead of as an error.
+    pub fn allow_failure(mut self) -> Run<'a> {
+        self.check = false;
+        self
+    }
+
+    /// Feeds these bytes to the command's standard input.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Run<'a> {
+        self.stdin = Some(Stdin::Bytes(bytes.into().into()));
+        self
+    }
+
+    pub(crate) fn stdin_source(mut self, stdin: Stdin) -> Run<'a> {
+        self.stdin = Some(stdin);
+        self
+    }
+
+    pub(crate) fn local(mut self) -> Run<'a> {
+        self.force_local = true;
+        self
+    }
+
+    /// The command line with the context's directory and environment applied.
+    fn scoped_command(&self) -> String {
+        let mut line = String::new();
+        for (k, v) in self.ctx.env.iter() {
+            line.push_str(&format!("export {k}={}; ", shell_quote(v)));
+        }
+        if let Some(dir) = &self.ctx.cwd {
+            line.push_str(&format!("cd {} && ", shell_quote(dir)));
+        }
+        line.push_str(&self.command);
+        line
+    }
+
+    async fn execute(self) -> Result<Output, Error> {
+        let ctx = self.ctx;
+        let host = if self.force_local { "local" } else { ctx.name() };
+        ctx.events().send(Event::Command {
+            host: host.to_string(),
+            command: self.command.clone(),
+        });
+        let line = self.scoped_command();
+        let output = match &self.sudo_user {
+            None => self.spawn(&line, None).await?,
+            Some(user) => self.run_sudo(&line, user).await?,
+        };
+        if self.check && !output.status.success() {
+            return Err(Error::Command {
+                host: host.to_string(),
+                command: self.command,
+                status: output.status.to_string(),
+                stderr: output.stderr,
+            });
+        }
+        Ok(output)
+    }
+
+    /// Runs `line` as `user` through sudo: first without a password (`sudo -n`); if sudo says it
+    /// needs one, asks for it once per run and runs again with it on standard input.
+    async fn run_sudo(&self, line: &str, user: &str) -> Result<Output, Error> {
+        let ctx = self.ctx;
+        let login = if self.force_local {
+            std::env::var("USER").unwrap_or_default()
+        } else {
+            ctx.host.user.clone()
+        };
+        if login == "root" && user == "root" {
+            return self.spawn(line, None).await;
+        }
+        let wrapped = |flags: &str| {
+            format!(
+                "sudo {flags} -H -u {} -- sh -c {}",
+                shell_quote(user),
+                shell_quote(line)
+            )
+        };
+        if let Some(password) = ctx.shared.sudo_password.known() {
+            return self.spawn(&wrapped("-S -p ''"), Some(password)).await;
+        }
+        let first = self.spawn_captured(&wrapped("-n"), None).await?;
+        if !super::sudo::needs_password(&first) {
+            return Ok(first);
+        }
+        match ctx.shared.sudo_password.ask(ctx.name()).await {
+            Some(password) => self.spawn(&wrapped("-S -p ''"), Some(password)).await,
+            None => Err(Error::SudoPasswordNeeded {
+                host: ctx.name().to_string(),
+                user: login,
+            }),
+        }
+    }
+
+    /// Runs a sudo probe whose output is only shown if it turns out not to be a password prompt.
+    async fn spawn_captured(&self, line: &str, password: Option<String>) -> Result<Output, Error> {
+        let out = self.spawn_with(line, password, true).await?;
+        if !self.quiet && !super::sudo::needs_password(&out) {
+            let host = if self.force_local { "local" } else { self.ctx.name() };
+            for (stream, text) in [(Stream::Stdout, &out.stdout), (Stream::Stderr, &out.stderr)] {
+                let mut split = LineSplitter::new(host, stream);
+                split.push(text.as_bytes(), self.ctx.events());
+                split.finish(self.ctx.events());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn spawn(&self, line: &str, password: Option<String>) -> Result<Output, Error> {
+        self.spawn_with(line, password, self.quiet).await
+    }
+
+    async fn spawn_with(
+        &self,
+        line: &str,
+        password: Option<String>,
+        quiet: bool,
+    ) -> Result<Output, Error> {
+        let ctx = self.ctx;
+        let host = if self.force_local { "local" } else { ctx.name() };
+        let mut stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = match &self.stdin {
+            Some(s) => Some(s.open().await?),
+            None => None,
+        };
+        if let Some(password) = password {
+            // sudo -S reads the password up to the first newline; the command gets the rest.
+            let secret = std::io::Cursor::new(format!("{password}\n").into_bytes());
+            stdin = Some(match stdin {
+                Some(rest) => Box::new(secret.chain(rest)),
+                None => Box::new(secret),
+            });
+        }
+        let mut collected = Collector::new(host, quiet, ctx);
+        let status = match (&ctx.target, self.force_local) {
+            (Target::Remote(session), false) => {
+                let stdin_ref = stdin
+                    .as_mut()
+                    .map(|s| s.as_mut() as &mut (dyn AsyncRead + Send + Unpin));
+                session
+                    .exec(line, stdin_ref, &mut |s, b| collected.push(s, b))
+                    .await?
+            }
+            _ => run_locally(line, stdin, &mut |s, b| collected.push(s, b)).await?,
+        };
+        Ok(collected.finish(status))
+    }
+}
+
+impl<'a> IntoFuture for Run<'a> {
+    type Output = Result<Output, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+/// Captures a command's output and, unless quiet, streams it line by line to the reporter.
+struct Collector<'c> {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    lines: Option<(LineSplitter, LineSplitter)>,
+    ctx: &'c Ctx,
+}
+
+impl<'c> Collector<'c> {
+    fn new(host: &str, quiet: bool, ctx: &'c Ctx) -> Collector<'c> {
+        Collector {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            lines: (!quiet).then(|| {
+                (
+                    LineSplitter::new(host, Stream::Stdout),
+                    LineSplitter::new(host, Stream::Stderr),
+                )
+            }),
+            ctx,
+        }
+    }
+
+    fn push(&mut self, stream: Stream, bytes: &[u8]) {
+        let events = self.ctx.events();
+        match stream {
+            Stream::Stdout => {
+                self.stdout.extend_from_slice(bytes);
+                if let Some((out, _)) = &mut self.lines {
+                    out.push(bytes, events);
+                }
+            }
+            Stream::Stderr => {
+                self.stderr.extend_from_slice(bytes);
+                if let Some((_, err)) = &mut self.lines {
+                    err.push(bytes, events);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, status: ExitStatus) -> Output {
+        if let Some((out, err)) = &mut self.lines {
+            out.finish(self.ctx.events());
+            err.finish(self.ctx.events());
+        }
+        Output {
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            status,
+        }
+    }
+}
+
+/// Runs `line` with `sh -c` on the controlling machine, streaming its output like a remote one.
+async fn run_locally(
+    line: &str,
+    stdin: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    output: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> Result<ExitStatus, Error> {
+    use tokio::io::AsyncWriteExt;
+    let io_err = |source| Error::LocalIo {
+        path: "sh".into(),
+        source,
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(io_err)?;
+    let feeder = match (stdin, child.stdin.take()) {
+        (Some(mut src), Some(mut dst)) => Some(tokio::spawn(async move {
+            // A command that exits without reading all its input closes the pipe: not an error here.
+            let _ = tokio::io::copy(&mut src, &mut dst).await;
+            let _ = dst.shutdown().await;
+        })),
+        _ => None,
+    };
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io_err(std::io::Error::other("child pipes missing")));
+    };
+    let (mut obuf, mut ebuf) = ([0u8; 8192], [0u8; 8192]);
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        tokio::select! {
+            n = out.read(&mut obuf), if out_open => match n.map_err(io_err)? {
+                0 => out_open = false,
+                n => output(Stream::Stdout, &obuf[..n]),
+            },
+            n = err.read(&mut ebuf), if err_open => match n.map_err(io_err)? {
+                0 => err_open = false,
+                n => output(Stream::Stderr, &ebuf[..n]),
+            },
+        }
+    }
+    let status = child.wait().await.map_err(io_err)?;
+    if let Some(f) = feeder {
+        let _ = f.await;
+    }
+    Ok(exit_status_of(status))
+}
+
+fn exit_status_of(status: std::process::ExitStatus) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus {
+        code: status.code().map(|c| c as u32),
+        signal: status.signal().map(|s| format!("signal {s}")),
+    }
+}
+
+impl Ctx {
+    /// Runs a shell command on the host; a non-zero exit is an error (see [`Run::allow_failure`]).
+    ///
+    /// The command is a shell line: quote values built from user data with
+    /// [`shell_quote`](crate::shell_quote).
+    pub fn run(&self, command: impl Into<String>) -> Run<'_> {
+        Run::new(self, command.into())
+    }
+
+    /// Runs a command as root through sudo (as-is when already root). A sudo password, when the
+    /// host needs one, is asked once per run and never printed.
+    pub fn sudo(&self, command: impl Into<String>) -> Run<'_> {
+        Run::new(self, command.into()).as_user("root")
+    }
+
+    /// Runs a command on the controlling machine, with output prefixed `local`.
+    pub fn local(&self, command: impl Into<String>) -> Run<'_> {
+        Run::new(self, command.into()).local()
+    }
+}

@@ -1,0 +1,168 @@
+//! The task context: what a task sees of the host it runs on.
+//!
+//! A [`Ctx`] belongs to one host for one run. It runs commands ([`Ctx::run`], [`Ctx::sudo`],
+//! [`Ctx::local`]), moves files ([`Ctx::put`], [`Ctx::get`]), knows the host's vars and facts, and can
+//! be scoped to a working directory or environment ([`Ctx::cd`], [`Ctx::env`]) without affecting the
+//! caller's context.
+
+mod command;
+mod facts;
+mod sudo;
+mod transfer;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::executor::events::{Event, EventSender};
+use crate::host::{Host, Vars};
+use crate::inventory::Inventory;
+use crate::ssh::{ConnectOptions, Session};
+
+pub use command::{Output, Run};
+pub use facts::Facts;
+pub use sudo::SudoPassword;
+pub use transfer::{Get, Put};
+
+/// What every host of a run shares: the inventory, how to connect, where events go.
+#[derive(Debug)]
+pub struct RunShared {
+    /// The inventory the run was started with.
+    pub inventory: Arc<Inventory>,
+    /// How to reach hosts (keys, known_hosts, timeouts).
+    pub connect: ConnectOptions,
+    /// Where output and progress go.
+    pub events: EventSender,
+    /// The sudo password, asked at most once per run.
+    pub sudo_password: SudoPassword,
+}
+
+/// Where a context's commands run.
+#[derive(Clone, Debug)]
+enum Target {
+    /// Over SSH on the context's host.
+    Remote(Session),
+    /// On the controlling machine (`#[task(local)]`, or [`Ctx::local`]).
+    Local,
+}
+
+/// The context a task runs in on one host.
+///
+/// Cloning is cheap; [`Ctx::cd`] and [`Ctx::env`] return scoped copies.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    host: Arc<Host>,
+    target: Target,
+    shared: Arc<RunShared>,
+    cwd: Option<Arc<str>>,
+    env: Arc<Vec<(String, String)>>,
+    facts: Arc<tokio::sync::OnceCell<Facts>>,
+}
+
+impl Ctx {
+    /// A context whose commands run on `host` over an established `session`.
+    pub fn remote(host: Arc<Host>, session: Session, shared: Arc<RunShared>) -> Ctx {
+        Ctx::new(host, Target::Remote(session), shared)
+    }
+
+    /// A context whose commands run on the controlling machine (for `#[task(local)]`).
+    pub fn local_machine(shared: Arc<RunShared>) -> Ctx {
+        Ctx::new(Arc::new(Host::new("local", "localhost")), Target::Local, shared)
+    }
+
+    fn new(host: Arc<Host>, target: Target, shared: Arc<RunShared>) -> Ctx {
+        Ctx {
+            host,
+            target,
+            shared,
+            cwd: None,
+            env: Arc::new(Vec::new()),
+            facts: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
+    /// The host this context runs on.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The host's name, as used in output prefixes.
+    pub fn name(&self) -> &str {
+        &self.host.name
+    }
+
+    /// The inventory of the run: other servers, roles, the environment.
+    pub fn inventory(&self) -> &Inventory {
+        &self.shared.inventory
+    }
+
+    /// What the whole run shares (to start work on other hosts from a task).
+    pub fn shared(&self) -> &Arc<RunShared> {
+        &self.shared
+    }
+
+    /// Whether this context runs on the controlling machine rather than over SSH.
+    pub fn is_local(&self) -> bool {
+        matches!(self.target, Target::Local)
+    }
+
+    /// The SSH session of this host, if it is remote.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.target {
+            Target::Remote(s) => Some(s),
+            Target::Local => None,
+        }
+    }
+
+    /// The host's variables (global, role, environment and server vars merged).
+    pub fn vars(&self) -> &Vars {
+        &self.host.vars
+    }
+
+    /// One variable, converted to `T`.
+    ///
+    /// Fails with a message naming the host and the variable when it is missing or of another type.
+    pub fn var<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
+        let value = self.host.vars.get(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: variable `{name}` is not set; set it in dm.toml ([vars], a role's, an environment's or the server's vars)",
+                self.host.name
+            )
+        })?;
+        serde_json::from_value(value.clone()).map_err(|e| {
+            anyhow::anyhow!("{}: variable `{name}` has the wrong type: {e}", self.host.name)
+        })
+    }
+
+    /// A copy of this context whose commands run in `dir` (`cd dir && ...`).
+    pub fn cd(&self, dir: &str) -> Ctx {
+        let mut scoped = self.clone();
+        scoped.cwd = Some(Arc::from(dir));
+        scoped
+    }
+
+    /// A copy of this context whose commands see the environment variable `key=value`.
+    pub fn env(&self, key: &str, value: &str) -> Ctx {
+        let mut scoped = self.clone();
+        let mut env = (*self.env).clone();
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), value.to_string()));
+        scoped.env = Arc::new(env);
+        scoped
+    }
+
+    /// Prints a message in this host's output, like a command's line.
+    pub fn log(&self, message: impl Into<String>) {
+        for line in message.into().lines() {
+            self.shared.events.send(Event::Output {
+                host: self.host.name.clone(),
+                stream: crate::ssh::Stream::Stdout,
+                line: line.to_string(),
+            });
+        }
+    }
+
+    pub(crate) fn events(&self) -> &EventSender {
+        &self.shared.events
+    }
+}

@@ -1,0 +1,67 @@
+//! The sudo password: given up front, or asked once per run when a host first needs it.
+
+use super::Output;
+
+/// Holds the sudo password of a run. It is only ever written to sudo's standard input, never to a
+/// command line, a log or a report.
+#[derive(Default)]
+pub struct SudoPassword {
+    preset: Option<String>,
+    interactive: bool,
+    asked: tokio::sync::OnceCell<Option<String>>,
+}
+
+impl std::fmt::Debug for SudoPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SudoPassword")
+            .field("preset", &self.preset.as_ref().map(|_| "<redacted>"))
+            .field("interactive", &self.interactive)
+            .finish()
+    }
+}
+
+impl SudoPassword {
+    /// `preset` is used when given (`DM_SUDO_PASSWORD`, or asked up front by `--ask-sudo-pass`);
+    /// otherwise, if `interactive`, the terminal is asked the first time a host needs it.
+    pub fn new(preset: Option<String>, interactive: bool) -> SudoPassword {
+        SudoPassword {
+            preset,
+            interactive,
+            asked: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The password, if it is already known.
+    pub fn known(&self) -> Option<String> {
+        self.preset
+            .clone()
+            .or_else(|| self.asked.get().cloned().flatten())
+    }
+
+    /// The password, asking the terminal once per run if it is not known and asking is allowed.
+    pub async fn ask(&self, host: &str) -> Option<String> {
+        if let Some(p) = self.known() {
+            return Some(p);
+        }
+        if !self.interactive {
+            return None;
+        }
+        let prompt = format!("[{host}] sudo password (asked once for all hosts): ");
+        self.asked
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || rpassword::prompt_password(prompt).ok())
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await
+            .clone()
+    }
+}
+
+/// Whether `sudo -n` refused because it needs a password.
+pub(crate) fn needs_password(output: &Output) -> bool {
+    !output.success()
+        && (output.stderr.contains("a password is required")
+            || output.stderr.contains("a terminal is required"))
+}

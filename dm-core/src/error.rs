@@ -1,0 +1,256 @@
+//! dm's errors: one enum, each variant with a message that says what went wrong, where, and what
+//! to do about it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in dm-core.
+///
+/// Messages name the file, line, host or task involved and say how to fix the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // -- inventory (dm.toml, ~/.ssh/config) --
+    /// The inventory file could not be read.
+    #[error("cannot read inventory {}: {source}", path.display())]
+    InventoryRead {
+        /// The inventory file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The inventory file is not valid: bad TOML, a wrong type, or a reference to something unknown.
+    #[error("{}:{line}:{column}: {message}{}", path.display(), key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default())]
+    InventoryInvalid {
+        /// The inventory file.
+        path: PathBuf,
+        /// 1-based line of the offending item.
+        line: usize,
+        /// 1-based column of the offending item.
+        column: usize,
+        /// The dotted key of the offending item, e.g. `servers.appnode1.port`.
+        key: Option<String>,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A host named on the command line is not in the inventory.
+    #[error("unknown host `{name}`: it is not a server in {inventory}{}", did_you_mean(suggestion))]
+    UnknownHost {
+        /// The name given.
+        name: String,
+        /// Where servers are defined (the inventory path, or "the inventory (no dm.toml found)").
+        inventory: String,
+        /// The closest known server name.
+        suggestion: Option<String>,
+    },
+    /// A role named on the command line or by a task has no servers and is not defined.
+    #[error("unknown role `{name}`: no server in {inventory} has it{}", did_you_mean(suggestion))]
+    UnknownRole {
+        /// The role given.
+        name: String,
+        /// Where servers are defined.
+        inventory: String,
+        /// The closest known role.
+        suggestion: Option<String>,
+    },
+    /// The environment asked for (`-E`) is not defined in the inventory.
+    #[error("unknown environment `{name}`: {inventory} defines {}", if known.is_empty() { "no environments".to_string() } else { known.join(", ") })]
+    UnknownEnvironment {
+        /// The environment given.
+        name: String,
+        /// Where environments are defined.
+        inventory: String,
+        /// The environments that exist.
+        known: Vec<String>,
+    },
+    /// `~/.ssh/config` (or the file given) could not be read or parsed.
+    #[error("cannot use ssh config {}: {message}", path.display())]
+    SshConfig {
+        /// The ssh config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    // -- tasks and the command line --
+    /// No task has this name.
+    #[error("unknown task `{name}`{}; `--list` shows every task", did_you_mean(suggestion))]
+    UnknownTask {
+        /// The name given.
+        name: String,
+        /// The closest task name.
+        suggestion: Option<String>,
+    },
+    /// Neither the command line nor the task selects any host.
+    #[error("task `{task}` selected no hosts: pass -H HOST or -R ROLE{}", if *has_inventory { "" } else { ", or write a dm.toml" })]
+    NoHostsSelected {
+        /// The task.
+        task: String,
+        /// Whether an inventory file was found.
+        has_inventory: bool,
+    },
+
+    // -- ssh --
+    /// The TCP connection or SSH handshake failed or timed out.
+    #[error("{host}: cannot connect to {destination}: {message}")]
+    Connect {
+        /// The host's name.
+        host: String,
+        /// `user@address:port`.
+        destination: String,
+        /// Why.
+        message: String,
+    },
+    /// The server's host key is not in known_hosts and the policy is strict.
+    #[error(
+        "{host}: host key of {address} is not known ({fingerprint}).\n  \
+         Check the fingerprint, then either add it to {} (ssh-keyscan -p {port} {address} >> {}) \
+         or run once with --accept-new-host-keys to record it.",
+        known_hosts.display(), known_hosts.display()
+    )]
+    HostKeyUnknown {
+        /// The host's name.
+        host: String,
+        /// The address connected to.
+        address: String,
+        /// The SSH port.
+        port: u16,
+        /// SHA256 fingerprint of the key the server offered.
+        fingerprint: String,
+        /// The known_hosts file consulted.
+        known_hosts: PathBuf,
+    },
+    /// The server's host key differs from the one recorded: possibly an attack. Always refused.
+    #[error(
+        "{host}: HOST KEY OF {address} HAS CHANGED ({fingerprint}); it does not match {}:{line}.\n  \
+         Someone may be intercepting the connection. If the server was really reinstalled, remove \
+         the old key (ssh-keygen -R {address} -f {}) and connect again.",
+        known_hosts.display(), known_hosts.display()
+    )]
+    HostKeyChanged {
+        /// The host's name.
+        host: String,
+        /// The address connected to.
+        address: String,
+        /// SHA256 fingerprint of the key the server offered.
+        fingerprint: String,
+        /// The known_hosts file consulted.
+        known_hosts: PathBuf,
+        /// The line of the recorded key.
+        line: usize,
+    },
+    /// No key, agent identity or password was accepted.
+    #[error("{host}: authentication as `{user}` failed (tried: {}); add the key to the server's authorized_keys or pass -i KEYFILE", if tried.is_empty() { "no keys found".to_string() } else { tried.join(", ") })]
+    Auth {
+        /// The host's name.
+        host: String,
+        /// The login user.
+        user: String,
+        /// What was tried, e.g. `~/.ssh/id_ed25519`, `agent key ...`.
+        tried: Vec<String>,
+    },
+    /// A private key file could not be loaded.
+    #[error("cannot load private key {}: {message}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The connection broke or the server refused a channel while a command ran.
+    #[error("{host}: connection lost: {message}")]
+    Disconnected {
+        /// The host's name.
+        host: String,
+        /// What happened.
+        message: String,
+    },
+
+    // -- commands and files --
+    /// A command exited with a non-zero status.
+    #[error("{host}: command failed with {status}: {command}{}", if stderr.trim().is_empty() { String::new() } else { format!("\n{}", stderr.trim_end()) })]
+    Command {
+        /// The host's name.
+        host: String,
+        /// The command as given by the task.
+        command: String,
+        /// `exit status 3` or `signal TERM`.
+        status: String,
+        /// The command's standard error (also streamed as it ran).
+        stderr: String,
+    },
+    /// sudo needs a password and none was given.
+    #[error("{host}: sudo needs a password for `{user}`; run with --ask-sudo-pass (or set DM_SUDO_PASSWORD)")]
+    SudoPasswordNeeded {
+        /// The host's name.
+        host: String,
+        /// The login user.
+        user: String,
+    },
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    LocalIo {
+        /// The local path.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A file transfer did not complete; nothing was left at the destination.
+    #[error("{host}: transfer of {path} failed: {message}")]
+    Transfer {
+        /// The host's name.
+        host: String,
+        /// The remote path.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The run was interrupted (Ctrl-C) before this host's work started or finished.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// The closest of `candidates` to `name`, if any is close enough to be a likely typo.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn suggests_a_close_name() {
+        assert_eq!(suggest("apnode1", ["appnode1", "lb1"]), Some("appnode1".into()));
+    }
+
+    #[test]
+    fn suggests_nothing_for_a_distant_name() {
+        assert_eq!(suggest("database", ["appnode1", "lb1"]), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! Events: what the executor tells the reporter while a run goes on.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::ssh::Stream;
+
+/// One thing that happened during a run, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run starts: the task and the hosts it will run on.
+    RunStarted {
+        /// Task name.
+        task: String,
+        /// Host names, in order.
+        hosts: Vec<String>,
+    },
+    /// Work on a host starts (connecting, then the task).
+    HostStarted {
+        /// Host name.
+        host: String,
+    },
+    /// A whole line of a command's output.
+    Output {
+        /// Host name (`local` for commands on the controlling machine).
+        host: String,
+        /// Which stream.
+        stream: Stream,
+        /// The line, without its line ending.
+        line: String,
+    },
+    /// A command is about to run (shown with `-v`).
+    Command {
+        /// Host name.
+        host: String,
+        /// The command as the task gave it (never with secrets such as sudo passwords).
+        command: String,
+    },
+    /// A host is done.
+    HostFinished {
+        /// Host name.
+        host: String,
+        /// How it ended.
+        outcome: Outcome,
+        /// Wall time on this host.
+        elapsed: Duration,
+        /// SSH channels opened on this host (each one a round trip).
+        round_trips: u64,
+    },
+    /// The run was interrupted: no new host starts.
+    Interrupted,
+}
+
+/// How the task ended on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The task succeeded.
+    Ok,
+    /// The task returned an error.
+    Failed(String),
+    /// The host could not be reached or vanished mid-run.
+    Unreachable(String),
+    /// The host never started: the run was interrupted or stopped by `--fail-fast`.
+    Skipped(String),
+}
+
+impl Outcome {
+    /// The one-word status shown in the summary and the JSON report.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unreachable(_) => "unreachable",
+            Outcome::Skipped(_) => "skipped",
+        }
+    }
+
+    /// The error message, if the host did not succeed.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Failed(m) | Outcome::Unreachable(m) | Outcome::Skipped(m) => Some(m),
+        }
+    }
+}
+
+/// Sends events to the reporter. Cheap to clone; sending never blocks and never fails the run
+/// (a reporter that has gone away just stops listening).
+#[derive(Debug, Clone)]
+pub struct EventSender {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl EventSender {
+    /// A sender and the receiver the reporter reads from.
+    pub fn channel() -> (EventSender, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (EventSender { tx }, rx)
+    }
+
+    /// Sends an event.
+    pub fn send(&self, event: Event) {
+        // The reporter lives until the run ends; if it is gone, there is nobody left to tell.
+        let _ = self.tx.send(event);
+    }
+}

@@ -1,0 +1,60 @@
+//! A host: one server dm connects to, as resolved from the inventory, `~/.ssh/config` and flags.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Free-form variables of a host (from the inventory's global, role, environment and server vars).
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// One server, fully resolved: everything needed to connect to it and to run tasks on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// The name the user knows it by (`appnode2`), or the address for an ad-hoc `-H` host.
+    pub name: String,
+    /// What to connect to: an IP address or DNS name (after `~/.ssh/config`'s `HostName`).
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Roles of this server (`appnode`, `loadbalancer`, ...).
+    pub roles: Vec<String>,
+    /// Variables for tasks and templates, merged from global, role, environment and server vars.
+    pub vars: Vars,
+    /// Private key files to try, in order, before the ssh-agent.
+    pub identity_files: Vec<PathBuf>,
+    /// The host to hop through (ProxyJump), itself fully resolved; chains nest.
+    pub proxy_jump: Option<Box<Host>>,
+}
+
+impl Host {
+    /// A host with defaults for everything but the address: root on port 22, no roles or vars.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Host {
+        Host {
+            name: name.into(),
+            address: address.into(),
+            port: 22,
+            user: "root".to_string(),
+            roles: Vec::new(),
+            vars: Vars::new(),
+            identity_files: Vec::new(),
+            proxy_jump: None,
+        }
+    }
+
+    /// Whether this host has the given role.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// `user@address:port`, as shown in messages.
+    pub fn destination(&self) -> String {
+        format!("{}@{}:{}", self.user, self.address, self.port)
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}

@@ -1,0 +1,33 @@
+//! dm-core: the runtime behind dm fabfiles.
+//!
+//! The modules follow the concepts a user meets: an [`inventory`] of servers and roles read from
+//! `dm.toml`, [`host`]s reached over [`ssh`], [`task`]s registered by `#[task]`, a task context
+//! ([`Ctx`]) that runs commands and moves files, the [`executor`] that runs a task on many hosts in
+//! parallel, the [`report`] of what happened, and the [`cli`] that ties it together.
+
+pub mod cli;
+pub mod ctx;
+pub mod error;
+pub mod executor;
+pub mod host;
+pub mod inventory;
+pub mod output;
+pub mod quote;
+pub mod report;
+pub mod ssh;
+pub mod task;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use ctx::Ctx;
+pub use error::Error;
+pub use quote::shell_quote;
+pub use task::TaskDef;
+
+/// Items the `#[task]` macro expands to. Not part of the public API: names here may change.
+#[doc(hidden)]
+pub mod __private {
+    pub use anyhow;
+    pub use clap;
+    pub use inventory;
+}

@@ -1,0 +1,202 @@
+//! The live reporter: prints each output line whole, prefixed with its host, keeps a progress bar
+//! when stderr is a terminal, and collects output for the JSON report.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::OutputLine;
+use crate::executor::events::{Event, Outcome};
+use crate::ssh::Stream;
+
+/// How the reporter shows a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReporterOptions {
+    /// Collect output for the JSON report instead of printing it.
+    pub json: bool,
+    /// Do not print command output (the summary still shows errors).
+    pub quiet: bool,
+    /// `-v`: show each command before it runs.
+    pub verbose: u8,
+    /// Show a live progress bar on stderr (only sensible when stderr is a terminal).
+    pub progress: bool,
+    /// Color host prefixes.
+    pub color: bool,
+}
+
+/// The running reporter; [`Reporter::finish`] stops it and hands over the collected output.
+pub struct Reporter {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<HashMap<String, Vec<OutputLine>>>,
+}
+
+impl Reporter {
+    /// Starts reporting the events arriving on `rx`.
+    pub fn start(rx: mpsc::UnboundedReceiver<Event>, options: ReporterOptions) -> Reporter {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(report(rx, stopped, options));
+        Reporter { stop, task }
+    }
+
+    /// Prints what is still queued, clears the progress bar and returns each host's output lines
+    /// (collected only in JSON mode).
+    pub async fn finish(self) -> HashMap<String, Vec<OutputLine>> {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
+struct State {
+    options: ReporterOptions,
+    bar: Option<ProgressBar>,
+    running: BTreeSet<String>,
+    collected: HashMap<String, Vec<OutputLine>>,
+}
+
+async fn report(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut stopped: oneshot::Receiver<()>,
+    options: ReporterOptions,
+) -> HashMap<String, Vec<OutputLine>> {
+    let mut state = State {
+        options,
+        bar: None,
+        running: BTreeSet::new(),
+        collected: HashMap::new(),
+    };
+    loop {
+        tokio::select! {
+            biased;
+            event = rx.recv() => match event {
+                Some(e) => state.handle(e),
+                None => break,
+            },
+            _ = &mut stopped => {
+                while let Ok(e) = rx.try_recv() {
+                    state.handle(e);
+                }
+                break;
+            }
+        }
+    }
+    if let Some(bar) = state.bar.take() {
+        bar.finish_and_clear();
+    }
+    state.collected
+}
+
+impl State {
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::RunStarted { hosts, .. } => {
+                if self.options.progress && !self.options.json {
+                    let bar = ProgressBar::with_draw_target(
+                        Some(hosts.len() as u64),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    if let Ok(style) =
+                        ProgressStyle::with_template("{spinner} {pos}/{len} hosts done {wide_msg}")
+                    {
+                        bar.set_style(style);
+                    }
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    self.bar = Some(bar);
+                }
+            }
+            Event::HostStarted { host } => {
+                self.running.insert(host);
+                self.update_bar();
+            }
+            Event::HostFinished { host, outcome, .. } => {
+                self.running.remove(&host);
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                if let (Outcome::Failed(m) | Outcome::Unreachable(m), false) =
+                    (&outcome, self.options.json)
+                {
+                    let first = m.lines().next().unwrap_or_default();
+                    self.print(Stream::Stderr, &host, &format!("{}: {first}", outcome.label()));
+                }
+                self.update_bar();
+            }
+            Event::Output { host, stream, line } => {
+                if self.options.json {
+                    self.collected.entry(host).or_default().push(OutputLine {
+                        stream: match stream {
+                            Stream::Stdout => "stdout",
+                            Stream::Stderr => "stderr",
+                        },
+                        line,
+                    });
+                } else if !self.options.quiet {
+                    self.print(stream, &host, &line);
+                }
+            }
+            Event::Command { host, command } => {
+                if self.options.verbose > 0 && !self.options.json {
+                    self.print(Stream::Stderr, &host, &format!("$ {command}"));
+                }
+            }
+            Event::Interrupted => {
+                if !self.options.json {
+                    self.print(
+                        Stream::Stderr,
+                        "dm",
+                        "interrupted: no new hosts start; running ones finish (Ctrl-C again to abort them)",
+                    );
+                }
+            }
+        }
+    }
+
+    fn update_bar(&self) {
+        if let Some(bar) = &self.bar {
+            let names: Vec<&str> = self.running.iter().take(4).map(String::as_str).collect();
+            let more = self.running.len().saturating_sub(names.len());
+            let mut msg = if names.is_empty() {
+                String::new()
+            } else {
+                format!("running: {}", names.join(", "))
+            };
+            if more > 0 {
+                msg.push_str(&format!(" and {more} more"));
+            }
+            bar.set_message(msg);
+        }
+    }
+
+    fn print(&self, stream: Stream, host: &str, line: &str) {
+        let prefix = if self.options.color {
+            format!("\x1b[{}m[{host}]\x1b[0m", color_of(host))
+        } else {
+            format!("[{host}]")
+        };
+        let write = || match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{prefix} {line}");
+            }
+            Stream::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{prefix} {line}");
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+/// A stable ANSI color per host, so one host's lines are easy to follow.
+fn color_of(host: &str) -> u8 {
+    const COLORS: [u8; 6] = [36, 32, 33, 35, 34, 96];
+    let hash = host
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    COLORS[hash % COLORS.len()]
+}

@@ -1,0 +1,92 @@
+//! The end-of-run summary: one line per host and the totals.
+
+use std::fmt::Write;
+
+use super::RunReport;
+
+/// Renders the summary printed after a run.
+pub fn render(report: &RunReport, show_round_trips: bool) -> String {
+    let mut out = String::new();
+    let width = report.hosts.iter().map(|h| h.host.len()).max().unwrap_or(4);
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "\n{}: {} host{}: {} ok, {} failed, {} unreachable{} in {:.2}s{}",
+        report.task,
+        report.hosts.len(),
+        if report.hosts.len() == 1 { "" } else { "s" },
+        c.ok,
+        c.failed,
+        c.unreachable,
+        if c.skipped > 0 {
+            format!(", {} skipped", c.skipped)
+        } else {
+            String::new()
+        },
+        report.elapsed_secs,
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
+    );
+    for h in &report.hosts {
+        let _ = write!(
+            out,
+            "  {:<width$}  {:<11}  {:>7.2}s",
+            h.host, h.status, h.elapsed_secs
+        );
+        if show_round_trips {
+            let _ = write!(out, "  {:>3} round trips", h.round_trips);
+        }
+        if let Some(err) = &h.error {
+            let mut lines = err.lines();
+            if let Some(first) = lines.next() {
+                let _ = write!(out, "  {first}");
+            }
+            for more in lines {
+                let _ = write!(out, "\n  {:width$}  {more}", "");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::{HostResult, Outcome};
+    use std::time::Duration;
+
+    #[test]
+    fn summary_counts_and_marks_each_host() {
+        let results = vec![
+            HostResult {
+                host: "app1".into(),
+                outcome: Outcome::Ok,
+                elapsed: Duration::from_millis(500),
+                round_trips: 2,
+            },
+            HostResult {
+                host: "app2".into(),
+                outcome: Outcome::Unreachable("app2: connection lost".into()),
+                elapsed: Duration::from_secs(3),
+                round_trips: 1,
+            },
+        ];
+        let report = RunReport::new(
+            "deploy",
+            &results,
+            Default::default(),
+            Duration::from_secs(3),
+            false,
+        );
+        assert!(!report.success);
+        let text = render(&report, true);
+        assert!(text.contains("deploy: 2 hosts: 1 ok, 0 failed, 1 unreachable"), "{text}");
+        assert!(text.contains("app1  ok"), "{text}");
+        assert!(text.contains("app2  unreachable"), "{text}");
+        assert!(text.contains("2 round trips"), "{text}");
+    }
+}
