@@ -70,6 +70,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A `-H` value is written like an address (`[user@]host[:port]`) but cannot be parsed.
+    #[error("invalid host `{spec}`: {message}; write it as [user@]host[:port]")]
+    InvalidHost {
+        /// The value given.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     // -- tasks and the command line --
     /// No task has this name.
