@@ -1,0 +1,212 @@
+//! Host-key checking against known_hosts, done inside the russh client handler.
+//!
+//! The handler's error type carries dm's own [`Error`], so a refused key reaches the caller as
+//! [`Error::HostKeyUnknown`] or [`Error::HostKeyChanged`] rather than as a generic handshake failure.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use russh::client;
+use russh::keys::known_hosts::{known_host_keys_path, learn_known_hosts_path};
+use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
+use russh::keys::{PublicKeyOrCertificate, check_known_hosts_path};
+use russh::{Preferred, keys};
+
+use super::options::HostKeyPolicy;
+use crate::error::Error;
+use crate::host::Host;
+
+/// Serializes appends to known_hosts: many hosts of one run may be learned at the same time.
+static LEARN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Why the russh client task stopped, as far as it told us; shared with the [`Session`](super::Session)
+/// so that a lost connection can be explained.
+pub(crate) type DisconnectReason = Arc<Mutex<Option<String>>>;
+
+/// Error type of the russh handler: either russh's own or a dm error decided in a callback.
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    /// A protocol or I/O error from russh.
+    Ssh(russh::Error),
+    /// A dm error (host key refused, known_hosts unreadable).
+    Dm(Box<Error>),
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> HandlerError {
+        HandlerError::Ssh(e)
+    }
+}
+
+/// The russh client handler of one connection: checks the host key and records why the
+/// connection ended.
+pub(crate) struct Client {
+    host: String,
+    address: String,
+    port: u16,
+    known_hosts: PathBuf,
+    policy: HostKeyPolicy,
+    disconnect: DisconnectReason,
+}
+
+impl Client {
+    pub(crate) fn new(
+        host: &Host,
+        known_hosts: &Path,
+        policy: HostKeyPolicy,
+        disconnect: DisconnectReason,
+    ) -> Client {
+        Client {
+            host: host.name.clone(),
+            address: host.address.clone(),
+            port: host.port,
+            known_hosts: known_hosts.to_path_buf(),
+            policy,
+            disconnect,
+        }
+    }
+
+    fn check(&self, key: &PublicKey) -> Result<(), Error> {
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        match check_known_hosts_path(&self.address, self.port, key, &self.known_hosts) {
+            Ok(true) => {
+                tracing::debug!(host = %self.host, %fingerprint, "host key matches known_hosts");
+                Ok(())
+            }
+            Ok(false) => match self.policy {
+                HostKeyPolicy::Strict => Err(Error::HostKeyUnknown {
+                    host: self.host.clone(),
+                    address: self.address.clone(),
+                    port: self.port,
+                    fingerprint,
+                    known_hosts: self.known_hosts.clone(),
+                }),
+                HostKeyPolicy::AcceptNew => {
+                    let _guard = LEARN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+                    learn_known_hosts_path(&self.address, self.port, key, &self.known_hosts)
+                        .map_err(|e| self.known_hosts_error("cannot record the host key in", e))?;
+                    tracing::info!(host = %self.host, %fingerprint, known_hosts = %self.known_hosts.display(), "recorded new host key");
+                    Ok(())
+                }
+            },
+            Err(keys::Error::KeyChanged { line }) => Err(Error::HostKeyChanged {
+                host: self.host.clone(),
+                address: self.address.clone(),
+                fingerprint,
+                known_hosts: self.known_hosts.clone(),
+                line,
+            }),
+            Err(e) => Err(self.known_hosts_error("cannot read", e)),
+        }
+    }
+
+    fn known_hosts_error(&self, what: &str, e: keys::Error) -> Error {
+        Error::Connect {
+            host: self.host.clone(),
+            destination: format!("{}:{}", self.address, self.port),
+            message: format!(
+                "{what} known_hosts file {}: {e}; fix or remove the offending line",
+                self.known_hosts.display()
+            ),
+        }
+    }
+}
+
+impl client::Handler for Client {
+    type Error = HandlerError;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, HandlerError> {
+        self.check(&server_public_key.public_key())
+            .map(|()| true)
+            .map_err(|e| HandlerError::Dm(Box::new(e)))
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<HandlerError>,
+    ) -> Result<(), HandlerError> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the server closed the connection ({})", info.message)
+            }
+            client::DisconnectReason::Error(HandlerError::Ssh(
+                russh::Error::KeepaliveTimeout | russh::Error::InactivityTimeout,
+            )) => "the server stopped answering (keepalive timeout)".to_string(),
+            client::DisconnectReason::Error(HandlerError::Ssh(russh::Error::Disconnect)) => {
+                "the server closed the connection".to_string()
+            }
+            client::DisconnectReason::Error(HandlerError::Ssh(russh::Error::IO(e)))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                format!("the connection was cut ({e}): the server or the network went away")
+            }
+            client::DisconnectReason::Error(e) => describe(e),
+        };
+        tracing::debug!(host = %self.host, reason = %why, "disconnected");
+        if let Ok(mut slot) = self.disconnect.lock() {
+            slot.get_or_insert(why);
+        }
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
+}
+
+/// A short human description of a handler error.
+pub(crate) fn describe(e: &HandlerError) -> String {
+    match e {
+        HandlerError::Ssh(e) => e.to_string(),
+        HandlerError::Dm(e) => e.to_string(),
+    }
+}
+
+/// Host-key algorithms to negotiate, those already recorded for this host first.
+///
+/// A server with several host keys (ed25519, ecdsa, rsa) offers all of them; if we negotiated one
+/// that is not the recorded one, the check would say "unknown" for a host the user knows.
+pub(crate) fn preferred_for(address: &str, port: u16, known_hosts: &Path) -> Preferred {
+    let defaults = Preferred::default();
+    let recorded = known_host_keys_path(address, port, known_hosts).unwrap_or_default();
+    if recorded.is_empty() {
+        return defaults;
+    }
+    let mut order: Vec<Algorithm> = Vec::new();
+    for (_, key) in &recorded {
+        let algorithm = key.algorithm();
+        // A recorded `ssh-rsa` key is used with the SHA-2 signature algorithms.
+        let candidates: Vec<Algorithm> = if matches!(algorithm, Algorithm::Rsa { .. }) {
+            defaults
+                .key
+                .iter()
+                .filter(|a| matches!(a, Algorithm::Rsa { .. }))
+                .cloned()
+                .collect()
+        } else {
+            vec![algorithm]
+        };
+        for a in candidates {
+            if !order.contains(&a) {
+                order.push(a);
+            }
+        }
+    }
+    for a in defaults.key.iter() {
+        if !order.contains(a) {
+            order.push(a.clone());
+        }
+    }
+    Preferred {
+        key: Cow::Owned(order),
+        ..defaults
+    }
+}

@@ -1,0 +1,21 @@
+//! SSH connections to hosts, on russh.
+//!
+//! A [`Session`] is one authenticated connection to a host (through its ProxyJump chain),
+//! connected with [`ConnectOptions`] and shared by every command of a run: [`Session::exec`] runs
+//! a command as a channel over it, [`Session::shell`] opens an interactive shell.
+//!
+//! One concept per file: [`options`](ConnectOptions) (what to connect with), `host_keys`
+//! (known_hosts checking), `auth` (key files and agent), `connect` (TCP, jumps, timeouts),
+//! `session` (the shared connection and its channel cap), `exec` and `shell`.
+
+mod auth;
+mod connect;
+mod exec;
+mod host_keys;
+mod options;
+mod session;
+mod shell;
+
+pub use exec::{ExitStatus, Stream};
+pub use options::{ConnectOptions, HostKeyPolicy, Prompt};
+pub use session::Session;
