@@ -33,7 +33,10 @@ pub enum Error {
         message: String,
     },
     /// A host named on the command line is not in the inventory.
-    #[error("unknown host `{name}`: it is not a server in {inventory}{}", did_you_mean(suggestion))]
+    #[error(
+        "unknown host `{name}`: it is not a server in {inventory}{}",
+        did_you_mean(suggestion)
+    )]
     UnknownHost {
         /// The name given.
         name: String,
@@ -43,7 +46,10 @@ pub enum Error {
         suggestion: Option<String>,
     },
     /// A role named on the command line or by a task has no servers and is not defined.
-    #[error("unknown role `{name}`: no server in {inventory} has it{}", did_you_mean(suggestion))]
+    #[error(
+        "unknown role `{name}`: no server in {inventory} has it{}",
+        did_you_mean(suggestion)
+    )]
     UnknownRole {
         /// The role given.
         name: String,
@@ -81,7 +87,10 @@ pub enum Error {
 
     // -- tasks and the command line --
     /// No task has this name.
-    #[error("unknown task `{name}`{}; `--list` shows every task", did_you_mean(suggestion))]
+    #[error(
+        "unknown task `{name}`{}; `--list` shows every task",
+        did_you_mean(suggestion)
+    )]
     UnknownTask {
         /// The name given.
         name: String,
@@ -187,7 +196,9 @@ pub enum Error {
         stderr: String,
     },
     /// sudo needs a password and none was given.
-    #[error("{host}: sudo needs a password for `{user}`; run with --ask-sudo-pass (or set DM_SUDO_PASSWORD)")]
+    #[error(
+        "{host}: sudo needs a password for `{user}`; run with --ask-sudo-pass (or set DM_SUDO_PASSWORD)"
+    )]
     SudoPasswordNeeded {
         /// The host's name.
         host: String,
@@ -254,7 +265,10 @@ mod tests {
 
     #[test]
     fn suggests_a_close_name() {
-        assert_eq!(suggest("apnode1", ["appnode1", "lb1"]), Some("appnode1".into()));
+        assert_eq!(
+            suggest("apnode1", ["appnode1", "lb1"]),
+            Some("appnode1".into())
+        );
     }
 
     #[test]

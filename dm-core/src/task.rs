@@ -40,7 +40,11 @@ inventory::collect!(TaskDef);
 impl TaskDef {
     /// The first line of the doc comment: the one-line summary shown by `--list`.
     pub fn summary(&self) -> &'static str {
-        self.doc.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+        self.doc
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
     }
 }
 
@@ -53,5 +57,7 @@ pub fn registered() -> Vec<&'static TaskDef> {
 
 /// Looks a task up by its subcommand name.
 pub fn find(name: &str) -> Option<&'static TaskDef> {
-    inventory::iter::<TaskDef>.into_iter().find(|t| t.name == name)
+    inventory::iter::<TaskDef>
+        .into_iter()
+        .find(|t| t.name == name)
 }

@@ -1,5 +1,6 @@
 //! The clap command: dm's global flags, and one subcommand per registered task.
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Arg, ArgAction, Command, value_parser};
 
 use crate::task::TaskDef;
@@ -11,7 +12,9 @@ pub fn build(name: &str, tasks: &[&'static TaskDef]) -> Command {
         .about("Runs deployment tasks on servers over SSH (dm)")
         .subcommand_value_name("TASK")
         .subcommand_help_heading("Tasks")
-        .after_help("Global flags go before the task: `-R appnode restart web`. `--list` shows every task.")
+        .after_help(
+            "Global flags go before the task: `-R appnode restart web`. `--list` shows every task.",
+        )
         .args(global_args());
     for task in tasks {
         let mut sub = Command::new(task.name)
@@ -91,14 +94,14 @@ fn global_args() -> Vec<Arg> {
             .long("connect-timeout")
             .value_name("SECS")
             .default_value("10")
-            .value_parser(value_parser!(u64).range(1..))
+            .value_parser(RangedU64ValueParser::<u64>::new().range(1..))
             .help("Give up connecting after this long")
             .help_heading(connection),
         Arg::new("keepalive")
             .long("keepalive")
             .value_name("SECS")
             .default_value("5")
-            .value_parser(value_parser!(u64).range(1..))
+            .value_parser(RangedU64ValueParser::<u64>::new().range(1..))
             .help("Probe idle connections this often; a host silent for 3 probes is unreachable")
             .help_heading(connection),
         Arg::new("ask_sudo_pass")
@@ -111,13 +114,13 @@ fn global_args() -> Vec<Arg> {
             .long("parallel")
             .value_name("N")
             .default_value("64")
-            .value_parser(value_parser!(usize).range(1..))
+            .value_parser(RangedU64ValueParser::<usize>::new().range(1..))
             .help("At most N hosts at once")
             .help_heading(running),
         Arg::new("serial")
             .long("serial")
             .value_name("N")
-            .value_parser(value_parser!(usize).range(1..))
+            .value_parser(RangedU64ValueParser::<usize>::new().range(1..))
             .help("Run hosts in batches of N, one batch after another (overrides the task's)")
             .help_heading(running),
         Arg::new("fail_fast")

@@ -14,7 +14,10 @@ pub fn render(tasks: &[&'static TaskDef]) -> String {
     let width = tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (title, standard) in [("Tasks", false), ("Standard tasks (dm-tasks)", true)] {
-        let group: Vec<_> = tasks.iter().filter(|t| is_standard(t) == standard).collect();
+        let group: Vec<_> = tasks
+            .iter()
+            .filter(|t| is_standard(t) == standard)
+            .collect();
         if group.is_empty() {
             continue;
         }

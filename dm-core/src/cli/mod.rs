@@ -25,7 +25,10 @@ pub use settings::Settings;
 
 /// Runs the command line of the current process and returns its exit code.
 pub fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -126,7 +129,10 @@ pub async fn run_task(
         task,
         hosts,
         batch_size: settings.serial.or(task.serial),
-        parallel: task.parallel.unwrap_or(settings.parallel).min(settings.parallel),
+        parallel: task
+            .parallel
+            .unwrap_or(settings.parallel)
+            .min(settings.parallel),
         fail_fast: settings.fail_fast,
     };
     let interrupt = Interrupt::on_ctrl_c(events);

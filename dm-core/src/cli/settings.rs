@@ -82,7 +82,10 @@ impl Settings {
     }
 
     /// How to connect: flags beat the inventory, which beats the defaults.
-    pub fn connect_options(&self, inventory_known_hosts: Option<&std::path::Path>) -> ConnectOptions {
+    pub fn connect_options(
+        &self,
+        inventory_known_hosts: Option<&std::path::Path>,
+    ) -> ConnectOptions {
         let mut opts = ConnectOptions::default();
         if let Some(path) = self
             .known_hosts

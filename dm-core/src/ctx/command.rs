@@ -49,12 +49,16 @@ impl Stdin {
     async fn open(&self) -> Result<Box<dyn AsyncRead + Send + Unpin>, Error> {
         Ok(match self {
             Stdin::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
-            Stdin::File(path) => Box::new(tokio::fs::File::open(path).await.map_err(|source| {
-                Error::LocalIo {
-                    path: path.clone(),
-                    source,
-                }
-            })?),
+            Stdin::File(path) => {
+                Box::new(
+                    tokio::fs::File::open(path)
+                        .await
+                        .map_err(|source| Error::LocalIo {
+                            path: path.clone(),
+                            source,
+                        })?,
+                )
+            }
         })
     }
 }
@@ -142,7 +146,11 @@ impl<'a> Run<'a> {
 
     async fn execute(self) -> Result<Output, Error> {
         let ctx = self.ctx;
-        let host = if self.force_local { "local" } else { ctx.name() };
+        let host = if self.force_local {
+            "local"
+        } else {
+            ctx.name()
+        };
         ctx.events().send(Event::Command {
             host: host.to_string(),
             command: self.command.clone(),
@@ -202,7 +210,11 @@ impl<'a> Run<'a> {
     async fn spawn_captured(&self, line: &str, password: Option<String>) -> Result<Output, Error> {
         let out = self.spawn_with(line, password, true).await?;
         if !self.quiet && !super::sudo::needs_password(&out) {
-            let host = if self.force_local { "local" } else { self.ctx.name() };
+            let host = if self.force_local {
+                "local"
+            } else {
+                self.ctx.name()
+            };
             for (stream, text) in [(Stream::Stdout, &out.stdout), (Stream::Stderr, &out.stderr)] {
                 let mut split = LineSplitter::new(host, stream);
                 split.push(text.as_bytes(), self.ctx.events());
@@ -223,7 +235,11 @@ impl<'a> Run<'a> {
         quiet: bool,
     ) -> Result<Output, Error> {
         let ctx = self.ctx;
-        let host = if self.force_local { "local" } else { ctx.name() };
+        let host = if self.force_local {
+            "local"
+        } else {
+            ctx.name()
+        };
         let mut stdin: Option<Box<dyn AsyncRead + Send + Unpin>> = match &self.stdin {
             Some(s) => Some(s.open().await?),
             None => None,

@@ -67,7 +67,11 @@ impl Ctx {
 
     /// A context whose commands run on the controlling machine (for `#[task(local)]`).
     pub fn local_machine(shared: Arc<RunShared>) -> Ctx {
-        Ctx::new(Arc::new(Host::new("local", "localhost")), Target::Local, shared)
+        Ctx::new(
+            Arc::new(Host::new("local", "localhost")),
+            Target::Local,
+            shared,
+        )
     }
 
     fn new(host: Arc<Host>, target: Target, shared: Arc<RunShared>) -> Ctx {
@@ -130,7 +134,10 @@ impl Ctx {
             )
         })?;
         serde_json::from_value(value.clone()).map_err(|e| {
-            anyhow::anyhow!("{}: variable `{name}` has the wrong type: {e}", self.host.name)
+            anyhow::anyhow!(
+                "{}: variable `{name}` has the wrong type: {e}",
+                self.host.name
+            )
         })
     }
 

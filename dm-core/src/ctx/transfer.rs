@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::command::Stdin;
 use super::Ctx;
+use super::command::Stdin;
 use crate::error::Error;
 use crate::quote::shell_quote;
 use crate::ssh::Stream;
@@ -162,7 +162,10 @@ impl<'a> Get<'a> {
             _ => PathBuf::from("."),
         };
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| local_err(&dir, e))?;
-        let bytes = self.ctx.read_file_into(&self.remote, self.sudo, tmp.as_file()).await?;
+        let bytes = self
+            .ctx
+            .read_file_into(&self.remote, self.sudo, tmp.as_file())
+            .await?;
         tmp.persist(&self.local)
             .map_err(|e| local_err(&self.local, e.error))?;
         Ok(bytes)
@@ -214,7 +217,10 @@ impl Ctx {
 
     /// Reads a whole file of the host into memory.
     pub async fn read_file(&self, remote: &str) -> Result<Vec<u8>, Error> {
-        let out = self.run(format!("cat -- {}", shell_quote(remote))).quiet().await?;
+        let out = self
+            .run(format!("cat -- {}", shell_quote(remote)))
+            .quiet()
+            .await?;
         Ok(out.stdout.into_bytes())
     }
 

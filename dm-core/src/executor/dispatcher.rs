@@ -66,8 +66,12 @@ pub async fn run(
     for batch in batches {
         let mut running = JoinSet::new();
         for (index, host) in batch.iter().cloned().enumerate() {
-            let (matches, shared, limit, failed) =
-                (matches.clone(), shared.clone(), limit.clone(), failed.clone());
+            let (matches, shared, limit, failed) = (
+                matches.clone(),
+                shared.clone(),
+                limit.clone(),
+                failed.clone(),
+            );
             let (stop_new, abort) = (interrupt.stop_new.clone(), interrupt.abort.clone());
             let (task, fail_fast) = (plan.task, plan.fail_fast);
             running.spawn(async move {

@@ -23,7 +23,9 @@ pub async fn run_on_host(
 ) -> HostResult {
     let start = Instant::now();
     let name = host.name.clone();
-    shared.events.send(Event::HostStarted { host: name.clone() });
+    shared
+        .events
+        .send(Event::HostStarted { host: name.clone() });
     let work = async {
         let session = match Session::connect(&host, &shared.connect).await {
             Ok(s) => s,

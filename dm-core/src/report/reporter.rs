@@ -119,7 +119,11 @@ impl State {
                     (&outcome, self.options.json)
                 {
                     let first = m.lines().next().unwrap_or_default();
-                    self.print(Stream::Stderr, &host, &format!("{}: {first}", outcome.label()));
+                    self.print(
+                        Stream::Stderr,
+                        &host,
+                        &format!("{}: {first}", outcome.label()),
+                    );
                 }
                 self.update_bar();
             }

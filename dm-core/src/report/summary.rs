@@ -84,7 +84,10 @@ mod tests {
         );
         assert!(!report.success);
         let text = render(&report, true);
-        assert!(text.contains("deploy: 2 hosts: 1 ok, 0 failed, 1 unreachable"), "{text}");
+        assert!(
+            text.contains("deploy: 2 hosts: 1 ok, 0 failed, 1 unreachable"),
+            "{text}"
+        );
         assert!(text.contains("app1  ok"), "{text}");
         assert!(text.contains("app2  unreachable"), "{text}");
         assert!(text.contains("2 round trips"), "{text}");

@@ -1,0 +1,19 @@
+//! dm's standard library of tasks.
+//!
+//! Every task here is both a CLI task (`cargo run -- facts`) and a plain async function your own
+//! tasks can call (`dm::tasks::facts(ctx).await?`).
+
+// `#[task]` expands to paths under `::dm`; inside this crate that is dm-core.
+extern crate dm_core as dm;
+
+mod adhoc;
+mod facts;
+mod shell;
+
+pub use adhoc::run;
+pub use facts::facts;
+pub use shell::ssh;
+
+/// Called by `dm::main!()` so that the linker keeps this crate and its task registrations.
+#[inline(never)]
+pub fn link() {}

@@ -1,0 +1,50 @@
+//! # dm — DeployMachine for Rust
+//!
+//! A fabfile is a small binary crate that depends on `dm`:
+//!
+//! ```no_run
+//! use dm::prelude::*;
+//!
+//! /// Show uptime and free disk on every selected host.
+//! #[task]
+//! async fn health(ctx: &Ctx) -> Result<()> {
+//!     ctx.run("uptime").await?;
+//!     ctx.run("df -h /").await?;
+//!     Ok(())
+//! }
+//!
+//! dm::main!();
+//! ```
+//!
+//! `cargo run -- --list` shows its tasks and dm's standard ones; `cargo run -- -R appnode health`
+//! runs one. Everything of [`dm_core`] is re-exported here; the standard library is [`tasks`].
+
+pub use dm_core::*;
+pub use dm_macros::task;
+/// dm's standard library of tasks, callable from your own tasks as plain functions.
+pub use dm_tasks as tasks;
+
+/// What a fabfile needs in scope: `use dm::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Ctx, shell_quote, task};
+    pub use anyhow::{Context as _, Result, anyhow, bail, ensure};
+}
+
+/// Defines `main` for a fabfile: parses the command line and runs the chosen task.
+///
+/// Naming the standard library here is what makes its tasks appear: the linker keeps a crate's
+/// task registrations only when the binary refers to that crate.
+#[macro_export]
+macro_rules! main {
+    () => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::__link_standard_tasks();
+            $crate::cli::main()
+        }
+    };
+}
+
+#[doc(hidden)]
+pub fn __link_standard_tasks() {
+    dm_tasks::link();
+}
