@@ -13,6 +13,7 @@ pub mod host;
 pub mod inventory;
 pub mod output;
 pub mod quote;
+pub mod redact;
 pub mod report;
 pub mod ssh;
 pub mod task;

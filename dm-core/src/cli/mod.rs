@@ -82,7 +82,7 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
         Ok(report) => {
             if settings.json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
+                    Ok(json) => println!("{}", crate::redact::redact(&json)),
                     Err(e) => eprintln!("error: cannot write the JSON report: {e}"),
                 }
             } else {
@@ -91,7 +91,7 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
             exit::for_report(&report)
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", crate::redact::redact(&err.to_string()));
             exit::for_error(&err)
         }
     }
@@ -149,18 +149,24 @@ pub async fn run_task(
 }
 
 fn sudo_preset(settings: &Settings) -> Result<Option<String>, Error> {
-    if let Ok(p) = std::env::var("DM_SUDO_PASSWORD") {
-        return Ok(Some(p));
+    let password = if let Ok(p) = std::env::var("DM_SUDO_PASSWORD") {
+        Some(p)
+    } else if settings.ask_sudo_pass {
+        Some(
+            rpassword::prompt_password("sudo password (for all hosts): ").map_err(|source| {
+                Error::LocalIo {
+                    path: "/dev/tty".into(),
+                    source,
+                }
+            })?,
+        )
+    } else {
+        None
+    };
+    if let Some(p) = &password {
+        crate::redact::register(p);
     }
-    if settings.ask_sudo_pass {
-        return rpassword::prompt_password("sudo password (for all hosts): ")
-            .map(Some)
-            .map_err(|source| Error::LocalIo {
-                path: "/dev/tty".into(),
-                source,
-            });
-    }
-    Ok(None)
+    Ok(password)
 }
 
 fn stdin_is_terminal() -> bool {
@@ -177,6 +183,6 @@ fn init_tracing(verbose: u8) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::redact::RedactingStderr)
         .try_init();
 }

@@ -93,7 +93,10 @@ impl RunReport {
                 HostReport {
                     host: r.host.clone(),
                     status: r.outcome.label(),
-                    error: r.outcome.message().map(str::to_string),
+                    error: r
+                        .outcome
+                        .message()
+                        .map(|m| crate::redact::redact(m).into_owned()),
                     elapsed_secs: r.elapsed.as_secs_f64(),
                     round_trips: r.round_trips,
                     output: outputs.remove(&r.host).unwrap_or_default(),

@@ -134,7 +134,7 @@ impl State {
                             Stream::Stdout => "stdout",
                             Stream::Stderr => "stderr",
                         },
-                        line,
+                        line: crate::redact::redact(&line).into_owned(),
                     });
                 } else if !self.options.quiet {
                     self.print(stream, &host, &line);
@@ -174,6 +174,7 @@ impl State {
     }
 
     fn print(&self, stream: Stream, host: &str, line: &str) {
+        let line = crate::redact::redact(line);
         let prefix = if self.options.color {
             format!("\x1b[{}m[{host}]\x1b[0m", color_of(host))
         } else {
