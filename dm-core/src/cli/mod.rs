@@ -7,6 +7,7 @@
 pub mod command;
 pub mod exit;
 pub mod list;
+pub mod prompt;
 pub mod settings;
 
 use std::ffi::OsString;

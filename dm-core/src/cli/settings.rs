@@ -102,6 +102,7 @@ impl Settings {
         opts.extra_identity_files = self.identities.clone();
         opts.connect_timeout = self.connect_timeout;
         opts.keepalive_interval = self.keepalive;
+        opts.prompt = Some(std::sync::Arc::new(super::prompt::TerminalPrompt));
         opts
     }
 

@@ -1,0 +1,95 @@
+//! The fabfile dm's end-to-end tests drive: small tasks that make the runtime's behaviour visible
+//! from outside (timestamps, markers on hosts, files moved).
+
+use dm::prelude::*;
+
+/// Print when the task started and ended on this host, sleeping in between.
+#[task]
+async fn stamp(ctx: &Ctx, #[arg(default = "1")] seconds: f64) -> Result<()> {
+    ctx.run(format!(
+        "echo start $(date +%s.%N); sleep {seconds}; echo end $(date +%s.%N)"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Same as `stamp`, in batches of two hosts.
+#[task(serial = 2)]
+async fn stamp_serial(ctx: &Ctx, #[arg(default = "1")] seconds: f64) -> Result<()> {
+    stamp(ctx, seconds).await
+}
+
+/// Leave a marker file on the host (to prove whether a task ran at all).
+#[task]
+async fn mark(
+    ctx: &Ctx,
+    #[arg(help = "marker name")] name: String,
+    count: Option<u32>,
+) -> Result<()> {
+    let path = format!("/tmp/dm-mark-{name}");
+    ctx.run(format!(
+        "echo {} > {}",
+        count.unwrap_or(1),
+        shell_quote(&path)
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Print who runs commands, and who sudo makes us.
+#[task]
+async fn whoami(ctx: &Ctx) -> Result<()> {
+    let me = ctx.run("id -un").quiet().await?;
+    let root = ctx.sudo("id -un").quiet().await?;
+    ctx.log(format!("user={} sudo={}", me.trimmed(), root.trimmed()));
+    Ok(())
+}
+
+/// Upload a local file, download it again next to it (`<local>.<host>`).
+#[task]
+async fn roundtrip(ctx: &Ctx, local: String, remote: String) -> Result<()> {
+    ctx.put(&local, &remote).mode(0o600).await?;
+    let back = format!("{local}.{}", ctx.name());
+    let n = ctx.get(&remote, &back).await?;
+    ctx.log(format!("got {n} bytes"));
+    Ok(())
+}
+
+/// Upload a local file to the host.
+#[task]
+async fn upload(ctx: &Ctx, local: String, remote: String) -> Result<()> {
+    ctx.put(&local, &remote).await?;
+    Ok(())
+}
+
+/// Fail on the named host, succeed elsewhere.
+#[task]
+async fn fail_on(ctx: &Ctx, host: String) -> Result<()> {
+    if ctx.name() == host {
+        ctx.run("echo about to fail >&2; exit 3").await?;
+    }
+    ctx.run("echo fine").await?;
+    Ok(())
+}
+
+/// Print the host's facts and one inventory variable.
+#[task]
+async fn describe(ctx: &Ctx) -> Result<()> {
+    let facts = ctx.facts().await?;
+    let tier: String = ctx.var("tier").unwrap_or_else(|_| "none".into());
+    ctx.log(format!(
+        "hostname={} os={} tier={tier}",
+        facts.hostname, facts.os
+    ));
+    Ok(())
+}
+
+/// Run in a directory with an environment variable set.
+#[task]
+async fn scoped(ctx: &Ctx) -> Result<()> {
+    let app = ctx.cd("/tmp").env("GREETING", "hello world");
+    app.run("echo \"$(pwd) $GREETING\"").await?;
+    Ok(())
+}
+
+dm::main!();

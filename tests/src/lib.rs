@@ -1,0 +1,234 @@
+//! Test support for dm's end-to-end tests: run the test fabfile like a user would, against a
+//! fleet of real machines, and check the result from outside.
+//!
+//! ```no_run
+//! # use dm_tests::*;
+//! let fleet = fleet(&[("app1", &["appnode"]), ("app2", &["appnode"])]);
+//! let run = Dm::new(&fleet).args(["-R", "appnode", "whoami"]).run();
+//! run.assert_success();
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dm_core::testing::Fleet;
+
+/// Boots a fleet of named machines with roles, panicking with the harness's message on failure.
+pub fn fleet(machines: &[(&str, &[&str])]) -> Fleet {
+    let mut builder = Fleet::builder();
+    for (name, roles) in machines {
+        builder = builder.machine(name, roles);
+    }
+    match builder.boot() {
+        Ok(f) => f,
+        Err(e) => panic!("cannot boot test machines: {e}"),
+    }
+}
+
+/// One invocation of the test fabfile binary, built up like a command line.
+pub struct Dm {
+    cmd: Command,
+    args: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Dm {
+    /// The test fabfile, run in the fleet's directory with the fleet's inventory as `dm.toml`.
+    pub fn new(fleet: &Fleet) -> Dm {
+        let dir = fleet.dir().to_path_buf();
+        let inventory = dir.join("dm.toml");
+        if !inventory.exists() {
+            write(&inventory, &fleet.inventory_toml());
+        }
+        Dm::in_dir(&dir)
+    }
+
+    /// The test fabfile run in `dir` (which may hold a dm.toml of the test's own).
+    pub fn in_dir(dir: &Path) -> Dm {
+        let mut cmd = Command::new(fabfile_bin());
+        cmd.current_dir(dir)
+            .env_remove("DM_SUDO_PASSWORD")
+            .env_remove("DM_ENV")
+            .env_remove("DM_INVENTORY")
+            .env("NO_COLOR", "1")
+            .env("HOME", dir);
+        Dm {
+            cmd,
+            args: Vec::new(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Adds command-line arguments.
+    pub fn args<I, S>(mut self, args: I) -> Dm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(mut self, key: &str, value: &str) -> Dm {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// The directory the fabfile runs in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs it to completion.
+    pub fn run(mut self) -> Run {
+        let output = self
+            .cmd
+            .args(&self.args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"));
+        Run {
+            args: self.args,
+            output,
+        }
+    }
+
+    /// Starts it without waiting (for tests that interrupt it or act on hosts meanwhile).
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .args(&self.args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"))
+    }
+}
+
+/// A finished run of the fabfile.
+pub struct Run {
+    /// The arguments it ran with.
+    pub args: Vec<String>,
+    /// What it printed and how it exited.
+    pub output: Output,
+}
+
+impl Run {
+    /// Wraps the output of a process started with [`Dm::spawn`].
+    pub fn from_output(args: Vec<String>, output: Output) -> Run {
+        Run { args, output }
+    }
+
+    /// Standard output.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Standard error.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// The exit code (-1 when killed by a signal).
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    /// Panics with the whole run when it did not exit 0.
+    pub fn assert_success(&self) -> &Run {
+        assert_eq!(
+            self.code(),
+            0,
+            "dm {:?} failed:\n{}",
+            self.args,
+            self.describe()
+        );
+        self
+    }
+
+    /// Panics unless it exited with `code`.
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "dm {:?}: unexpected exit code:\n{}",
+            self.args,
+            self.describe()
+        );
+        self
+    }
+
+    /// Panics unless stdout or stderr contains `text`.
+    pub fn assert_output_contains(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout().contains(text) || self.stderr().contains(text),
+            "dm {:?}: expected output to contain {text:?}:\n{}",
+            self.args,
+            self.describe()
+        );
+        self
+    }
+
+    /// The `--json` report.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "dm {:?}: stdout is not JSON ({e}):\n{}",
+                self.args,
+                self.describe()
+            )
+        })
+    }
+
+    /// Lines of stdout printed for `host` (without the `[host] ` prefix).
+    pub fn host_lines(&self, host: &str) -> Vec<String> {
+        let prefix = format!("[{host}] ");
+        self.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    /// Everything about the run, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit: {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+/// Writes a file, panicking with the path on failure.
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Per-host `(start, end)` timestamps printed by the `stamp` task.
+pub fn stamps(run: &Run, host: &str) -> (f64, f64) {
+    let value = |word: &str| -> f64 {
+        run.host_lines(host)
+            .iter()
+            .find_map(|l| l.strip_prefix(word).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no `{word}` stamp for {host}:\n{}", run.describe()))
+    };
+    (value("start "), value("end "))
+}
+
+/// The test fabfile binary, built by cargo next to the test executables (`target/debug/fabfile`).
+pub fn fabfile_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+    // target/debug/deps/e2e_x-HASH -> target/debug/fabfile
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("unexpected test binary location {}", exe.display()));
+    let bin = debug.join("fabfile");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with cargo",
+        bin.display()
+    );
+    bin
+}
