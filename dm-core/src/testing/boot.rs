@@ -1,0 +1,140 @@
+//! Booting one machine: systemd-nspawn runs systemd as PID 1 of the prepared root file system inside
+//! the machine's network namespace, and the machine counts as up once `ssh root@ADDRESS true`
+//! succeeds from outside, which is exactly what dm needs of it.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cgroup;
+use super::command::{self, find_program, program};
+use super::error::Error;
+use super::record::{NSPAWN_STATE, Record, Resource, process_start};
+use super::ssh::SshAccess;
+
+/// What to boot.
+pub(crate) struct BootSpec<'a> {
+    /// The machine's name (its hostname).
+    pub(crate) name: &'a str,
+    /// Its address.
+    pub(crate) address: Ipv4Addr,
+    /// Its prepared root file system.
+    pub(crate) root: &'a Path,
+    /// Its network namespace.
+    pub(crate) netns: &'a str,
+    /// Where its console output goes.
+    pub(crate) log: &'a Path,
+}
+
+/// Starts systemd-nspawn for the machine, its console going to the log file.
+pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error> {
+    // What nspawn leaves behind when it is killed (a crash test, a killed test process): its lock
+    // on the root directory, named by device and inode, and the machine's propagation directory.
+    let state = Path::new(NSPAWN_STATE);
+    let root = std::fs::metadata(spec.root).map_err(|e| Error::io("cannot read", spec.root, e))?;
+    record.add(Resource::Dir(state.join(format!(
+        "locks/inode-{}:{}",
+        root.dev(),
+        root.ino()
+    ))))?;
+    record.add(Resource::Dir(state.join("propagate").join(spec.netns)))?;
+    let log = File::create(spec.log).map_err(|e| Error::io("cannot create", spec.log, e))?;
+    let log_too = log
+        .try_clone()
+        .map_err(|e| Error::io("cannot open", spec.log, e))?;
+    let cgroups = cgroup::create(record, spec.netns)?;
+    // A shell moves itself into the machine's cgroups, then becomes systemd-nspawn (same pid), so
+    // nspawn starts in them without unsafe pre-exec code here.
+    let mut nspawn = program("sh");
+    nspawn
+        .arg("-c")
+        .arg(
+            r#"while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@""#,
+        )
+        .arg("dm-testing-boot")
+        .args(&cgroups)
+        .arg("--")
+        .arg(find_program("systemd-nspawn").unwrap_or_else(|| "systemd-nspawn".into()))
+        .args(["-q", "-b", "-D"])
+        .arg(spec.root)
+        // Without these two, nspawn asks systemd-machined over the system bus, which a test
+        // host may not have ("Failed to open system bus").
+        .args(["--register=no", "--keep-unit"])
+        .arg(format!(
+            "--network-namespace-path=/run/netns/{}",
+            spec.netns
+        ))
+        // The nspawn machine name must be unique on the host across fleets; the hostname is the
+        // machine's own name.
+        .args(["-M", spec.netns])
+        .arg(format!("--hostname={}", spec.name))
+        // The harness wrote /etc/resolv.conf itself; nspawn must not replace it.
+        .arg("--resolv-conf=off")
+        .stdout(log)
+        .stderr(log_too);
+    let child = nspawn.spawn().map_err(|e| Error::Command {
+        action: format!("booting machine {}", spec.name),
+        command: command::display(&nspawn),
+        outcome: format!("could not start: {e}"),
+        stderr: String::new(),
+    })?;
+    let pid = child.id();
+    record.add(Resource::Process {
+        pid,
+        start: process_start(pid).unwrap_or(0),
+    })?;
+    Ok(child)
+}
+
+/// Waits until the machine answers `ssh root@ADDRESS true`, polling: first until port 22 accepts
+/// connections (cheap), then until a full login works. Fails early if nspawn exits.
+pub(crate) fn wait_for_ssh(
+    spec: &BootSpec<'_>,
+    child: &mut Child,
+    ssh: &SshAccess,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let port = SocketAddr::from((spec.address, 22));
+    let mut last_attempt = String::from("port 22 never accepted a connection");
+    while started.elapsed() < timeout {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::MachineExited {
+                machine: spec.name.to_string(),
+                address: spec.address,
+                status: status.to_string(),
+                log: spec.log.to_path_buf(),
+                tail: command::tail_of_file(spec.log, 30),
+            });
+        }
+        if TcpStream::connect_timeout(&port, Duration::from_millis(200)).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let mut login = ssh.command("root", spec.address);
+        login.arg("true").stdout(Stdio::null());
+        match login.output() {
+            Ok(output) if output.status.success() => return Ok(()),
+            Ok(output) => {
+                last_attempt = format!(
+                    "{}: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            Err(e) => last_attempt = format!("could not run ssh: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::BootTimeout {
+        machine: spec.name.to_string(),
+        address: spec.address,
+        seconds: timeout.as_secs(),
+        last_attempt,
+        log: spec.log.to_path_buf(),
+        tail: command::tail_of_file(spec.log, 30),
+    })
+}

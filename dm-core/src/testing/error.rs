@@ -1,0 +1,159 @@
+//! The errors of the test-host harness. Each says what failed, on which machine, and what to do.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while booting or driving test machines.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The harness must create network namespaces, mounts and machines, which needs root.
+    #[error(
+        "dm-testing must run as root (it creates network namespaces, overlay mounts and systemd-nspawn \
+         machines), but the effective user id is {euid}: run the tests with `scripts/test` as root"
+    )]
+    NotRoot {
+        /// The effective user id of this process.
+        euid: u32,
+    },
+    /// Programs the harness runs are not installed.
+    #[error(
+        "dm-testing needs programs that are not installed: {}. Install the Debian packages {} \
+         (`scripts/test` installs them)",
+        programs.join(", "),
+        packages.join(" ")
+    )]
+    MissingPrograms {
+        /// The programs that were not found on PATH, /usr/sbin or /sbin.
+        programs: Vec<String>,
+        /// The Debian packages that provide them.
+        packages: Vec<String>,
+    },
+    /// A file or directory operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What the harness was doing, e.g. "cannot write".
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A program the harness ran failed.
+    #[error("{action}: `{command}` {outcome}{}", stderr_suffix(stderr))]
+    Command {
+        /// What the harness was doing, e.g. "creating bridge dmbr3".
+        action: String,
+        /// The command line, for reproducing the failure by hand.
+        command: String,
+        /// "exited with status 1", or "could not start: ...".
+        outcome: String,
+        /// The end of what the program wrote to stderr.
+        stderr: String,
+    },
+    /// No Debian mirror could be found in this machine's APT sources.
+    #[error(
+        "no Debian mirror found in this machine's APT sources ({searched}): dm-testing builds its \
+         machines with debootstrap from the same mirror this machine uses. Add a `deb` line or a \
+         deb822 `URIs:` entry for the main Debian archive"
+    )]
+    NoMirror {
+        /// The files that were read.
+        searched: String,
+    },
+    /// debootstrap failed to build the base tree.
+    #[error(
+        "building the base tree with debootstrap failed ({status}); full log: {}\n--- last lines ---\n{tail}",
+        log.display()
+    )]
+    BaseBuild {
+        /// debootstrap's exit status or the failing step.
+        status: String,
+        /// The build log.
+        log: PathBuf,
+        /// The last lines of the build log.
+        tail: String,
+    },
+    /// The fleet description is unusable (bad or duplicate machine name, too many machines).
+    #[error("invalid fleet: {0}")]
+    InvalidFleet(String),
+    /// Every network slot (10.231.N.0/24) is taken by a running fleet.
+    #[error(
+        "all {count} dm-testing network slots are in use by running fleets (locks in {}); \
+         drop fleets sooner or run fewer tests at once",
+        dir.display()
+    )]
+    NoFreeSlot {
+        /// How many slots exist.
+        count: u32,
+        /// The directory holding the slot locks.
+        dir: PathBuf,
+    },
+    /// A machine's systemd-nspawn process exited during boot.
+    #[error(
+        "machine {machine} ({address}): systemd-nspawn exited during boot ({status}); boot log {}:\n{tail}",
+        log.display()
+    )]
+    MachineExited {
+        /// The machine's name.
+        machine: String,
+        /// The machine's address.
+        address: std::net::Ipv4Addr,
+        /// The exit status of systemd-nspawn.
+        status: String,
+        /// The machine's boot log.
+        log: PathBuf,
+        /// The last lines of the boot log.
+        tail: String,
+    },
+    /// The thread booting a machine panicked (a bug in the harness: please report it).
+    #[error("booting machine {machine} panicked (a bug in dm-testing; the panic message is above)")]
+    BootPanicked {
+        /// The machine's name.
+        machine: String,
+    },
+    /// A machine did not answer SSH in time.
+    #[error(
+        "machine {machine} ({address}) did not answer `ssh root@{address} true` within {seconds} s \
+         (last attempt: {last_attempt}); boot log {}:\n{tail}",
+        log.display()
+    )]
+    BootTimeout {
+        /// The machine's name.
+        machine: String,
+        /// The machine's address.
+        address: std::net::Ipv4Addr,
+        /// How long the harness waited.
+        seconds: u64,
+        /// What the last SSH attempt said.
+        last_attempt: String,
+        /// The machine's boot log.
+        log: PathBuf,
+        /// The last lines of the boot log.
+        tail: String,
+    },
+}
+
+/// Formats a program's stderr after the main message, or nothing when it said nothing.
+fn stderr_suffix(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!(": {trimmed}")
+    }
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

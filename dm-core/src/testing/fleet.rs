@@ -1,0 +1,423 @@
+//! A fleet: the set of machines one test boots together, with the SSH key, known_hosts file and
+//! inventory that point dm at them, all torn down when the fleet is dropped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::base::{self, CACHE_DIR};
+use super::boot::{self, BootSpec};
+use super::error::Error;
+use super::machine::{Machine, MachineParts};
+use super::network::{self, MAX_MACHINES, Plan};
+use super::record::{Record, Resource, wait_until};
+use super::rootfs::{self, RootfsSpec};
+use super::slot::Slot;
+use super::ssh::{SshAccess, write_known_hosts};
+use super::{keys, prerequisites, sweep};
+
+/// How long a machine may take from start to answering SSH. Usually 1–2 s; generous because a
+/// loaded CI machine booting many fleets at once is much slower.
+const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long machines get to power off cleanly at teardown before they are killed.
+const POWEROFF_GRACE: Duration = Duration::from_secs(15);
+
+/// The longest machine name: it becomes part of the nspawn machine name (at most 64 characters).
+const MAX_NAME_LEN: usize = 40;
+
+/// Tells apart fleets of one process in ids.
+static FLEET_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Declares the machines of a fleet; [`FleetBuilder::boot`] boots them.
+#[derive(Debug, Clone)]
+#[must_use = "a fleet builder does nothing until .boot() is called"]
+pub struct FleetBuilder {
+    machines: Vec<(String, Vec<String>)>,
+    boot_timeout: Duration,
+}
+
+impl FleetBuilder {
+    /// Adds machine `name` (letters, digits and `-`; it becomes the hostname) with `roles`
+    /// (may be empty).
+    pub fn machine(mut self, name: &str, roles: &[&str]) -> Self {
+        self.machines.push((
+            name.to_string(),
+            roles.iter().map(|r| r.to_string()).collect(),
+        ));
+        self
+    }
+
+    /// How long each machine may take to answer SSH after it starts (default 120 s).
+    pub fn boot_timeout(mut self, timeout: Duration) -> Self {
+        self.boot_timeout = timeout;
+        self
+    }
+
+    /// Boots every declared machine, concurrently, and returns once all of them answer
+    /// `ssh root@ADDRESS`. The first call on a machine builds the cached base tree (about 40 s).
+    ///
+    /// Fails with one clear error when not run as root or when a needed program is missing
+    /// ([`Error::NotRoot`], [`Error::MissingPrograms`]), or when a machine does not come up
+    /// (the error includes the end of its boot log). Whatever was created is removed again.
+    pub fn boot(self) -> Result<Fleet, Error> {
+        self.validate()?;
+        prerequisites::check(false)?;
+        let base = base::ensure()?;
+        let slot = Slot::acquire()?;
+        let plan = Plan::new(slot.number());
+        let id = format!(
+            "{}-{}-{}",
+            slot.number(),
+            std::process::id(),
+            FLEET_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let record = sweep::sweep_and_register(&id)?;
+        let dir = Path::new(CACHE_DIR).join("fleets").join(&id);
+        // From here on, the fleet's Drop tears down whatever exists, also when booting fails.
+        let mut fleet = Fleet {
+            machines: Vec::new(),
+            private_key: dir.join("id_ed25519"),
+            known_hosts: dir.join("known_hosts"),
+            dir,
+            record,
+            _slot: slot,
+        };
+        fleet.record.add(Resource::Dir(fleet.dir.clone()))?;
+        std::fs::create_dir_all(&fleet.dir)
+            .map_err(|e| Error::io("cannot create", &fleet.dir, e))?;
+        network::scrub_slot(&plan);
+        network::create_bridge(&plan, &fleet.record)?;
+        let client_key = keys::generate(&fleet.private_key, &format!("dm-testing fleet {id}"))?;
+        let ssh = Arc::new(SshAccess::new(
+            fleet.private_key.clone(),
+            fleet.dir.join(".harness_known_hosts"),
+        ));
+        let hosts = hosts_file(&plan, &self.machines);
+
+        let booted: Vec<Result<Machine, Error>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = self
+                .machines
+                .iter()
+                .enumerate()
+                .map(|(index, (name, roles))| {
+                    let job = MachineJob {
+                        index,
+                        name,
+                        roles,
+                        plan: &plan,
+                        base: &base,
+                        dir: &fleet.dir,
+                        hosts: &hosts,
+                        authorized_key: &client_key.line,
+                        ssh: &ssh,
+                        record: &fleet.record,
+                        timeout: self.boot_timeout,
+                    };
+                    scope.spawn(move || job.run())
+                })
+                .collect();
+            threads
+                .into_iter()
+                .zip(&self.machines)
+                .map(|(thread, (name, _))| {
+                    thread.join().unwrap_or_else(|_| {
+                        Err(Error::BootPanicked {
+                            machine: name.clone(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut first_error = None;
+        for result in booted {
+            match result {
+                Ok(machine) => fleet.machines.push(machine),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let entries: BTreeMap<Ipv4Addr, String> = fleet
+            .machines
+            .iter()
+            .map(|m| (m.address(), m.host_public_key()))
+            .collect();
+        write_known_hosts(&fleet.known_hosts, &entries)?;
+        Ok(fleet)
+    }
+
+    /// Rejects names that cannot be hostnames or namespace names, duplicates, and fleets too big
+    /// for a /24.
+    fn validate(&self) -> Result<(), Error> {
+        if self.machines.is_empty() {
+            return Err(Error::InvalidFleet(
+                "no machines declared: add one with .machine(name, roles)".into(),
+            ));
+        }
+        if self.machines.len() > MAX_MACHINES {
+            return Err(Error::InvalidFleet(format!(
+                "{} machines declared; a fleet has at most {MAX_MACHINES}",
+                self.machines.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, roles) in &self.machines {
+            let valid = !name.is_empty()
+                && name.len() <= MAX_NAME_LEN
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !name.starts_with('-')
+                && !name.ends_with('-');
+            if !valid {
+                return Err(Error::InvalidFleet(format!(
+                    "machine name {name:?} is not a hostname: use 1 to {MAX_NAME_LEN} letters, digits \
+                     and inner `-`"
+                )));
+            }
+            if !seen.insert(name.to_ascii_lowercase()) {
+                return Err(Error::InvalidFleet(format!(
+                    "machine {name:?} is declared twice"
+                )));
+            }
+            if let Some(role) = roles.iter().find(|r| r.trim().is_empty()) {
+                return Err(Error::InvalidFleet(format!(
+                    "machine {name:?} has an empty role {role:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The work of booting one machine, run on its own thread.
+struct MachineJob<'a> {
+    index: usize,
+    name: &'a str,
+    roles: &'a [String],
+    plan: &'a Plan,
+    base: &'a Path,
+    dir: &'a Path,
+    hosts: &'a str,
+    authorized_key: &'a str,
+    ssh: &'a Arc<SshAccess>,
+    record: &'a Record,
+    timeout: Duration,
+}
+
+impl MachineJob<'_> {
+    /// Network, root file system, host key, boot, wait for SSH.
+    fn run(self) -> Result<Machine, Error> {
+        let address = self.plan.address(self.index);
+        let netns = self.plan.netns(self.name);
+        network::create_machine_network(self.plan, self.record, self.index, self.name)?;
+        let state = self.dir.join("machines").join(self.name);
+        let rootfs_spec = RootfsSpec {
+            name: self.name,
+            base: self.base,
+            state: &state,
+            hosts: self.hosts,
+            authorized_key: self.authorized_key,
+        };
+        let (root, host_key) = rootfs::prepare(&rootfs_spec, self.record)?;
+        self.ssh.set_host_key(address, &host_key.line)?;
+        let log = state.join("console.log");
+        let spec = BootSpec {
+            name: self.name,
+            address,
+            root: &root,
+            netns: &netns,
+            log: &log,
+        };
+        let mut nspawn = boot::spawn(&spec, self.record)?;
+        if let Err(e) = boot::wait_for_ssh(&spec, &mut nspawn, self.ssh, self.timeout) {
+            // Reap it here: the fleet's teardown only sees machines that booted.
+            let _ = nspawn.kill();
+            let _ = nspawn.wait();
+            return Err(e);
+        }
+        Ok(Machine::from_parts(MachineParts {
+            name: self.name.to_string(),
+            roles: self.roles.to_vec(),
+            address,
+            netns,
+            veth: self.plan.veth(self.index),
+            root,
+            log,
+            host_key,
+            nspawn,
+            ssh: Arc::clone(self.ssh),
+        }))
+    }
+}
+
+/// `/etc/hosts` for every machine: the usual local names plus every machine of the fleet, so
+/// machines reach each other by name.
+fn hosts_file(plan: &Plan, machines: &[(String, Vec<String>)]) -> String {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (index, (name, _)) in machines.iter().enumerate() {
+        let _ = writeln!(hosts, "{}\t{name}", plan.address(index));
+    }
+    hosts
+}
+
+/// Booted test machines. Dropping the fleet powers them off and removes everything the fleet
+/// created (namespaces, links, mounts, NAT rule, files), also when a test panics.
+///
+/// ```no_run
+/// use dm_core::testing::Fleet;
+///
+/// let fleet = Fleet::builder()
+///     .machine("lb1", &["loadbalancer"])
+///     .machine("app1", &["appnode"])
+///     .boot()?;
+/// assert_eq!(fleet.machine("app1").exec_ok("hostname").trim(), "app1");
+/// std::fs::write(fleet.dir().join("dm.toml"), fleet.inventory_toml()).unwrap();
+/// # Ok::<(), dm_core::testing::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Fleet {
+    machines: Vec<Machine>,
+    dir: PathBuf,
+    private_key: PathBuf,
+    known_hosts: PathBuf,
+    record: Record,
+    /// Released last (fields drop after `Drop::drop`): the slot stays taken until teardown ends.
+    _slot: Slot,
+}
+
+impl Fleet {
+    /// Starts declaring a fleet.
+    pub fn builder() -> FleetBuilder {
+        FleetBuilder {
+            machines: Vec::new(),
+            boot_timeout: DEFAULT_BOOT_TIMEOUT,
+        }
+    }
+
+    /// The machines, in the order they were declared.
+    pub fn machines(&self) -> &[Machine] {
+        &self.machines
+    }
+
+    /// The machine named `name`, if the fleet has one.
+    pub fn get(&self, name: &str) -> Option<&Machine> {
+        self.machines.iter().find(|m| m.name() == name)
+    }
+
+    /// The machine named `name`.
+    ///
+    /// # Panics
+    /// This is a test helper: it panics, listing the fleet's machines, when there is none so named.
+    #[track_caller]
+    pub fn machine(&self, name: &str) -> &Machine {
+        match self.get(name) {
+            Some(machine) => machine,
+            None => {
+                let names: Vec<&str> = self.machines.iter().map(Machine::name).collect();
+                panic!(
+                    "this fleet has no machine {name:?}; its machines are: {}",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The fleet's SSH private key (ed25519, no passphrase), authorized for `root` and `deploy`
+    /// on every machine.
+    pub fn private_key(&self) -> &Path {
+        &self.private_key
+    }
+
+    /// A known_hosts file with every machine's host key under its address, as it was at boot.
+    pub fn known_hosts(&self) -> &Path {
+        &self.known_hosts
+    }
+
+    /// The fleet's own directory: tests write `dm.toml` and other files here. Removed when the
+    /// fleet is dropped.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A dm inventory (`dm.toml`) for the fleet: user root with the fleet key and known_hosts, one
+    /// `[servers.NAME]` per machine with its address and (when it has any) its roles.
+    pub fn inventory_toml(&self) -> String {
+        let mut toml = String::from("[defaults]\nuser = \"root\"\n");
+        let _ = writeln!(
+            toml,
+            "identity_file = {}",
+            toml_string(&self.private_key.to_string_lossy())
+        );
+        let _ = writeln!(
+            toml,
+            "known_hosts = {}",
+            toml_string(&self.known_hosts.to_string_lossy())
+        );
+        for machine in &self.machines {
+            let _ = write!(
+                toml,
+                "\n[servers.{}]\naddress = \"{}\"\n",
+                machine.name(),
+                machine.address()
+            );
+            if !machine.roles().is_empty() {
+                let roles: Vec<String> = machine.roles().iter().map(|r| toml_string(r)).collect();
+                let _ = writeln!(toml, "roles = [{}]", roles.join(", "));
+            }
+        }
+        toml
+    }
+}
+
+impl Drop for Fleet {
+    /// Powers every machine off (cleanly if it manages within the grace period, else killed),
+    /// then undoes the fleet's record. Failures are reported on stderr; the next fleet's sweep
+    /// retries them.
+    fn drop(&mut self) {
+        for machine in &self.machines {
+            machine.request_poweroff();
+        }
+        wait_until(POWEROFF_GRACE, || {
+            self.machines.iter().all(Machine::has_stopped)
+        });
+        for machine in &self.machines {
+            machine.power_off();
+        }
+        let errors = self.record.teardown();
+        if !errors.is_empty() {
+            use std::io::Write;
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "dm-testing: teardown of fleet {} left something behind:",
+                self.dir.display()
+            );
+            for e in errors {
+                let _ = writeln!(stderr, "  {e}");
+            }
+        }
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(quoted, "\\u{:04X}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}

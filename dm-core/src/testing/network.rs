@@ -1,0 +1,280 @@
+//! The fleet's network: a bridge per fleet on the host with the subnet 10.231.N.0/24, and per
+//! machine a network namespace joined to the bridge by a veth pair. NAT lets machines reach the
+//! package mirror (the only thing outside they talk to); everything else stays on the bridge.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::command::{find_program, run_program};
+use super::error::Error;
+use super::record::{Record, Resource, undo_all};
+
+/// The names and addresses of one fleet's network, derived from its slot number N.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    slot: u8,
+}
+
+impl Plan {
+    /// The plan of slot `slot`.
+    pub(crate) fn new(slot: u8) -> Plan {
+        Plan { slot }
+    }
+
+    /// The host's address on the bridge, the machines' default gateway.
+    pub(crate) fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 231, self.slot, 1)
+    }
+
+    /// The address of the machine at `index` (0-based) in the fleet.
+    pub(crate) fn address(&self, index: usize) -> Ipv4Addr {
+        // Callers limit a fleet to MAX_MACHINES, so index + 2 fits in the last octet.
+        Ipv4Addr::new(10, 231, self.slot, (index + 2) as u8)
+    }
+
+    /// The subnet in CIDR notation.
+    pub(crate) fn subnet(&self) -> String {
+        format!("10.231.{}.0/24", self.slot)
+    }
+
+    /// The bridge's name.
+    pub(crate) fn bridge(&self) -> String {
+        format!("dmbr{}", self.slot)
+    }
+
+    /// The network namespace of machine `name`.
+    pub(crate) fn netns(&self, name: &str) -> String {
+        format!("dm{}-{name}", self.slot)
+    }
+
+    /// The host end of machine `index`'s veth pair. Short (at most 9 characters) because link
+    /// names are limited to 15, which a machine's own name could exceed.
+    pub(crate) fn veth(&self, index: usize) -> String {
+        format!("dm{}v{index}", self.slot)
+    }
+
+    /// The machine end of the veth pair before it is moved into the namespace and named `eth0`.
+    fn veth_peer(&self, index: usize) -> String {
+        format!("dm{}p{index}", self.slot)
+    }
+}
+
+/// The most machines a fleet can have: addresses .2 to .253 of the subnet.
+pub(crate) const MAX_MACHINES: usize = 252;
+
+/// Removes whatever an earlier holder of this slot left behind without a record. Only called by
+/// the holder of the slot's lock, so nothing here belongs to a live fleet.
+pub(crate) fn scrub_slot(plan: &Plan) {
+    let mut leftovers = Vec::new();
+    let prefix = format!("dm{}-", plan.slot);
+    if let Ok(entries) = std::fs::read_dir("/run/netns") {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                leftovers.push(Resource::Netns(name));
+            }
+        }
+    }
+    let veth = format!("dm{}v", plan.slot);
+    if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&veth);
+            if name == plan.bridge()
+                || rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+            {
+                leftovers.push(Resource::Link(name));
+            }
+        }
+    }
+    leftovers.push(Resource::Nat {
+        subnet: plan.subnet(),
+        bridge: plan.bridge(),
+    });
+    leftovers.push(Resource::Forward {
+        bridge: plan.bridge(),
+    });
+    // Best effort: what cannot be removed here makes the bridge creation below fail loudly.
+    let _ = undo_all(&leftovers);
+}
+
+/// Creates the fleet's bridge with the gateway address, and NAT for the subnet.
+pub(crate) fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
+    let bridge = plan.bridge();
+    let action = format!("creating bridge {bridge} for {}", plan.subnet());
+    record.add(Resource::Link(bridge.clone()))?;
+    run_program(&action, "ip", ["link", "add", &bridge, "type", "bridge"])?;
+    run_program(
+        &action,
+        "ip",
+        [
+            "addr",
+            "add",
+            &format!("{}/24", plan.gateway()),
+            "dev",
+            &bridge,
+        ],
+    )?;
+    run_program(&action, "ip", ["link", "set", &bridge, "up"])?;
+
+    // Forwarding is a host-wide switch; it is left on, as other users of it expect it to stay on.
+    let forward = Path::new("/proc/sys/net/ipv4/ip_forward");
+    std::fs::write(forward, "1\n")
+        .map_err(|e| Error::io("cannot enable IPv4 forwarding in", forward, e))?;
+    let nat = format!("letting {} reach the package mirror", plan.subnet());
+    record.add(Resource::Nat {
+        subnet: plan.subnet(),
+        bridge: bridge.clone(),
+    })?;
+    run_program(
+        &nat,
+        "iptables",
+        [
+            "-w",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-s",
+            &plan.subnet(),
+            "!",
+            "-o",
+            &bridge,
+            "-j",
+            "MASQUERADE",
+        ],
+    )?;
+    // A host whose FORWARD policy is DROP (common with container engines) would drop the
+    // machines' traffic even with NAT in place.
+    record.add(Resource::Forward {
+        bridge: bridge.clone(),
+    })?;
+    run_program(
+        &nat,
+        "iptables",
+        ["-w", "-I", "FORWARD", "-i", &bridge, "-j", "ACCEPT"],
+    )?;
+    run_program(
+        &nat,
+        "iptables",
+        ["-w", "-I", "FORWARD", "-o", &bridge, "-j", "ACCEPT"],
+    )?;
+    Ok(())
+}
+
+/// Creates machine `name`'s namespace with `eth0` on the bridge at its address, `lo` up, and a
+/// default route via the host.
+pub(crate) fn create_machine_network(
+    plan: &Plan,
+    record: &Record,
+    index: usize,
+    name: &str,
+) -> Result<(), Error> {
+    let netns = plan.netns(name);
+    let veth = plan.veth(index);
+    let peer = plan.veth_peer(index);
+    let action = format!("creating the network of machine {name} (namespace {netns})");
+    record.add(Resource::Netns(netns.clone()))?;
+    run_program(&action, "ip", ["netns", "add", &netns])?;
+    record.add(Resource::Link(veth.clone()))?;
+    run_program(
+        &action,
+        "ip",
+        [
+            "link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &netns,
+        ],
+    )?;
+    run_program(
+        &action,
+        "ip",
+        ["link", "set", &veth, "master", &plan.bridge(), "up"],
+    )?;
+    let inside =
+        |args: &[&str]| run_program(&action, "ip", ["-n", netns.as_str()].iter().chain(args));
+    inside(&["link", "set", &peer, "name", "eth0"])?;
+    inside(&[
+        "addr",
+        "add",
+        &format!("{}/24", plan.address(index)),
+        "dev",
+        "eth0",
+    ])?;
+    inside(&["link", "set", "eth0", "up"])?;
+    inside(&["link", "set", "lo", "up"])?;
+    inside(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        &plan.gateway().to_string(),
+    ])?;
+    Ok(())
+}
+
+/// Sets the host end of a machine's veth pair up or down: down is a pulled cable.
+pub(crate) fn set_link(veth: &str, up: bool) -> Result<(), Error> {
+    let state = if up { "up" } else { "down" };
+    run_program(
+        format!("setting link {veth} {state}"),
+        "ip",
+        ["link", "set", veth, state],
+    )
+    .map(|_| ())
+}
+
+/// Limits traffic leaving the host end of a machine's veth pair (that is, towards the machine) to
+/// `kbit_per_s`, with a token-bucket qdisc; replaces an earlier limit. A token bucket rather than
+/// netem because some kernels lack netem, and a slow link is what the tests need.
+pub(crate) fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> {
+    let rate = format!("{kbit_per_s}kbit");
+    run_program(
+        format!("limiting {veth} to {rate}/s"),
+        "tc",
+        [
+            "qdisc", "replace", "dev", veth, "root", "tbf", "rate", &rate, "burst", "32kbit",
+            "latency", "400ms",
+        ],
+    )
+    .map(|_| ())
+}
+
+/// The iptables chain, inside a machine's namespace, that limits who may reach its sshd.
+const SSH_CHAIN: &str = "dm-testing-ssh";
+
+/// Inside namespace `netns`, rejects connections to port 22 from everywhere but `from`. Uses its
+/// own chain, so rules a deployment adds to INPUT are left alone, and calling it again replaces
+/// the previous restriction.
+pub(crate) fn allow_ssh_only_from(netns: &str, from: Ipv4Addr) -> Result<(), Error> {
+    let action = format!("limiting ssh in namespace {netns} to {from}");
+    // `ip netns exec` searches PATH, which may lack sbin: give it the full path.
+    let program = find_program("iptables").unwrap_or_else(|| "iptables".into());
+    let program = program.to_string_lossy();
+    let iptables = |args: &[&str]| {
+        run_program(
+            &action,
+            "ip",
+            ["netns", "exec", netns, &program, "-w"].iter().chain(args),
+        )
+    };
+    // -N fails when the chain exists already, which is fine: it is flushed next.
+    let _ = iptables(&["-N", SSH_CHAIN]);
+    iptables(&["-F", SSH_CHAIN])?;
+    iptables(&["-A", SSH_CHAIN, "-s", &from.to_string(), "-j", "RETURN"])?;
+    iptables(&[
+        "-A",
+        SSH_CHAIN,
+        "-p",
+        "tcp",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ])?;
+    let jump = ["INPUT", "-p", "tcp", "--dport", "22", "-j", SSH_CHAIN];
+    let check: Vec<&str> = std::iter::once("-C").chain(jump).collect();
+    if iptables(&check).is_err() {
+        let insert: Vec<&str> = std::iter::once("-I").chain(jump).collect();
+        iptables(&insert)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! A machine's root file system: an overlay whose lower layer is the shared base tree and whose
+//! upper layer is the machine's own, so every machine starts from the same clean Debian and no two
+//! machines share a written file. Before boot it gets what makes it this machine: its hostname, its
+//! own host key, the fleet's client key, and a resolver.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::base::{DEPLOY_USER, write};
+use super::command::run_program;
+use super::error::Error;
+use super::keys::{self, PublicKey};
+use super::record::{Record, Resource};
+
+/// What to put into a machine's root file system.
+pub(crate) struct RootfsSpec<'a> {
+    /// The machine's name, which becomes its hostname.
+    pub(crate) name: &'a str,
+    /// The cached base tree (lower layer).
+    pub(crate) base: &'a Path,
+    /// The machine's own directory for the upper, work and merged directories.
+    pub(crate) state: &'a Path,
+    /// The text of `/etc/hosts`: every machine of the fleet by name.
+    pub(crate) hosts: &'a str,
+    /// The fleet's public key, authorized for root and the deploy user.
+    pub(crate) authorized_key: &'a str,
+}
+
+/// Mounts and prepares the root file system; returns the mounted directory and the machine's new
+/// host key.
+pub(crate) fn prepare(
+    spec: &RootfsSpec<'_>,
+    record: &Record,
+) -> Result<(PathBuf, PublicKey), Error> {
+    let upper = spec.state.join("upper");
+    let work = spec.state.join("work");
+    let merged = spec.state.join("root");
+    for dir in [&upper, &work, &merged] {
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        spec.base.display(),
+        upper.display(),
+        work.display()
+    );
+    record.add(Resource::Mount(merged.clone()))?;
+    run_program(
+        format!("mounting the root file system of machine {}", spec.name),
+        "mount",
+        [
+            Path::new("-t"),
+            Path::new("overlay"),
+            Path::new("overlay"),
+            Path::new("-o"),
+            Path::new(&options),
+            &merged,
+        ],
+    )?;
+
+    write(&merged.join("etc/hostname"), &format!("{}\n", spec.name))?;
+    write(&merged.join("etc/hosts"), spec.hosts)?;
+    write(&merged.join("etc/resolv.conf"), &host_resolv_conf())?;
+    let authorized = format!("{}\n", spec.authorized_key);
+    write(&merged.join("root/.ssh/authorized_keys"), &authorized)?;
+    let deploy_keys = merged
+        .join("home")
+        .join(DEPLOY_USER)
+        .join(".ssh/authorized_keys");
+    write(&deploy_keys, &authorized)?;
+    if let Some((uid, gid)) = user_ids(&merged, DEPLOY_USER) {
+        std::os::unix::fs::chown(&deploy_keys, Some(uid), Some(gid))
+            .map_err(|e| Error::io("cannot change the owner of", &deploy_keys, e))?;
+    }
+    let host_key = keys::generate(
+        &merged.join("etc/ssh/ssh_host_ed25519_key"),
+        &format!("root@{}", spec.name),
+    )?;
+    Ok((merged, host_key))
+}
+
+/// The resolver configuration for machines: this machine's, unless it points at a local stub
+/// resolver (127.0.0.53), which machines in their own namespace cannot reach; then the upstream
+/// servers systemd-resolved keeps next to it.
+fn host_resolv_conf() -> String {
+    let local = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let uses_stub = local
+        .lines()
+        .any(|l| l.trim_start().starts_with("nameserver 127."));
+    if uses_stub && let Ok(upstream) = fs::read_to_string("/run/systemd/resolve/resolv.conf") {
+        return upstream;
+    }
+    local
+}
+
+/// The uid and gid of `user` in the tree at `root`.
+fn user_ids(root: &Path, user: &str) -> Option<(u32, u32)> {
+    let passwd = fs::read_to_string(root.join("etc/passwd")).ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&user))
+            .then(|| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))?
+    })
+}
