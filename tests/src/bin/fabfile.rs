@@ -92,4 +92,18 @@ async fn scoped(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Run a command on the controlling machine, once.
+#[task(local)]
+async fn on_controller(ctx: &Ctx) -> Result<()> {
+    ctx.run("echo controller-$(id -un)").await?;
+    Ok(())
+}
+
+/// Run on the first selected host only.
+#[task(once)]
+async fn first_only(ctx: &Ctx) -> Result<()> {
+    ctx.log(format!("once on {}", ctx.name()));
+    Ok(())
+}
+
 dm::main!();
