@@ -9,38 +9,39 @@ use super::error::Error;
 const PROGRAMS: [(&str, &str); 8] = [
     ("systemd-nspawn", "systemd-container"),
     ("ip", "iproute2"),
+    ("tc", "iproute2"),
     ("iptables", "iptables"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
     ("mount", "mount"),
     ("umount", "mount"),
-    ("chroot", "coreutils"),
 ];
 
-/// The program that builds the base tree, needed only when it is not cached yet.
-const DEBOOTSTRAP: (&str, &str) = ("debootstrap", "debootstrap");
+/// The programs that build the base tree, needed only when it is not cached yet.
+const BUILDING: [(&str, &str); 2] = [("debootstrap", "debootstrap"), ("chroot", "coreutils")];
 
 /// Fails unless this process is root and every needed program is installed. `building` adds
-/// debootstrap, which only the first run needs.
+/// what building the base tree needs, which only the first run does.
 pub(crate) fn check(building: bool) -> Result<(), Error> {
     let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
         return Err(Error::NotRoot { euid });
     }
-    let extra = building.then_some(DEBOOTSTRAP);
+    let extra = if building { &BUILDING[..] } else { &[] };
     let missing: Vec<(&str, &str)> = PROGRAMS
         .into_iter()
-        .chain(extra)
+        .chain(extra.iter().copied())
         .filter(|(program, _)| find_program(program).is_none())
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let mut packages: Vec<String> = missing
-        .iter()
-        .map(|(_, package)| package.to_string())
-        .collect();
-    packages.dedup();
+    let mut packages: Vec<String> = Vec::new();
+    for (_, package) in &missing {
+        if !packages.iter().any(|p| p == package) {
+            packages.push(package.to_string());
+        }
+    }
     Err(Error::MissingPrograms {
         programs: missing
             .iter()
@@ -48,4 +49,24 @@ pub(crate) fn check(building: bool) -> Result<(), Error> {
             .collect(),
         packages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_programs_error_names_programs_packages_and_the_fix() {
+        let message = Error::MissingPrograms {
+            programs: vec!["systemd-nspawn".into(), "debootstrap".into()],
+            packages: vec!["systemd-container".into(), "debootstrap".into()],
+        }
+        .to_string();
+        assert!(message.contains("systemd-nspawn, debootstrap"), "{message}");
+        assert!(
+            message.contains("systemd-container debootstrap"),
+            "{message}"
+        );
+        assert!(message.contains("scripts/test"), "{message}");
+    }
 }
