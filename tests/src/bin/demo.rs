@@ -11,8 +11,12 @@ use std::time::Instant;
 use dm_core::testing::Fleet;
 
 fn main() -> ExitCode {
-    let quickstart = match std::env::args().nth(1) {
-        Some(path) => path,
+    let quickstart = match std::env::args().nth(1).map(std::fs::canonicalize) {
+        Some(Ok(path)) => path.display().to_string(),
+        Some(Err(e)) => {
+            eprintln!("error: cannot find the quickstart binary: {e}");
+            return ExitCode::from(2);
+        }
         None => {
             eprintln!("usage: demo PATH/TO/quickstart (scripts/demo passes it)");
             return ExitCode::from(2);
