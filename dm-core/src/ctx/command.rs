@@ -171,8 +171,9 @@ impl<'a> Run<'a> {
         Ok(output)
     }
 
-    /// Runs `line` as `user` through sudo: first without a password (`sudo -n`); if sudo says it
-    /// needs one, asks for it once per run and runs again with it on standard input.
+    /// Runs `line` as `user` through sudo. Whether the host's sudo wants a password is probed
+    /// once per host and run; the password itself is asked once per run, and reaches sudo only on
+    /// its standard input.
     async fn run_sudo(&self, line: &str, user: &str) -> Result<Output, Error> {
         let ctx = self.ctx;
         let login = if self.force_local {
@@ -190,38 +191,37 @@ impl<'a> Run<'a> {
                 shell_quote(line)
             )
         };
-        if let Some(password) = ctx.shared.sudo_password.known() {
-            return self.spawn(&wrapped("-S -p ''"), Some(password)).await;
-        }
-        let first = self.spawn_captured(&wrapped("-n"), None).await?;
-        if !super::sudo::needs_password(&first) {
-            return Ok(first);
-        }
-        match ctx.shared.sudo_password.ask(ctx.name()).await {
-            Some(password) => self.spawn(&wrapped("-S -p ''"), Some(password)).await,
-            None => Err(Error::SudoPasswordNeeded {
-                host: ctx.name().to_string(),
-                user: login,
-            }),
+        let password = match ctx.shared.sudo_password.known() {
+            Some(p) => Some(p),
+            None if self.sudo_wants_password().await? => {
+                match ctx.shared.sudo_password.ask(ctx.name()).await {
+                    Some(p) => Some(p),
+                    None => {
+                        return Err(Error::SudoPasswordNeeded {
+                            host: ctx.name().to_string(),
+                            user: login,
+                        });
+                    }
+                }
+            }
+            None => None,
+        };
+        match password {
+            Some(p) => self.spawn(&wrapped("-S -p ''"), Some(p)).await,
+            None => self.spawn(&wrapped("-n"), None).await,
         }
     }
 
-    /// Runs a sudo probe whose output is only shown if it turns out not to be a password prompt.
-    async fn spawn_captured(&self, line: &str, password: Option<String>) -> Result<Output, Error> {
-        let out = self.spawn_with(line, password, true).await?;
-        if !self.quiet && !super::sudo::needs_password(&out) {
-            let host = if self.force_local {
-                "local"
-            } else {
-                self.ctx.name()
-            };
-            for (stream, text) in [(Stream::Stdout, &out.stdout), (Stream::Stderr, &out.stderr)] {
-                let mut split = LineSplitter::new(host, stream);
-                split.push(text.as_bytes(), self.ctx.events());
-                split.finish(self.ctx.events());
-            }
-        }
-        Ok(out)
+    /// Whether sudo on this host asks for a password (`sudo -n true` refuses), probed once.
+    async fn sudo_wants_password(&self) -> Result<bool, Error> {
+        let probe = self.ctx.sudo_probe.clone();
+        let wants = probe
+            .get_or_try_init(|| async {
+                let out = self.spawn_with("sudo -n true", None, true).await?;
+                Ok::<bool, Error>(super::sudo::needs_password(&out))
+            })
+            .await?;
+        Ok(*wants)
     }
 
     async fn spawn(&self, line: &str, password: Option<String>) -> Result<Output, Error> {

@@ -57,6 +57,8 @@ pub struct Ctx {
     cwd: Option<Arc<str>>,
     env: Arc<Vec<(String, String)>>,
     facts: Arc<tokio::sync::OnceCell<Facts>>,
+    /// Whether sudo asks this host's login user for a password; probed at the first sudo.
+    sudo_probe: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Ctx {
@@ -82,6 +84,7 @@ impl Ctx {
             cwd: None,
             env: Arc::new(Vec::new()),
             facts: Arc::new(tokio::sync::OnceCell::new()),
+            sudo_probe: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
