@@ -94,6 +94,47 @@ impl Dm {
         }
     }
 
+    /// Runs it under a terminal (`script`), as from a user's shell, typing `input` after
+    /// `delay` (e.g. a passphrase at a prompt, or commands for an interactive shell). Standard
+    /// output and error both arrive in [`Run::stdout`], as on a terminal.
+    pub fn run_in_terminal(self, input: &[u8], delay: std::time::Duration) -> Run {
+        use std::io::Write;
+        let mut line = shell_word(&fabfile_bin().display().to_string());
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&shell_word(arg));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .current_dir(&self.dir)
+            .env("HOME", &self.dir)
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `script` (util-linux): {e}"));
+        let mut stdin = child.stdin.take();
+        if !input.is_empty() {
+            std::thread::sleep(delay);
+            if let Some(stdin) = stdin.as_mut() {
+                stdin
+                    .write_all(input)
+                    .unwrap_or_else(|e| panic!("cannot type into the terminal: {e}"));
+            }
+        }
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("the terminal session did not end: {e}"));
+        drop(stdin);
+        Run {
+            args: self.args,
+            output,
+        }
+    }
+
     /// Starts it without waiting (for tests that interrupt it or act on hosts meanwhile).
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd
@@ -198,6 +239,11 @@ impl Run {
             self.stderr()
         )
     }
+}
+
+/// `s` quoted as one word for `sh`.
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Writes a file, panicking with the path on failure.

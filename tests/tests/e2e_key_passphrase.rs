@@ -1,7 +1,6 @@
 //! A passphrase-protected key is asked for once per run, however many hosts use it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use dm_tests::*;
 
@@ -37,29 +36,11 @@ fn encrypted_key_passphrase_is_asked_once_for_all_hosts() {
         .replace(&default_key, &key.display().to_string());
     write(&fleet.dir().join("dm.toml"), &inventory);
 
-    // `script` gives dm a terminal to ask on, as a user's shell would.
-    let mut child = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} -H app1,app2,app3 describe", fabfile_bin().display()),
-            "/dev/null",
-        ])
-        .current_dir(fleet.dir())
-        .env("HOME", fleet.dir())
-        .env("NO_COLOR", "1")
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    stdin
-        .write_all(b"open sesame\n")
-        .expect("type the passphrase");
-    let output = child.wait_with_output().expect("dm ends");
-    let text = String::from_utf8_lossy(&output.stdout);
+    // A terminal to ask on, as a user's shell would give.
+    let run = Dm::new(&fleet)
+        .args(["-H", "app1,app2,app3", "describe"])
+        .run_in_terminal(b"open sesame\n", std::time::Duration::from_millis(1500));
+    let text = run.stdout();
     assert_eq!(
         text.matches("Enter passphrase for key").count(),
         1,

@@ -83,24 +83,11 @@ fn json_report_lists_every_host_with_status_output_and_round_trips() {
 #[test]
 fn live_progress_shows_on_a_terminal_and_lines_stay_whole() {
     let fleet = fleet(&[("app1", &[]), ("app2", &[]), ("app3", &[])]);
-    let dm = Dm::new(&fleet);
-    // `script` gives dm a terminal; the progress bar is drawn on it.
-    let output = std::process::Command::new("script")
-        .args([
-            "-qec",
-            &format!(
-                "{} -H app1,app2,app3 stamp --seconds 1.5",
-                fabfile_bin().display()
-            ),
-            "/dev/null",
-        ])
-        .current_dir(dm.dir())
-        .env("HOME", dm.dir())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("script runs");
-    let text = String::from_utf8_lossy(&output.stdout);
+    // On a terminal the progress bar is drawn.
+    let run = Dm::new(&fleet)
+        .args(["-H", "app1,app2,app3", "stamp", "--seconds", "1.5"])
+        .run_in_terminal(b"", std::time::Duration::ZERO);
+    let text = run.stdout();
     assert!(text.contains("hosts done"), "no progress display:\n{text}");
     assert!(text.contains("running: app1, app2, app3"), "{text}");
     for host in ["app1", "app2", "app3"] {
