@@ -1,0 +1,9 @@
+use dm::prelude::*;
+
+#[task]
+async fn restart(service: String) -> Result<()> {
+    let _ = service;
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use dm::prelude::*;
+
+#[task]
+async fn health() -> Result<()> {
+    Ok(())
+}
+
+fn main() {}

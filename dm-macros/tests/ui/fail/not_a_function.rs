@@ -1,0 +1,6 @@
+use dm::prelude::*;
+
+#[task]
+struct Health;
+
+fn main() {}

@@ -1,0 +1,9 @@
+use dm::prelude::*;
+
+#[task]
+fn health(ctx: &Ctx) -> Result<()> {
+    let _ = ctx;
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use dm::prelude::*;
+
+#[task(parallel = 0)]
+async fn restart(ctx: &Ctx) -> Result<()> {
+    let _ = ctx;
+    Ok(())
+}
+
+fn main() {}

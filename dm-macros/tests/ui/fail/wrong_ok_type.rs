@@ -1,0 +1,9 @@
+use dm::prelude::*;
+
+#[task]
+async fn restart(ctx: &Ctx) -> Result<u32> {
+    let _ = ctx;
+    Ok(1)
+}
+
+fn main() {}
