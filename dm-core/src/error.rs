@@ -105,6 +105,13 @@ pub enum Error {
         /// Whether an inventory file was found.
         has_inventory: bool,
     },
+    /// A command line given to [`crate::cli::run_args`] does not ask for a task run (bad flag or
+    /// argument, `--help`, `--list`, no task).
+    #[error("bad command line: {message}")]
+    Usage {
+        /// What clap or dm said about it.
+        message: String,
+    },
 
     // -- ssh --
     /// The TCP connection or SSH handshake failed or timed out.

@@ -18,6 +18,16 @@
 //!
 //! `cargo run -- --list` shows its tasks and dm's standard ones; `cargo run -- -R appnode health`
 //! runs one. Everything of [`dm_core`] is re-exported here; the standard library is [`tasks`].
+//!
+//! ## Testing a fabfile
+//!
+//! With the `testing` feature (`[dev-dependencies] dm = { ..., features = ["testing"] }`),
+//! `dm::testing` boots real local Debian machines for the fabfile's own tests, runs its tasks
+//! against them in-process (`fleet.dm_ok(["-R", "appnode", "restart", "ssh"])`) and inspects them
+//! from outside (`machine.is_active("ssh")`, `machine.http_get(80, "/")`). Tests link the
+//! fabfile's tasks when they live in its library: `src/lib.rs` holds the tasks, `src/main.rs` is
+//! `use my_fabfile as _; dm::main!();`. The `dm_core::testing` documentation has a complete
+//! example; `examples/quickstart/tests/` is one.
 
 pub use dm_core::*;
 pub use dm_macros::task;

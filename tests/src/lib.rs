@@ -11,9 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dm_core::testing::Fleet;
+use dm::testing::Fleet;
 
-/// Boots a fleet of named machines with roles, panicking with the harness's message on failure.
+/// Boots a fleet of named machines with roles through the public testing API (`dm::testing`, the
+/// same one fabfile tests use), panicking with the harness's message on failure.
 pub fn fleet(machines: &[(&str, &[&str])]) -> Fleet {
     let mut builder = Fleet::builder();
     for (name, roles) in machines {
@@ -33,14 +34,16 @@ pub struct Dm {
 }
 
 impl Dm {
-    /// The test fabfile, run in the fleet's directory with the fleet's inventory as `dm.toml`.
+    /// The test fabfile, run in the fleet's directory, where the fleet's inventory is `dm.toml`
+    /// ([`Fleet::inventory_path`], written at boot; a test may replace it). The subprocess is what
+    /// dm's end-to-end tests add to the public API: they test the binary a user runs, where
+    /// [`Fleet::dm`] runs tasks in-process.
     pub fn new(fleet: &Fleet) -> Dm {
-        let dir = fleet.dir().to_path_buf();
-        let inventory = dir.join("dm.toml");
-        if !inventory.exists() {
-            write(&inventory, &fleet.inventory_toml());
-        }
-        Dm::in_dir(&dir)
+        let inventory = fleet.inventory_path();
+        let dir = inventory
+            .parent()
+            .unwrap_or_else(|| panic!("{} has no directory", inventory.display()));
+        Dm::in_dir(dir)
     }
 
     /// The test fabfile run in `dir` (which may hold a dm.toml of the test's own).

@@ -21,7 +21,7 @@ pub const INTERRUPTED: u8 = 130;
 /// The exit code for an error that stopped dm before any host ran.
 pub fn for_error(error: &Error) -> ExitCode {
     ExitCode::from(match error {
-        Error::UnknownTask { .. } | Error::NoHostsSelected { .. } => USAGE,
+        Error::UnknownTask { .. } | Error::NoHostsSelected { .. } | Error::Usage { .. } => USAGE,
         Error::Interrupted => INTERRUPTED,
         _ => CONFIG,
     })

@@ -41,45 +41,39 @@ pub fn main() -> ExitCode {
 
 /// Runs a command line (`args[0]` is the program name) and returns its exit code.
 pub async fn run(args: Vec<OsString>) -> ExitCode {
-    let program = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_stem())
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dm".to_string());
-    let tasks = task::registered();
-    let mut command = command::build(&program, &tasks);
-    let matches = match command.clone().try_get_matches_from(args) {
-        Ok(m) => m,
-        Err(e) => {
+    let (task, matches, settings) = match parse(args) {
+        Ok(Request::Task {
+            task,
+            matches,
+            settings,
+        }) => (task, matches, settings),
+        Ok(Request::Completions {
+            shell,
+            mut command,
+            program,
+        }) => {
+            clap_complete::generate(shell, &mut command, program, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Request::List(tasks)) => {
+            print!("{}", list::render(&tasks));
+            return ExitCode::SUCCESS;
+        }
+        Err(Refusal::Clap(e)) => {
             let code = e.exit_code();
             let _ = e.print();
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
+        Err(Refusal::NoTask(tasks)) => {
+            eprintln!("error: no task given\n\n{}", list::render(&tasks));
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(Refusal::Dm(err)) => {
+            eprintln!("error: {err}");
+            return exit::for_error(&err);
+        }
     };
-    if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
-        clap_complete::generate(*shell, &mut command, program, &mut std::io::stdout());
-        return ExitCode::SUCCESS;
-    }
-    if matches.get_flag("list") {
-        print!("{}", list::render(&tasks));
-        return ExitCode::SUCCESS;
-    }
-    let settings = Settings::from_matches(&matches);
-    init_tracing(settings.verbose);
-    let Some((task_name, task_matches)) = matches.subcommand() else {
-        eprintln!("error: no task given\n\n{}", list::render(&tasks));
-        return ExitCode::from(exit::USAGE);
-    };
-    let Some(task) = task::find(task_name) else {
-        // clap rejects unknown subcommands; this only guards a registry changed mid-run.
-        let err = Error::UnknownTask {
-            name: task_name.to_string(),
-            suggestion: suggest(task_name, tasks.iter().map(|t| t.name)),
-        };
-        eprintln!("error: {err}");
-        return exit::for_error(&err);
-    };
-    match run_task(task, Arc::new(task_matches.clone()), &settings).await {
+    match run_task(task, matches, &settings).await {
         Ok(report) => {
             if settings.json {
                 match serde_json::to_string_pretty(&report) {
@@ -96,6 +90,114 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
             exit::for_error(&err)
         }
     }
+}
+
+/// Runs a command line (`args[0]` is the program name) in this process, like [`run`], and
+/// returns the run's report instead of printing the summary and mapping it to an exit code.
+/// Live output is shown as with [`run`] (with `--json`, it is collected into the report instead).
+///
+/// This is how tests run a fabfile's tasks in-process (`dm_core::testing::Fleet::dm`). A command
+/// line that runs no task (`--help`, `--list`, `--completions`, a bad flag) is an
+/// [`Error::Usage`].
+pub async fn run_args(args: Vec<OsString>) -> Result<RunReport, Error> {
+    let no_run = |message: &str| Error::Usage {
+        message: message.to_string(),
+    };
+    match parse(args) {
+        Ok(Request::Task {
+            task,
+            matches,
+            settings,
+        }) => run_task(task, matches, &settings).await,
+        Ok(Request::Completions { .. }) => Err(no_run(
+            "--completions prints shell completions and runs no task",
+        )),
+        Ok(Request::List(_)) => Err(no_run("--list lists the tasks and runs none")),
+        Err(Refusal::Clap(e)) => {
+            let rendered = e.render().to_string();
+            let message = rendered.trim().trim_start_matches("error: ");
+            Err(no_run(message))
+        }
+        Err(Refusal::NoTask(_)) => Err(no_run("no task given: name the task to run")),
+        Err(Refusal::Dm(err)) => Err(err),
+    }
+}
+
+/// What a parsed command line asks for.
+enum Request {
+    /// `--completions SHELL`: print completions for the command.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+        /// The whole command, which completions are generated from (boxed: it is large).
+        command: Box<clap::Command>,
+        /// The program name the completions are for.
+        program: String,
+    },
+    /// `--list`: print the tasks.
+    List(Vec<&'static task::TaskDef>),
+    /// Run a task.
+    Task {
+        /// The task.
+        task: &'static task::TaskDef,
+        /// Its parsed arguments.
+        matches: Arc<clap::ArgMatches>,
+        /// The global flags.
+        settings: Settings,
+    },
+}
+
+/// Why a command line asks for nothing that can be done.
+enum Refusal {
+    /// clap refused it, or it asked for help or the version (which clap reports as errors).
+    Clap(clap::Error),
+    /// No task was named; the tasks there are.
+    NoTask(Vec<&'static task::TaskDef>),
+    /// Another problem, e.g. a task that vanished from the registry.
+    Dm(Error),
+}
+
+/// Parses a command line against the registered tasks: the one place [`run`] and [`run_args`]
+/// share, so both accept exactly the same command lines.
+fn parse(args: Vec<OsString>) -> Result<Request, Refusal> {
+    let program = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dm".to_string());
+    let tasks = task::registered();
+    let command = command::build(&program, &tasks);
+    let matches = command
+        .clone()
+        .try_get_matches_from(args)
+        .map_err(Refusal::Clap)?;
+    if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
+        return Ok(Request::Completions {
+            shell: *shell,
+            command: Box::new(command),
+            program,
+        });
+    }
+    if matches.get_flag("list") {
+        return Ok(Request::List(tasks));
+    }
+    let settings = Settings::from_matches(&matches);
+    init_tracing(settings.verbose);
+    let Some((task_name, task_matches)) = matches.subcommand() else {
+        return Err(Refusal::NoTask(tasks));
+    };
+    let Some(task) = task::find(task_name) else {
+        // clap rejects unknown subcommands; this only guards a registry changed mid-run.
+        return Err(Refusal::Dm(Error::UnknownTask {
+            name: task_name.to_string(),
+            suggestion: suggest(task_name, tasks.iter().map(|t| t.name)),
+        }));
+    };
+    Ok(Request::Task {
+        task,
+        matches: Arc::new(task_matches.clone()),
+        settings,
+    })
 }
 
 /// Loads the inventory, selects hosts and runs `task` on them.

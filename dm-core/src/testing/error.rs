@@ -3,13 +3,17 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong while booting or driving test machines.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that `fleet.boot().unwrap()` and tests that
+/// return `Result<(), Error>` fail with the clear message, not a struct dump.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The harness must create network namespaces, mounts and machines, which needs root.
     #[error(
         "dm-testing must run as root (it creates network namespaces, overlay mounts and systemd-nspawn \
-         machines), but the effective user id is {euid}: run the tests with `scripts/test` as root"
+         machines), but the effective user id is {euid}: run the tests as root, e.g. \
+         `sudo -E cargo test` (in dm's own repository: `scripts/test`)"
     )]
     NotRoot {
         /// The effective user id of this process.
@@ -17,8 +21,8 @@ pub enum Error {
     },
     /// Programs the harness runs are not installed.
     #[error(
-        "dm-testing needs programs that are not installed: {}. Install the Debian packages {} \
-         (`scripts/test` installs them)",
+        "dm-testing needs programs that are not installed: {}. Install them with \
+         `apt-get install {}` (in dm's own repository `scripts/test` installs them)",
         programs.join(", "),
         packages.join(" ")
     )]
@@ -111,6 +115,16 @@ pub enum Error {
         /// The machine's name.
         machine: String,
     },
+    /// The fabfile's inventory could not be loaded to declare a fleet from it.
+    #[error("cannot declare test machines from the fabfile's inventory: {0}")]
+    Inventory(#[source] crate::Error),
+    /// A run of the fabfile's tasks ([`Fleet::dm`](super::Fleet::dm)) stopped before any host ran:
+    /// a bad command line, an unknown host or role, a broken test inventory.
+    #[error("{0}")]
+    Dm(#[from] crate::Error),
+    /// The async runtime for an in-process run could not be started, or its thread panicked.
+    #[error("cannot run dm in this process: {0}")]
+    Runtime(String),
     /// A machine did not answer SSH in time.
     #[error(
         "machine {machine} ({address}) did not answer `ssh root@{address} true` within {seconds} s \
@@ -131,6 +145,12 @@ pub enum Error {
         /// The last lines of the boot log.
         tail: String,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Formats a program's stderr after the main message, or nothing when it said nothing.

@@ -12,6 +12,8 @@ use std::time::Duration;
 use super::base::{self, CACHE_DIR};
 use super::boot::{self, BootSpec};
 use super::error::Error;
+use super::footprint::Footprint;
+use super::inventory::TestInventory;
 use super::machine::{Machine, MachineParts};
 use super::network::{self, MAX_MACHINES, Plan};
 use super::record::{Record, Resource, wait_until};
@@ -33,22 +35,85 @@ const MAX_NAME_LEN: usize = 40;
 /// Tells apart fleets of one process in ids.
 static FLEET_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Declares the machines of a fleet; [`FleetBuilder::boot`] boots them.
+/// Declares the machines of a fleet; [`FleetBuilder::boot`] boots them. Start with
+/// [`Fleet::builder`], or with [`Fleet::from_inventory`] to test against the servers of your
+/// fabfile's own `dm.toml`.
 #[derive(Debug, Clone)]
 #[must_use = "a fleet builder does nothing until .boot() is called"]
 pub struct FleetBuilder {
-    machines: Vec<(String, Vec<String>)>,
+    pub(crate) machines: Vec<Declared>,
+    /// Global vars of the fleet's inventory (`[vars]`).
+    pub(crate) vars: toml::Table,
+    /// The environment the fleet's inventory defines and selects by default.
+    pub(crate) environment: Option<String>,
+    /// Write `roles = [...]` even when empty, so no role is inferred from a name (the roles of a
+    /// fleet declared from an inventory are already resolved).
+    pub(crate) explicit_roles: bool,
+    /// Mistakes found while declaring (a var for an undeclared machine), reported by `boot`.
+    problems: Vec<String>,
     boot_timeout: Duration,
+}
+
+/// One declared machine.
+#[derive(Debug, Clone)]
+pub(crate) struct Declared {
+    pub(crate) name: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) vars: toml::Table,
 }
 
 impl FleetBuilder {
     /// Adds machine `name` (letters, digits and `-`; it becomes the hostname) with `roles`
-    /// (may be empty).
+    /// (may be empty: then, as in any `dm.toml`, the role is inferred from the name).
     pub fn machine(mut self, name: &str, roles: &[&str]) -> Self {
-        self.machines.push((
-            name.to_string(),
-            roles.iter().map(|r| r.to_string()).collect(),
-        ));
+        self.machines.push(Declared {
+            name: name.to_string(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            vars: toml::Table::new(),
+        });
+        self
+    }
+
+    /// Sets var `key` of the declared machine `machine` (its `vars` in the fleet's inventory,
+    /// read by tasks with `ctx.var("key")`). Values: strings, integers, floats, booleans, and
+    /// vectors or maps of those.
+    pub fn var(mut self, machine: &str, key: &str, value: impl Into<toml::Value>) -> Self {
+        match self.machines.iter_mut().find(|m| m.name == machine) {
+            Some(declared) => {
+                declared.vars.insert(key.to_string(), value.into());
+            }
+            None => self.problems.push(format!(
+                "var {key:?} is set for machine {machine:?}, which is not declared (declare it \
+                 with .machine() first)"
+            )),
+        }
+        self
+    }
+
+    /// Sets several vars of the declared machine `machine` at once (see [`FleetBuilder::var`]).
+    pub fn vars<K, V>(mut self, machine: &str, vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<toml::Value>,
+    {
+        for (key, value) in vars {
+            self = self.var(machine, &key.into(), value);
+        }
+        self
+    }
+
+    /// Sets a global var (`[vars]` of the fleet's inventory), which every machine sees unless
+    /// its own var of the same name overrides it.
+    pub fn global_var(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.vars.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Puts every machine into environment `name` of the fleet's inventory and makes it the
+    /// default environment, so tasks see `ctx.inventory().environment() == Some(name)` and
+    /// `-E name` works.
+    pub fn environment(mut self, name: &str) -> Self {
+        self.environment = Some(name.to_string());
         self
     }
 
@@ -59,7 +124,8 @@ impl FleetBuilder {
     }
 
     /// Boots every declared machine, concurrently, and returns once all of them answer
-    /// `ssh root@ADDRESS`. The first call on a machine builds the cached base tree (about 40 s).
+    /// `ssh root@ADDRESS`; the fleet's inventory is then at [`Fleet::inventory_path`]. The first
+    /// call on a machine builds the cached base tree (about 40 s).
     ///
     /// Fails with one clear error when not run as root or when a needed program is missing
     /// ([`Error::NotRoot`], [`Error::MissingPrograms`]), or when a machine does not come up
@@ -83,9 +149,11 @@ impl FleetBuilder {
             machines: Vec::new(),
             private_key: dir.join("id_ed25519"),
             known_hosts: dir.join("known_hosts"),
+            inventory: String::new(),
+            environment: self.environment.clone(),
             dir,
             record,
-            _slot: slot,
+            slot,
         };
         fleet.record.add(Resource::Dir(fleet.dir.clone()))?;
         std::fs::create_dir_all(&fleet.dir)
@@ -104,11 +172,10 @@ impl FleetBuilder {
                 .machines
                 .iter()
                 .enumerate()
-                .map(|(index, (name, roles))| {
+                .map(|(index, declared)| {
                     let job = MachineJob {
                         index,
-                        name,
-                        roles,
+                        declared,
                         plan: &plan,
                         base: &base,
                         dir: &fleet.dir,
@@ -124,10 +191,10 @@ impl FleetBuilder {
             threads
                 .into_iter()
                 .zip(&self.machines)
-                .map(|(thread, (name, _))| {
+                .map(|(thread, declared)| {
                     thread.join().unwrap_or_else(|_| {
                         Err(Error::BootPanicked {
-                            machine: name.clone(),
+                            machine: declared.name.clone(),
                         })
                     })
                 })
@@ -149,12 +216,36 @@ impl FleetBuilder {
             .map(|m| (m.address(), m.host_public_key()))
             .collect();
         write_known_hosts(&fleet.known_hosts, &entries)?;
+        fleet.inventory = TestInventory {
+            private_key: &fleet.private_key,
+            known_hosts: &fleet.known_hosts,
+            machines: &fleet.machines,
+            vars: &self.vars,
+            environment: self.environment.as_deref(),
+            explicit_roles: self.explicit_roles,
+        }
+        .render()?;
+        let inventory_path = fleet.inventory_path();
+        std::fs::write(&inventory_path, &fleet.inventory)
+            .map_err(|e| Error::io("cannot write", &inventory_path, e))?;
         Ok(fleet)
     }
 
     /// Rejects names that cannot be hostnames or namespace names, duplicates, and fleets too big
     /// for a /24.
     fn validate(&self) -> Result<(), Error> {
+        if let Some(problem) = self.problems.first() {
+            return Err(Error::InvalidFleet(problem.clone()));
+        }
+        if self
+            .environment
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            return Err(Error::InvalidFleet(
+                "the environment name is empty: give .environment() a name such as \"ci\"".into(),
+            ));
+        }
         if self.machines.is_empty() {
             return Err(Error::InvalidFleet(
                 "no machines declared: add one with .machine(name, roles)".into(),
@@ -167,7 +258,7 @@ impl FleetBuilder {
             )));
         }
         let mut seen = std::collections::HashSet::new();
-        for (name, roles) in &self.machines {
+        for Declared { name, roles, .. } in &self.machines {
             let valid = !name.is_empty()
                 && name.len() <= MAX_NAME_LEN
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -197,8 +288,7 @@ impl FleetBuilder {
 /// The work of booting one machine, run on its own thread.
 struct MachineJob<'a> {
     index: usize,
-    name: &'a str,
-    roles: &'a [String],
+    declared: &'a Declared,
     plan: &'a Plan,
     base: &'a Path,
     dir: &'a Path,
@@ -212,12 +302,13 @@ struct MachineJob<'a> {
 impl MachineJob<'_> {
     /// Network, root file system, host key, boot, wait for SSH.
     fn run(self) -> Result<Machine, Error> {
+        let name = self.declared.name.as_str();
         let address = self.plan.address(self.index);
-        let netns = self.plan.netns(self.name);
-        network::create_machine_network(self.plan, self.record, self.index, self.name)?;
-        let state = self.dir.join("machines").join(self.name);
+        let netns = self.plan.netns(name);
+        network::create_machine_network(self.plan, self.record, self.index, name)?;
+        let state = self.dir.join("machines").join(name);
         let rootfs_spec = RootfsSpec {
-            name: self.name,
+            name,
             base: self.base,
             state: &state,
             hosts: self.hosts,
@@ -227,7 +318,7 @@ impl MachineJob<'_> {
         self.ssh.set_host_key(address, &host_key.line)?;
         let log = state.join("console.log");
         let spec = BootSpec {
-            name: self.name,
+            name,
             address,
             root: &root,
             netns: &netns,
@@ -241,8 +332,9 @@ impl MachineJob<'_> {
             return Err(e);
         }
         Ok(Machine::from_parts(MachineParts {
-            name: self.name.to_string(),
-            roles: self.roles.to_vec(),
+            name: name.to_string(),
+            roles: self.declared.roles.clone(),
+            vars: self.declared.vars.clone(),
             address,
             netns,
             veth: self.plan.veth(self.index),
@@ -257,11 +349,11 @@ impl MachineJob<'_> {
 
 /// `/etc/hosts` for every machine: the usual local names plus every machine of the fleet, so
 /// machines reach each other by name.
-fn hosts_file(plan: &Plan, machines: &[(String, Vec<String>)]) -> String {
+fn hosts_file(plan: &Plan, machines: &[Declared]) -> String {
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for (index, (name, _)) in machines.iter().enumerate() {
-        let _ = writeln!(hosts, "{}\t{name}", plan.address(index));
+    for (index, declared) in machines.iter().enumerate() {
+        let _ = writeln!(hosts, "{}\t{}", plan.address(index), declared.name);
     }
     hosts
 }
@@ -277,7 +369,8 @@ fn hosts_file(plan: &Plan, machines: &[(String, Vec<String>)]) -> String {
 ///     .machine("app1", &["appnode"])
 ///     .boot()?;
 /// assert_eq!(fleet.machine("app1").exec_ok("hostname").trim(), "app1");
-/// std::fs::write(fleet.dir().join("dm.toml"), fleet.inventory_toml()).unwrap();
+/// // Its inventory, for dm in this process (`fleet.dm(..)`) or a fabfile binary (`-f`):
+/// println!("{}", fleet.inventory_path().display());
 /// # Ok::<(), dm_core::testing::Error>(())
 /// ```
 #[derive(Debug)]
@@ -286,9 +379,12 @@ pub struct Fleet {
     dir: PathBuf,
     private_key: PathBuf,
     known_hosts: PathBuf,
+    /// The text of the fleet's inventory, as written to [`Fleet::inventory_path`] at boot.
+    inventory: String,
+    environment: Option<String>,
     record: Record,
     /// Released last (fields drop after `Drop::drop`): the slot stays taken until teardown ends.
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl Fleet {
@@ -296,6 +392,10 @@ impl Fleet {
     pub fn builder() -> FleetBuilder {
         FleetBuilder {
             machines: Vec::new(),
+            vars: toml::Table::new(),
+            environment: None,
+            explicit_roles: false,
+            problems: Vec::new(),
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
         }
     }
@@ -345,33 +445,37 @@ impl Fleet {
         &self.dir
     }
 
-    /// A dm inventory (`dm.toml`) for the fleet: user root with the fleet key and known_hosts, one
-    /// `[servers.NAME]` per machine with its address and (when it has any) its roles.
+    /// The fleet's dm inventory (`dm.toml`), written at boot to [`Fleet::inventory_path`]: user
+    /// root with the fleet key and known_hosts, then one `[servers.NAME]` per machine with its
+    /// address, its roles (when it has any) and its vars; global vars and the environment when
+    /// the fleet declares them.
     pub fn inventory_toml(&self) -> String {
-        let mut toml = String::from("[defaults]\nuser = \"root\"\n");
-        let _ = writeln!(
-            toml,
-            "identity_file = {}",
-            toml_string(&self.private_key.to_string_lossy())
-        );
-        let _ = writeln!(
-            toml,
-            "known_hosts = {}",
-            toml_string(&self.known_hosts.to_string_lossy())
-        );
-        for machine in &self.machines {
-            let _ = write!(
-                toml,
-                "\n[servers.{}]\naddress = \"{}\"\n",
-                machine.name(),
-                machine.address()
-            );
-            if !machine.roles().is_empty() {
-                let roles: Vec<String> = machine.roles().iter().map(|r| toml_string(r)).collect();
-                let _ = writeln!(toml, "roles = [{}]", roles.join(", "));
-            }
-        }
-        toml
+        self.inventory.clone()
+    }
+
+    /// Where the fleet's inventory is: `dm.toml` in [`Fleet::dir`]. [`Fleet::dm`] runs tasks with
+    /// it; a test may replace it with an inventory of its own (keeping the `[defaults]` that let
+    /// dm in).
+    pub fn inventory_path(&self) -> PathBuf {
+        self.dir.join("dm.toml")
+    }
+
+    /// The environment the fleet's inventory selects by default, if it has one (see
+    /// [`FleetBuilder::environment`] and [`Fleet::from_inventory`]).
+    pub fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+
+    /// What the fleet has on this machine now (namespaces, links, mounts, processes, cgroups,
+    /// NAT rules, directories), to check after the fleet is dropped that nothing of it is left:
+    /// `assert!(footprint.leftovers().is_empty())`.
+    pub fn footprint(&self) -> Footprint {
+        Footprint::capture(
+            self.slot.number(),
+            &self.dir,
+            self.record.dir(),
+            &self.record.resources(),
+        )
     }
 }
 
@@ -403,21 +507,4 @@ impl Drop for Fleet {
             }
         }
     }
-}
-
-/// A TOML basic string.
-fn toml_string(text: &str) -> String {
-    let mut quoted = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(quoted, "\\u{:04X}", c as u32);
-            }
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
 }

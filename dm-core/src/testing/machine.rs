@@ -2,16 +2,22 @@
 //! key and file system. Tests check it from outside over SSH, and break it on purpose (crash,
 //! network cut, firewall, new host key) to test how dm copes.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::http::{self, HttpResponse};
 use super::keys::{self, PublicKey};
 use super::network;
 use super::record::{kill_namespace_processes, wait_until};
 use super::ssh::SshAccess;
+use crate::quote::shell_quote;
+
+/// The exit status `ssh` reports when it could not connect or authenticate (rather than the
+/// remote command's own status).
+const SSH_FAILED: i32 = 255;
 
 /// A booted machine of a [`Fleet`](super::Fleet). Lives as long as its fleet.
 ///
@@ -22,6 +28,7 @@ use super::ssh::SshAccess;
 pub struct Machine {
     name: String,
     roles: Vec<String>,
+    vars: toml::Table,
     address: Ipv4Addr,
     netns: String,
     veth: String,
@@ -36,6 +43,7 @@ pub struct Machine {
 pub(crate) struct MachineParts {
     pub(crate) name: String,
     pub(crate) roles: Vec<String>,
+    pub(crate) vars: toml::Table,
     pub(crate) address: Ipv4Addr,
     pub(crate) netns: String,
     pub(crate) veth: String,
@@ -52,6 +60,7 @@ impl Machine {
         Machine {
             name: parts.name,
             roles: parts.roles,
+            vars: parts.vars,
             address: parts.address,
             netns: parts.netns,
             veth: parts.veth,
@@ -76,6 +85,11 @@ impl Machine {
     /// The roles the machine was declared with.
     pub fn roles(&self) -> &[String] {
         &self.roles
+    }
+
+    /// The machine's own vars, as declared (see [`FleetBuilder::var`](super::FleetBuilder::var)).
+    pub fn vars(&self) -> &toml::Table {
+        &self.vars
     }
 
     /// The machine's root file system as seen from the host (an overlay mount), for inspecting
@@ -140,6 +154,64 @@ impl Machine {
                 self.name, self.address
             ),
         }
+    }
+
+    /// The content of file `path` on the machine, read over SSH as root (so it is what the
+    /// machine itself sees, symlinks and all). Bytes that are not UTF-8 are replaced.
+    ///
+    /// # Panics
+    /// This is a test helper: it panics, naming the machine and the file, when the file cannot be
+    /// read (it does not exist, or the machine does not answer).
+    #[track_caller]
+    pub fn read_file(&self, path: &str) -> String {
+        match self.exec(&format!("cat -- {}", shell_quote(path))) {
+            Ok(output) if output.status.success() => {
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            }
+            Ok(output) => panic!(
+                "on {} ({}): cannot read {path}: {}",
+                self.name,
+                self.address,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            Err(e) => panic!(
+                "on {} ({}): cannot run ssh to read {path}: {e}",
+                self.name, self.address
+            ),
+        }
+    }
+
+    /// Whether systemd unit `unit` (`nginx`, `ssh.service`, `app.socket`) is active on the
+    /// machine right now: `systemctl is-active` asked over SSH.
+    ///
+    /// # Panics
+    /// This is a test helper: it panics when the machine cannot be asked (SSH fails), so an
+    /// unreachable machine never reads as "not active".
+    #[track_caller]
+    pub fn is_active(&self, unit: &str) -> bool {
+        match self.exec(&format!(
+            "systemctl is-active --quiet -- {}",
+            shell_quote(unit)
+        )) {
+            Ok(output) if output.status.code() == Some(SSH_FAILED) => panic!(
+                "on {} ({}): cannot ask whether {unit} is active: ssh failed: {}",
+                self.name,
+                self.address,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            Ok(output) => output.status.success(),
+            Err(e) => panic!(
+                "on {} ({}): cannot run ssh to ask whether {unit} is active: {e}",
+                self.name, self.address
+            ),
+        }
+    }
+
+    /// `GET path` on port `port` of the machine, over plain HTTP/1.1 from the machine running the
+    /// tests (from outside, as a client would): the status, headers and body. Err when no
+    /// connection can be made or no complete response arrives within 10 s.
+    pub fn http_get(&self, port: u16, path: &str) -> std::io::Result<HttpResponse> {
+        http::get(SocketAddr::from((self.address, port)), path)
     }
 
     /// The machine's ed25519 host public key, `ssh-ed25519 BASE64` (no comment), as it is now.

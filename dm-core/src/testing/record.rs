@@ -214,6 +214,19 @@ impl Record {
         Ok(())
     }
 
+    /// The record's directory under [`RUN_DIR`].
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What has been recorded so far, in order.
+    pub(crate) fn resources(&self) -> Vec<Resource> {
+        self.resources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Undoes everything recorded, then removes the record. Returns what could not be undone.
     pub(crate) fn teardown(&self) -> Vec<Error> {
         let resources = self

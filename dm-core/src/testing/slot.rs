@@ -2,6 +2,11 @@
 //! bridge and its namespaces, so fleets of parallel tests and parallel test processes never
 //! collide. A slot is a file lock, held for the fleet's life and released by the kernel when the
 //! process dies, so a crash never leaks a slot.
+//!
+//! Slots are handed out in turn (the first free one after the slot handed out last), not lowest
+//! first: a slot just given back is then not reused for a long while, so a check that a dropped
+//! fleet left nothing behind ([`super::Footprint`]) sees that fleet's names, not a successor's,
+//! and a new fleet's clean-up of its slot never hides what a previous one leaked.
 
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -22,23 +27,42 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Takes the lowest free slot.
+    /// Takes the first free slot after the one handed out last (see the module docs).
     pub(crate) fn acquire() -> Result<Slot, Error> {
         let dir = slots_dir();
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        for number in SLOTS {
-            let path = dir.join(format!("{number}.lock"));
-            let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(Slot {
-                        number,
-                        _lock: file,
-                    });
-                }
-                Err(TryLockError::WouldBlock) => continue,
-                Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
-            }
+        // The cursor is shared by every test process: read and advance it under a lock of its own.
+        let cursor_lock_path = dir.join("next.lock");
+        let cursor_lock = File::create(&cursor_lock_path)
+            .map_err(|e| Error::io("cannot create", &cursor_lock_path, e))?;
+        cursor_lock
+            .lock()
+            .map_err(|e| Error::io("cannot lock", &cursor_lock_path, e))?;
+        let cursor_path = dir.join("next");
+        let start = fs::read_to_string(&cursor_path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u8>().ok())
+            .filter(|number| SLOTS.contains(number))
+            .unwrap_or(*SLOTS.start());
+        let in_turn = SLOTS
+            .cycle()
+            .skip_while(|number| *number != start)
+            .take(SLOTS.count());
+        for number in in_turn {
+            let Some(lock) = try_take(&dir, number)? else {
+                continue;
+            };
+            let next = if number == *SLOTS.end() {
+                *SLOTS.start()
+            } else {
+                number + 1
+            };
+            fs::write(&cursor_path, format!("{next}\n"))
+                .map_err(|e| Error::io("cannot write", &cursor_path, e))?;
+            return Ok(Slot {
+                number,
+                _lock: lock,
+            });
         }
         Err(Error::NoFreeSlot {
             count: SLOTS.count() as u32,
@@ -46,9 +70,31 @@ impl Slot {
         })
     }
 
+    /// Takes slot `number` if it is free: for checking what a fleet that held it left behind
+    /// while no new fleet can move in.
+    pub(crate) fn try_acquire(number: u8) -> Result<Option<Slot>, Error> {
+        let dir = slots_dir();
+        fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        Ok(try_take(&dir, number)?.map(|lock| Slot {
+            number,
+            _lock: lock,
+        }))
+    }
+
     /// The slot number N.
     pub(crate) fn number(&self) -> u8 {
         self.number
+    }
+}
+
+/// Locks slot `number`'s file in `dir`; `None` when another fleet holds it.
+fn try_take(dir: &Path, number: u8) -> Result<Option<File>, Error> {
+    let path = dir.join(format!("{number}.lock"));
+    let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
     }
 }
 

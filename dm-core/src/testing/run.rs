@@ -1,0 +1,144 @@
+//! Running the fabfile's tasks against a fleet, in the test's own process: the same command line a
+//! user types (`-R appnode restart ssh`), parsed and run by the same code as the fabfile binary
+//! ([`crate::cli::run_args`]), with the fleet's inventory. The tasks are those linked into the
+//! test binary: the fabfile's when its tasks live in its library (see the module docs).
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+
+use super::error::Error;
+use super::fleet::Fleet;
+use crate::cli::run_args;
+use crate::report::RunReport;
+
+impl Fleet {
+    /// Runs a dm command line against the fleet, in this process, and returns the run's report.
+    /// `args` are what follows the program name, e.g. `["-R", "appnode", "restart", "ssh"]`;
+    /// the fleet's inventory is added (`-f` [`Fleet::inventory_path`], and `--ssh-config
+    /// /dev/null` so your own ssh config cannot redirect the machines), so do not pass `-f` or
+    /// `--ssh-config` yourself.
+    ///
+    /// Live output goes to the test's stderr as in a terminal; pass `--json` to collect every
+    /// host's output into [`RunReport::hosts`] instead. A task that fails on a host is not an
+    /// error: check `report.success` or use [`Fleet::dm_ok`]. Err means nothing ran: a bad command
+    /// line (an unknown task: is the fabfile's library linked into the test?), an unknown host or
+    /// role.
+    ///
+    /// Runs on a thread of its own with its own async runtime, so it works from plain `#[test]`s
+    /// and from inside `#[tokio::test]` alike; in async code [`Fleet::dm_async`] avoids blocking.
+    pub fn dm<I, S>(&self, args: I) -> Result<RunReport, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let line = self.command_line(args);
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Runtime(format!("cannot start an async runtime: {e}")))?;
+                runtime.block_on(run(line))
+            });
+            thread.join().unwrap_or_else(|_| {
+                Err(Error::Runtime(
+                    "the thread running dm panicked (its message is above)".into(),
+                ))
+            })
+        })
+    }
+
+    /// [`Fleet::dm`] for async tests (`#[tokio::test]`), on the caller's runtime.
+    pub async fn dm_async<I, S>(&self, args: I) -> Result<RunReport, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run(self.command_line(args)).await
+    }
+
+    /// Like [`Fleet::dm`], for runs that must succeed on every host.
+    ///
+    /// # Panics
+    /// This is a test helper: it panics when the run cannot start, or when it did not succeed on
+    /// every host, with each failed host's error (and output, with `--json`).
+    #[track_caller]
+    pub fn dm_ok<I, S>(&self, args: I) -> RunReport
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        match self.dm(&args) {
+            Ok(report) if report.success => report,
+            Ok(report) => panic!("dm {args:?} did not succeed:\n{}", describe(&report)),
+            Err(e) => panic!("dm {args:?} could not run: {e}"),
+        }
+    }
+
+    /// The whole command line: program name, the fleet's inventory, then `args`.
+    fn command_line<I, S>(&self, args: I) -> Vec<OsString>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut line: Vec<OsString> = vec![
+            "dm".into(),
+            "-f".into(),
+            self.inventory_path().into_os_string(),
+            "--ssh-config".into(),
+            "/dev/null".into(),
+        ];
+        line.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        line
+    }
+}
+
+/// Runs a command line, explaining the likely cause when the task is unknown.
+async fn run(line: Vec<OsString>) -> Result<RunReport, Error> {
+    match run_args(line).await {
+        Ok(report) => Ok(report),
+        Err(crate::Error::Usage { message }) if message.contains("unrecognized subcommand") => {
+            let tasks: Vec<&str> = crate::task::registered().iter().map(|t| t.name).collect();
+            Err(Error::Dm(crate::Error::Usage {
+                message: format!(
+                    "{message}\n(the tasks linked into this test binary: {}. A test of a fabfile \
+                     crate sees its tasks only when they are in its library, src/lib.rs, and the \
+                     test names the library: `use my_fabfile as _;`)",
+                    tasks.join(", ")
+                ),
+            }))
+        }
+        Err(e) => Err(Error::Dm(e)),
+    }
+}
+
+/// Every host that did not succeed, with its error and output, for a failure message.
+fn describe(report: &RunReport) -> String {
+    let mut text = format!(
+        "task {}: {} ok, {} failed, {} unreachable, {} skipped{}\n",
+        report.task,
+        report.counts.ok,
+        report.counts.failed,
+        report.counts.unreachable,
+        report.counts.skipped,
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    for host in report.hosts.iter().filter(|h| h.status != "ok") {
+        let _ = writeln!(
+            text,
+            "  {}: {}: {}",
+            host.host,
+            host.status,
+            host.error.as_deref().unwrap_or("(no error message)")
+        );
+        for line in &host.output {
+            let _ = writeln!(text, "    [{}] {}", line.stream, line.line);
+        }
+    }
+    text
+}
