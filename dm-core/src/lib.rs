@@ -11,6 +11,7 @@ pub mod error;
 pub mod executor;
 pub mod host;
 pub mod inventory;
+pub mod operation;
 pub mod output;
 pub mod quote;
 pub mod redact;
@@ -22,6 +23,8 @@ pub mod testing;
 
 pub use ctx::Ctx;
 pub use error::Error;
+/// Operations under their short name: `ops::File`, `ops::Apt`, ...
+pub use operation as ops;
 pub use quote::shell_quote;
 pub use task::TaskDef;
 

@@ -129,6 +129,16 @@ fn global_args() -> Vec<Arg> {
             .action(ArgAction::SetTrue)
             .help("Start no new host after one fails (default: keep going)")
             .help_heading(running),
+        Arg::new("check")
+            .long("check")
+            .action(ArgAction::SetTrue)
+            .help("Operations only plan and report what they would change; nothing is written")
+            .help_heading(running),
+        Arg::new("diff")
+            .long("diff")
+            .action(ArgAction::SetTrue)
+            .help("Show unified diffs of the file contents operations change (with or without --check)")
+            .help_heading(output),
         Arg::new("verbose")
             .short('v')
             .long("verbose")

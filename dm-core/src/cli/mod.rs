@@ -227,6 +227,8 @@ pub async fn run_task(
         inventory: Arc::new(inventory),
         events: events.clone(),
         sudo_password,
+        check: settings.check,
+        diff: settings.diff,
     });
     let plan = Plan {
         task,

@@ -42,6 +42,10 @@ pub struct Settings {
     pub quiet: bool,
     /// `--json`.
     pub json: bool,
+    /// `--check`: operations plan and report without changing anything.
+    pub check: bool,
+    /// `--diff`: operations show unified diffs of file contents.
+    pub diff: bool,
 }
 
 impl Settings {
@@ -78,6 +82,8 @@ impl Settings {
             verbose: m.get_count("verbose"),
             quiet: m.get_flag("quiet"),
             json: m.get_flag("json"),
+            check: m.get_flag("check"),
+            diff: m.get_flag("diff"),
         }
     }
 

@@ -82,6 +82,8 @@ pub struct Run<'a> {
     quiet: bool,
     check: bool,
     stdin: Option<Stdin>,
+    /// What `-v` shows instead of the command (generated scripts are long).
+    shown_as: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -94,7 +96,14 @@ impl<'a> Run<'a> {
             quiet: false,
             check: true,
             stdin: None,
+            shown_as: None,
         }
+    }
+
+    /// Shows `label` instead of the command line with `-v` (for long generated scripts).
+    pub(crate) fn shown_as(mut self, label: impl Into<String>) -> Run<'a> {
+        self.shown_as = Some(label.into());
+        self
     }
 
     /// Runs it through sudo as `user` (root when not given; see [`Ctx::sudo`]).
@@ -153,7 +162,10 @@ impl<'a> Run<'a> {
         };
         ctx.events().send(Event::Command {
             host: host.to_string(),
-            command: self.command.clone(),
+            command: self
+                .shown_as
+                .clone()
+                .unwrap_or_else(|| self.command.clone()),
         });
         let line = self.scoped_command();
         let output = match &self.sudo_user {

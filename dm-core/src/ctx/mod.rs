@@ -19,9 +19,11 @@ use crate::host::{Host, Vars};
 use crate::inventory::Inventory;
 use crate::ssh::{ConnectOptions, Session};
 
+pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
 pub use sudo::SudoPassword;
+pub(crate) use transfer::upload_script;
 pub use transfer::{Get, Put};
 
 /// What every host of a run shares: the inventory, how to connect, where events go.
@@ -35,6 +37,10 @@ pub struct RunShared {
     pub events: EventSender,
     /// The sudo password, asked at most once per run.
     pub sudo_password: SudoPassword,
+    /// `--check`: operations plan and report, and change nothing.
+    pub check: bool,
+    /// `--diff`: operations show unified diffs of the file contents they change.
+    pub diff: bool,
 }
 
 /// Where a context's commands run.
@@ -106,6 +112,16 @@ impl Ctx {
     /// What the whole run shares (to start work on other hosts from a task).
     pub fn shared(&self) -> &Arc<RunShared> {
         &self.shared
+    }
+
+    /// Whether operations only plan and report (`--check`): see [`crate::operation`].
+    pub fn check_mode(&self) -> bool {
+        self.shared.check
+    }
+
+    /// Whether operations show diffs of the file contents they change (`--diff`).
+    pub fn diff_mode(&self) -> bool {
+        self.shared.diff
     }
 
     /// Whether this context runs on the controlling machine rather than over SSH.

@@ -48,6 +48,21 @@ pub enum Event {
         /// SSH channels opened on this host (each one a round trip).
         round_trips: u64,
     },
+    /// An operation was planned or applied on a host (see [`crate::operation`]).
+    Operation {
+        /// Host name.
+        host: String,
+        /// The operation, e.g. `file /etc/motd`.
+        name: String,
+        /// Ok, changed, would change, failed or skipped.
+        status: crate::operation::OpStatus,
+        /// What it changed or would change.
+        description: Option<String>,
+        /// A unified diff of a file's content (with `--diff`).
+        diff: Option<String>,
+        /// Why it failed.
+        error: Option<String>,
+    },
     /// The run was interrupted: no new host starts.
     Interrupted,
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::executor::HostResult;
 use crate::executor::events::Outcome;
+use crate::operation::{OpReport, OpStatus};
 
 pub use reporter::{Reporter, ReporterOptions};
 
@@ -28,6 +29,8 @@ pub struct RunReport {
     pub elapsed_secs: f64,
     /// Counts by status.
     pub counts: Counts,
+    /// Operations of every host, by status (see [`crate::operation`]).
+    pub operations: OpCounts,
     /// One entry per host, in host order.
     pub hosts: Vec<HostReport>,
 }
@@ -60,6 +63,78 @@ pub struct HostReport {
     pub round_trips: u64,
     /// The host's output lines, in order (`--json` only; empty otherwise).
     pub output: Vec<OutputLine>,
+    /// The host's operations by status.
+    pub op_counts: OpCounts,
+    /// Every operation planned or applied on the host, with what it changed (or would).
+    pub operations: Vec<OpReport>,
+}
+
+/// How many operations ended in each status.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct OpCounts {
+    /// Nothing to do.
+    pub ok: usize,
+    /// Changed the host.
+    pub changed: usize,
+    /// Would change the host (`--check`).
+    pub would_change: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Not run after a failure.
+    pub skipped: usize,
+}
+
+impl OpCounts {
+    /// Counts `ops` by status.
+    pub fn of(ops: &[OpReport]) -> OpCounts {
+        let mut c = OpCounts::default();
+        for op in ops {
+            c.add(op.status, 1);
+        }
+        c
+    }
+
+    fn add(&mut self, status: OpStatus, n: usize) {
+        match status {
+            OpStatus::Ok => self.ok += n,
+            OpStatus::Changed => self.changed += n,
+            OpStatus::WouldChange => self.would_change += n,
+            OpStatus::Failed => self.failed += n,
+            OpStatus::Skipped => self.skipped += n,
+        }
+    }
+
+    fn sum(&mut self, other: &OpCounts) {
+        self.ok += other.ok;
+        self.changed += other.changed;
+        self.would_change += other.would_change;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    /// How many operations there were.
+    pub fn total(&self) -> usize {
+        self.ok + self.changed + self.would_change + self.failed + self.skipped
+    }
+}
+
+/// What the reporter collected during a run, per host: output lines (`--json` only) and the
+/// operations reported.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    /// Output lines by host (`--json` only).
+    pub outputs: std::collections::HashMap<String, Vec<OutputLine>>,
+    /// Operations by host, in the order they were reported.
+    pub operations: std::collections::HashMap<String, Vec<OpReport>>,
+}
+
+impl From<std::collections::HashMap<String, Vec<OutputLine>>> for Collected {
+    fn from(outputs: std::collections::HashMap<String, Vec<OutputLine>>) -> Collected {
+        Collected {
+            outputs,
+            operations: Default::default(),
+        }
+    }
 }
 
 /// One line of a host's output in the JSON report.
@@ -72,15 +147,21 @@ pub struct OutputLine {
 }
 
 impl RunReport {
-    /// Builds the report from the executor's results and the output the reporter collected.
+    /// Builds the report from the executor's results and what the reporter collected (output
+    /// lines and operations).
     pub fn new(
         task: &str,
         results: &[HostResult],
-        mut outputs: std::collections::HashMap<String, Vec<OutputLine>>,
+        collected: Collected,
         elapsed: Duration,
         interrupted: bool,
     ) -> RunReport {
+        let Collected {
+            mut outputs,
+            mut operations,
+        } = collected;
         let mut counts = Counts::default();
+        let mut op_totals = OpCounts::default();
         let hosts = results
             .iter()
             .map(|r| {
@@ -100,6 +181,29 @@ impl RunReport {
                     elapsed_secs: r.elapsed.as_secs_f64(),
                     round_trips: r.round_trips,
                     output: outputs.remove(&r.host).unwrap_or_default(),
+                    op_counts: {
+                        let c = OpCounts::of(
+                            operations
+                                .get(&r.host)
+                                .map(Vec::as_slice)
+                                .unwrap_or_default(),
+                        );
+                        op_totals.sum(&c);
+                        c
+                    },
+                    operations: operations
+                        .remove(&r.host)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|mut op| {
+                            op.description = op
+                                .description
+                                .map(|d| crate::redact::redact(&d).into_owned());
+                            op.diff = op.diff.map(|d| crate::redact::redact(&d).into_owned());
+                            op.error = op.error.map(|e| crate::redact::redact(&e).into_owned());
+                            op
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -109,6 +213,7 @@ impl RunReport {
             interrupted,
             elapsed_secs: elapsed.as_secs_f64(),
             counts,
+            operations: op_totals,
             hosts,
         }
     }

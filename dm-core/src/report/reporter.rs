@@ -8,8 +8,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::OutputLine;
+use super::{Collected, OutputLine};
 use crate::executor::events::{Event, Outcome};
+use crate::operation::{OpReport, OpStatus};
 use crate::ssh::Stream;
 
 /// How the reporter shows a run.
@@ -30,7 +31,7 @@ pub struct ReporterOptions {
 /// The running reporter; [`Reporter::finish`] stops it and hands over the collected output.
 pub struct Reporter {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<HashMap<String, Vec<OutputLine>>>,
+    task: JoinHandle<Collected>,
 }
 
 impl Reporter {
@@ -42,8 +43,8 @@ impl Reporter {
     }
 
     /// Prints what is still queued, clears the progress bar and returns each host's output lines
-    /// (collected only in JSON mode).
-    pub async fn finish(self) -> HashMap<String, Vec<OutputLine>> {
+    /// (collected only in JSON mode) and operations.
+    pub async fn finish(self) -> Collected {
         let _ = self.stop.send(());
         self.task.await.unwrap_or_default()
     }
@@ -54,18 +55,20 @@ struct State {
     bar: Option<ProgressBar>,
     running: BTreeSet<String>,
     collected: HashMap<String, Vec<OutputLine>>,
+    operations: HashMap<String, Vec<OpReport>>,
 }
 
 async fn report(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut stopped: oneshot::Receiver<()>,
     options: ReporterOptions,
-) -> HashMap<String, Vec<OutputLine>> {
+) -> Collected {
     let mut state = State {
         options,
         bar: None,
         running: BTreeSet::new(),
         collected: HashMap::new(),
+        operations: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -85,7 +88,10 @@ async fn report(
     if let Some(bar) = state.bar.take() {
         bar.finish_and_clear();
     }
-    state.collected
+    Collected {
+        outputs: state.collected,
+        operations: state.operations,
+    }
 }
 
 impl State {
@@ -144,6 +150,36 @@ impl State {
                 if self.options.verbose > 0 && !self.options.json {
                     self.print(Stream::Stderr, &host, &format!("$ {command}"));
                 }
+            }
+            Event::Operation {
+                host,
+                name,
+                status,
+                description,
+                diff,
+                error,
+            } => {
+                // Changes and failures always show; operations with nothing to do only with -v.
+                let show = !self.options.json
+                    && !self.options.quiet
+                    && (status != OpStatus::Ok || self.options.verbose > 0);
+                if show {
+                    let mut line = format!("{}: {name}", status.label());
+                    if let Some(d) = &description {
+                        line.push_str(&format!(": {d}"));
+                    }
+                    self.print(Stream::Stdout, &host, &line);
+                    for l in diff.iter().flat_map(|d| d.lines()) {
+                        self.print(Stream::Stdout, &host, l);
+                    }
+                }
+                self.operations.entry(host).or_default().push(OpReport {
+                    name,
+                    status,
+                    description,
+                    diff,
+                    error,
+                });
             }
             Event::Interrupted => {
                 if !self.options.json {

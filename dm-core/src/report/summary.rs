@@ -30,6 +30,9 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
             ""
         },
     );
+    if report.operations.total() > 0 {
+        let _ = writeln!(out, "operations: {}", op_counts(&report.operations));
+    }
     for h in &report.hosts {
         let _ = write!(
             out,
@@ -38,6 +41,9 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         );
         if show_round_trips {
             let _ = write!(out, "  {:>3} round trips", h.round_trips);
+        }
+        if h.op_counts.total() > 0 {
+            let _ = write!(out, "  {}", op_counts(&h.op_counts));
         }
         if let Some(err) = &h.error {
             let mut lines = err.lines();
@@ -51,6 +57,25 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `3 ok, 2 changed`: zero counts are left out, except `ok` and `changed` (which check mode
+/// replaces with `would change`).
+fn op_counts(c: &super::OpCounts) -> String {
+    let mut parts = vec![format!("{} ok", c.ok)];
+    if c.would_change > 0 {
+        parts.push(format!("{} would change", c.would_change));
+    }
+    if c.changed > 0 || c.would_change == 0 {
+        parts.push(format!("{} changed", c.changed));
+    }
+    if c.failed > 0 {
+        parts.push(format!("{} failed", c.failed));
+    }
+    if c.skipped > 0 {
+        parts.push(format!("{} skipped", c.skipped));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -91,5 +116,41 @@ mod tests {
         assert!(text.contains("app1  ok"), "{text}");
         assert!(text.contains("app2  unreachable"), "{text}");
         assert!(text.contains("2 round trips"), "{text}");
+    }
+
+    #[test]
+    fn operations_are_counted_per_host_and_in_total() {
+        use crate::operation::{OpReport, OpStatus};
+        let op = |status| OpReport {
+            name: "file /x".into(),
+            status,
+            description: None,
+            diff: None,
+            error: None,
+        };
+        let results = vec![HostResult {
+            host: "app1".into(),
+            outcome: Outcome::Ok,
+            elapsed: Duration::from_millis(500),
+            round_trips: 2,
+        }];
+        let mut collected = crate::report::Collected::default();
+        collected.operations.insert(
+            "app1".into(),
+            vec![
+                op(OpStatus::Ok),
+                op(OpStatus::Changed),
+                op(OpStatus::Changed),
+            ],
+        );
+        let report = RunReport::new("web", &results, collected, Duration::from_secs(1), false);
+        assert_eq!(report.operations.changed, 2);
+        assert_eq!(report.hosts[0].op_counts.ok, 1);
+        let text = render(&report, false);
+        assert!(text.contains("operations: 1 ok, 2 changed"), "{text}");
+        assert!(
+            text.contains("app1  ok") && text.contains("1 ok, 2 changed"),
+            "{text}"
+        );
     }
 }

@@ -3,6 +3,10 @@
 
 use dm::prelude::*;
 
+/// Tasks of the operations tests.
+#[path = "fabfile/ops.rs"]
+mod ops;
+
 /// Print when the task started and ended on this host, sleeping in between.
 #[task]
 async fn stamp(ctx: &Ctx, #[arg(default = "1")] seconds: f64) -> Result<()> {
