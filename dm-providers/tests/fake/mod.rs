@@ -1,0 +1,494 @@
+//! Local fake servers of the Hetzner Cloud and DigitalOcean APIs, on 127.0.0.1, for the provider
+//! tests: they speak the documented endpoints and payloads, keep servers in memory, move a new
+//! server to running after a number of polls, check the bearer token, paginate, and can be told
+//! to answer the next matching request with a 429 (with the rate-limit headers), a 5xx or an
+//! error body, or to stall a create (to kill a client in the middle of it).
+//!
+//! Every server reports the public IPv4 127.0.0.1, so `wait_ready` probes a local listener.
+
+#![allow(dead_code)] // each test file uses a different part of the fake
+
+pub mod digitalocean;
+pub mod hetzner;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// Which API the fake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Hetzner Cloud, under `/v1`.
+    Hetzner,
+    /// DigitalOcean, under `/v2`.
+    DigitalOcean,
+}
+
+/// An answer the fake gives once, to the next request matching a method and a path prefix.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// 429 with `Retry-After` (seconds), or `RateLimit-Reset` (UNIX time, `now + secs`), or
+    /// neither; plus `RateLimit-Limit` and `RateLimit-Remaining: 0` as both APIs send.
+    TooManyRequests {
+        retry_after: Option<u64>,
+        reset_in: Option<u64>,
+    },
+    /// A server error with this status and the API's error body.
+    ServerError(u16),
+    /// Any status with this exact body (e.g. a documented 422).
+    Answer(u16, Value),
+}
+
+/// Where a create request stops for good, to simulate a client killed mid-create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Before the server is stored: the create never happened.
+    BeforeStore,
+    /// After the server is stored, before answering: the create happened, the answer is lost.
+    AfterStore,
+}
+
+/// A server (Hetzner) or droplet (DigitalOcean) in memory.
+#[derive(Debug, Clone)]
+pub struct FakeServer {
+    pub id: u64,
+    pub name: String,
+    /// How often it was looked at since creation; running after `polls_until_running`.
+    pub polls: u32,
+    /// The create request's body, as sent.
+    pub request: Value,
+    /// Hetzner labels.
+    pub labels: BTreeMap<String, String>,
+    /// DigitalOcean tags.
+    pub tags: Vec<String>,
+}
+
+/// A registered SSH key.
+#[derive(Debug, Clone)]
+pub struct FakeKey {
+    pub id: u64,
+    pub name: String,
+    pub public_key: String,
+}
+
+/// A DNS record (DigitalOcean Domains API).
+#[derive(Debug, Clone)]
+pub struct FakeRecord {
+    pub id: u64,
+    pub kind: String,
+    pub name: String,
+    pub data: String,
+    pub ttl: u32,
+}
+
+/// Everything the fake knows and was told.
+#[derive(Debug)]
+pub struct World {
+    pub api: Api,
+    /// The only token accepted.
+    pub token: String,
+    pub next_id: u64,
+    pub servers: BTreeMap<u64, FakeServer>,
+    pub keys: Vec<FakeKey>,
+    /// Domain name → its records; a domain not here is a 404.
+    pub domains: BTreeMap<String, Vec<FakeRecord>>,
+    /// Looks at a new server before it reports running/active.
+    pub polls_until_running: u32,
+    /// The largest page the fake hands out, whatever `per_page` asks for.
+    pub max_page_size: usize,
+    /// One-shot answers: (method, path prefix below /v1 or /v2, fault).
+    pub faults: VecDeque<(Method, String, Fault)>,
+    /// Every request: method, path with query, status answered.
+    pub log: Vec<(String, String, u16)>,
+    /// Create requests stop here when set.
+    pub stall: Option<Stall>,
+    /// Create requests received (counted on arrival, before any stall).
+    pub create_requests: u32,
+}
+
+/// A running fake API.
+#[derive(Clone)]
+pub struct Fake {
+    pub addr: SocketAddr,
+    pub world: Arc<Mutex<World>>,
+}
+
+impl Fake {
+    /// Starts a fake of `api` accepting `token`, on 127.0.0.1 with a free port.
+    pub async fn start(api: Api, token: &str) -> Fake {
+        let world = Arc::new(Mutex::new(World {
+            api,
+            token: token.to_string(),
+            next_id: 1000,
+            servers: BTreeMap::new(),
+            keys: Vec::new(),
+            domains: BTreeMap::new(),
+            polls_until_running: 2,
+            max_page_size: 25,
+            faults: VecDeque::new(),
+            log: Vec::new(),
+            stall: None,
+            create_requests: 0,
+        }));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(world.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Fake { addr, world }
+    }
+
+    /// The base URL to configure the provider with (`http://127.0.0.1:PORT/v1` or `/v2`).
+    pub fn base_url(&self) -> String {
+        let version = match self.world().api {
+            Api::Hetzner => "v1",
+            Api::DigitalOcean => "v2",
+        };
+        format!("http://{}/{version}", self.addr)
+    }
+
+    /// The world, locked.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap()
+    }
+
+    /// Answers the next request matching `method` and `path_prefix` with `fault`.
+    pub fn fail_next(&self, method: Method, path_prefix: &str, fault: Fault) {
+        self.world()
+            .faults
+            .push_back((method, path_prefix.to_string(), fault));
+    }
+
+    /// How many requests with this method went to paths starting with `prefix`.
+    pub fn count(&self, method: &str, prefix: &str) -> usize {
+        self.world()
+            .log
+            .iter()
+            .filter(|(m, p, _)| m == method && p.starts_with(prefix))
+            .count()
+    }
+
+    /// The statuses answered to requests with this method and path prefix, in order.
+    pub fn statuses(&self, method: &str, prefix: &str) -> Vec<u16> {
+        self.world()
+            .log
+            .iter()
+            .filter(|(m, p, _)| m == method && p.starts_with(prefix))
+            .map(|(_, _, s)| *s)
+            .collect()
+    }
+}
+
+/// A finished answer: status, extra headers, JSON body (or none).
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+}
+
+impl Answer {
+    pub fn json(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
+    }
+
+    pub fn empty(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// What a request handler needs: method, path below the version prefix, query pairs, body.
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub body: Value,
+}
+
+async fn handle(
+    State(world): State<Arc<Mutex<World>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let answer = route(&world, method.clone(), &uri, &headers, &body).await;
+    world
+        .lock()
+        .unwrap()
+        .log
+        .push((method.to_string(), path_and_query, answer.status));
+    let mut response = match answer.body {
+        Some(b) => (StatusCode::from_u16(answer.status).unwrap(), axum::Json(b)).into_response(),
+        None => StatusCode::from_u16(answer.status).unwrap().into_response(),
+    };
+    for (k, v) in answer.headers {
+        response
+            .headers_mut()
+            .insert(k, HeaderValue::from_str(&v).unwrap());
+    }
+    response
+}
+
+async fn route(
+    world: &Arc<Mutex<World>>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Answer {
+    let api = world.lock().unwrap().api;
+    let prefix = match api {
+        Api::Hetzner => "/v1",
+        Api::DigitalOcean => "/v2",
+    };
+    let Some(path) = uri.path().strip_prefix(prefix) else {
+        return error(api, 404, "not_found", "no such API version");
+    };
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .map(|q| {
+            url_pairs(q)
+                .into_iter()
+                .collect::<BTreeMap<String, String>>()
+        })
+        .unwrap_or_default();
+    {
+        let mut w = world.lock().unwrap();
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if auth != format!("Bearer {}", w.token) {
+            return match api {
+                Api::Hetzner => error(api, 401, "unauthorized", "unable to authenticate"),
+                Api::DigitalOcean => error(api, 401, "Unauthorized", "Unable to authenticate you"),
+            };
+        }
+        let hit = w
+            .faults
+            .iter()
+            .position(|(m, p, _)| *m == method && path.starts_with(p.as_str()));
+        if let Some(i) = hit {
+            let (_, _, fault) = w.faults.remove(i).unwrap();
+            return fault_answer(api, fault);
+        }
+    }
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(_) => return error(api, 400, "json_error", "invalid JSON in request body"),
+        }
+    };
+    let req = Request {
+        method,
+        path: path.to_string(),
+        query,
+        body,
+    };
+    match api {
+        Api::Hetzner => hetzner::route(world, req).await,
+        Api::DigitalOcean => digitalocean::route(world, req).await,
+    }
+}
+
+fn fault_answer(api: Api, fault: Fault) -> Answer {
+    match fault {
+        Fault::TooManyRequests {
+            retry_after,
+            reset_in,
+        } => {
+            let mut a = match api {
+                Api::Hetzner => error(
+                    api,
+                    429,
+                    "rate_limit_exceeded",
+                    "limit of 3600 requests per hour reached",
+                ),
+                Api::DigitalOcean => {
+                    error(api, 429, "too_many_requests", "API Rate limit exceeded.")
+                }
+            };
+            a.headers.push(("RateLimit-Limit", "3600".into()));
+            a.headers.push(("RateLimit-Remaining", "0".into()));
+            if let Some(s) = retry_after {
+                a.headers.push(("Retry-After", s.to_string()));
+            }
+            if let Some(s) = reset_in {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                a.headers.push(("RateLimit-Reset", (now + s).to_string()));
+            }
+            a
+        }
+        Fault::ServerError(status) => match api {
+            Api::Hetzner => error(api, status, "server_error", "internal server error"),
+            Api::DigitalOcean => error(
+                api,
+                status,
+                "server_error",
+                "Server was unable to give you a response.",
+            ),
+        },
+        Fault::Answer(status, body) => Answer::json(status, body),
+    }
+}
+
+/// The API's documented error body: Hetzner `{"error": {code, message, details}}`, DigitalOcean
+/// `{id, message, request_id}`.
+pub fn error(api: Api, status: u16, code: &str, message: &str) -> Answer {
+    match api {
+        Api::Hetzner => Answer::json(
+            status,
+            serde_json::json!({"error": {"code": code, "message": message, "details": {}}}),
+        ),
+        Api::DigitalOcean => Answer::json(
+            status,
+            serde_json::json!({"id": code, "message": message, "request_id": "4d9d8375-3c56-4925-a3e7-eb137fed17e9"}),
+        ),
+    }
+}
+
+/// One page of `items` as asked by `page`/`per_page`, and whether more follow.
+pub fn paginate<T: Clone>(
+    items: &[T],
+    query: &BTreeMap<String, String>,
+    max: usize,
+) -> (Vec<T>, u64, u64, u64) {
+    let per_page = query
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(25)
+        .clamp(1, max);
+    let page = query
+        .get("page")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let start = (page as usize - 1) * per_page;
+    let slice = items.iter().skip(start).take(per_page).cloned().collect();
+    let last = (items.len().max(1)).div_ceil(per_page) as u64;
+    (slice, page, per_page as u64, last)
+}
+
+/// Percent-decoded `k=v` pairs of a query string.
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Waits (forever) once a create reached its stall point; the client is killed meanwhile.
+pub async fn stall_forever() -> Answer {
+    std::future::pending::<Answer>().await
+}
+
+/// Whether `status` should be "running" yet, counting this look.
+pub fn look(server: &mut FakeServer, polls_until_running: u32) -> bool {
+    server.polls += 1;
+    server.polls > polls_until_running
+}
+
+/// The operator's public key in the tests.
+pub const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGQ7nTuDDGZ1y3cbrMbzS4lVtFnXyoYVvgpexaXFj0vN op@laptop";
+
+impl Fake {
+    /// A provider configuration for this fake with `token` and fast retries (10 ms doubling up
+    /// to 100 ms, 4 attempts, rate-limit waits up to 5 s).
+    pub fn config(&self, token: &str) -> dm_providers::ApiConfig {
+        let mut cfg =
+            dm_providers::ApiConfig::new(self.base_url(), dm_providers::Token::new(token));
+        cfg.retry = dm_providers::RetryPolicy {
+            max_attempts: 4,
+            base_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(100),
+            max_rate_limit_wait: std::time::Duration::from_secs(5),
+        };
+        cfg.timeout = std::time::Duration::from_secs(10);
+        cfg
+    }
+}
+
+/// A spec for `name` in this API's vocabulary, with the test key and role `appnode`.
+pub fn spec(api: Api, name: &str) -> dm_providers::ServerSpec {
+    let mut s = match api {
+        Api::Hetzner => dm_providers::ServerSpec::new(name, "cx22", "debian-12", "fsn1"),
+        Api::DigitalOcean => {
+            dm_providers::ServerSpec::new(name, "s-1vcpu-1gb", "debian-12-x64", "fra1")
+        }
+    };
+    s.ssh_keys.push(KEY.to_string());
+    s.roles.push("appnode".to_string());
+    s
+}
+
+/// A TCP listener on 127.0.0.1 standing in for sshd: accepts and closes connections. Returns
+/// its port.
+pub async fn ssh_listener() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    port
+}
+
+/// Fast polling for `wait_ready` against the fake, probing `port`.
+pub fn wait(port: u16) -> dm_providers::Wait {
+    dm_providers::Wait {
+        timeout: std::time::Duration::from_secs(10),
+        poll_interval: std::time::Duration::from_millis(20),
+        ssh_port: port,
+        connect_timeout: std::time::Duration::from_secs(1),
+    }
+}
