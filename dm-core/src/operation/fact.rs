@@ -17,22 +17,33 @@ use std::collections::BTreeMap;
 /// on many hosts those processes are most of a step's cost. The gathering command therefore
 /// first calls `dm_prefetch PATH...` (see `gather::script`), which reads the stat lines of all
 /// those paths in one `stat` and the hashes of the regular files in one `sha256sum --tag`; the
-/// helpers answer from that and start a process only for a path that was not prefetched. The
-/// output is the same either way. Prefetched paths have no control characters, backslash or
-/// `) = `, which keeps the lookups unambiguous; a stat block starts with the gathering command's
-/// random token `$T`.
+/// helpers answer from those lines and start a process only for a path that was not
+/// prefetched. The output is the same either way. Prefetched paths have no control characters,
+/// backslash, `|` or `) = `, so that a line is found by its exact start (`PATH|`,
+/// `SHA256 (PATH) = `) and never by another path's.
 pub(crate) const HELPERS: &str = r#"dm_nl='
 '
 dm_ps= dm_pf=
 dm_prefetch() {
-  dm_ps=$(stat -c "$T:%n$dm_nl%a$dm_nl%u$dm_nl%U$dm_nl%g$dm_nl%G$dm_nl%s" -- "$@" 2>/dev/null)
+  dm_ps=$(stat -c '%n|%a|%u|%U|%g|%G|%s' -- "$@" 2>/dev/null)
   dm_n=$#
   for dm_p do
     if [ -f "$dm_p" ] && [ ! -L "$dm_p" ]; then set -- "$@" "$dm_p"; fi
   done
   shift "$dm_n"
   if [ $# -gt 0 ]; then dm_pf=$(sha256sum --tag -- "$@" 2>/dev/null); fi
-  dm_ps="$dm_nl$dm_ps$dm_nl" dm_pf="$dm_nl$dm_pf$dm_nl"
+}
+dm_line() {
+  dm_hit= dm_ifs=$IFS; IFS=$dm_nl; set -f
+  for dm_l in $1; do
+    case $dm_l in "$2"*) dm_hit=${dm_l#"$2"}; break ;; esac
+  done
+  IFS=$dm_ifs; set +f
+}
+dm_stat_line() {
+  [ $# -eq 7 ] || return 1
+  printf '%s.mode=%s\n%s.uid=%s\n%s.user=%s\n%s.gid=%s\n%s.group=%s\n%s.size=%s\n' \
+    "$1" "$2" "$1" "$3" "$1" "$4" "$1" "$5" "$1" "$6" "$1" "$7"
 }
 dm_stat() {
   if [ -L "$2" ]; then printf '%s.type=link\n%s.target=%s\n' "$1" "$1" "$(readlink -- "$2")"
@@ -40,29 +51,25 @@ dm_stat() {
   elif [ -f "$2" ]; then printf '%s.type=file\n' "$1"
   elif [ -e "$2" ]; then printf '%s.type=other\n' "$1"
   else printf '%s.type=absent\n' "$1"; return 0; fi
-  case $dm_ps in
-  *"$dm_nl$T:$2$dm_nl"*)
-    dm_r=${dm_ps#*"$dm_nl$T:$2$dm_nl"}
-    for dm_k in mode uid user gid group size; do
-      printf '%s.%s=%s\n' "$1" "$dm_k" "${dm_r%%"$dm_nl"*}"
-      dm_r=${dm_r#*"$dm_nl"}
-    done ;;
-  *) stat -c "$1.mode=%a
+  dm_line "$dm_ps" "$2|"
+  if [ -n "$dm_hit" ]; then
+    dm_ifs=$IFS; IFS='|'; set -f
+    dm_stat_line "$1" $dm_hit; dm_rc=$?
+    IFS=$dm_ifs; set +f
+    [ $dm_rc -eq 0 ] && return 0
+  fi
+  stat -c "$1.mode=%a
 $1.uid=%u
 $1.user=%U
 $1.gid=%g
 $1.group=%G
-$1.size=%s" -- "$2" ;;
-  esac
+$1.size=%s" -- "$2"
 }
 dm_sha() {
   [ -f "$2" ] && [ ! -L "$2" ] || return 0
-  case $dm_pf in
-  *"${dm_nl}SHA256 ($2) = "*)
-    dm_r=${dm_pf#*"${dm_nl}SHA256 ($2) = "}
-    printf '%s.sha256=%s\n' "$1" "${dm_r%%"$dm_nl"*}" ;;
-  *) printf '%s.sha256=%s\n' "$1" "$(sha256sum < "$2" | cut -c1-64)" ;;
-  esac
+  dm_line "$dm_pf" "SHA256 ($2) = "
+  if [ -n "$dm_hit" ]; then printf '%s.sha256=%s\n' "$1" "$dm_hit"
+  else printf '%s.sha256=%s\n' "$1" "$(sha256sum < "$2" | cut -c1-64)"; fi
   return 0
 }
 dm_b64() { printf '%s:b64=' "$1"; base64 -w0 < "$2" 2>/dev/null; echo; }

@@ -32,10 +32,14 @@ pub(crate) fn paths_of<'a>(ops: impl Iterator<Item = &'a dyn Operation>) -> Vec<
 }
 
 /// Whether `dm_prefetch` can take `path`: its stat and `sha256sum --tag` lines must be found
-/// again by exact text, which control characters, backslashes (escaped by `sha256sum`) and
-/// `) = ` (the `--tag` separator) would make ambiguous.
+/// again by their exact start, which control characters, backslashes (escaped by `sha256sum`),
+/// `|` (the stat line's separator) and `) = ` (the `--tag` separator) would make ambiguous.
 fn prefetchable(path: &str) -> bool {
-    !path.is_empty() && !path.contains(") = ") && !path.chars().any(|c| c.is_control() || c == '\\')
+    !path.is_empty()
+        && !path.contains(") = ")
+        && !path
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c == '|')
 }
 
 /// The script printing the facts of `scripts`, each after `TOKEN INDEX`, then `TOKEN end`;
@@ -144,6 +148,7 @@ mod tests {
         std::fs::write(dir.join("x) = y"), b"tag separator").expect("file with ) = ");
         std::fs::write(dir.join("new\nline"), b"newline").expect("file with newline");
         std::fs::write(dir.join("back\\slash"), b"backslash").expect("file with backslash");
+        std::fs::write(dir.join("pi|pe"), b"pipe").expect("file with a pipe");
         std::fs::set_permissions(dir.join("f"), std::fs::Permissions::from_mode(0o640))
             .expect("chmod");
         symlink(dir.join("f"), dir.join("link")).expect("symlink");
@@ -155,6 +160,7 @@ mod tests {
             "x) = y",
             "new\nline",
             "back\\slash",
+            "pi|pe",
             "link",
             "absent",
         ];
@@ -235,8 +241,8 @@ mod tests {
         let prefetch: Vec<String> = paths.iter().filter(|p| prefetchable(p)).cloned().collect();
         assert_eq!(
             prefetch.len(),
-            paths.len() - 3,
-            "newline, backslash and `) = ` are not prefetched"
+            paths.len() - 4,
+            "newline, backslash, `|` and `) = ` are not prefetched"
         );
         for shell in ["sh", "bash"] {
             let (one_by_one, slow_calls) = gather_locally(shell, &paths, &[], bin.path());
@@ -247,17 +253,17 @@ mod tests {
             );
             assert_eq!(one_by_one[1].get("x.mode"), Some("640"));
             assert_eq!(one_by_one[1].get("x.type"), Some("file"));
-            assert_eq!(one_by_one[7].get("x.type"), Some("link"));
-            assert_eq!(one_by_one[8].get("x.type"), Some("absent"));
+            assert_eq!(one_by_one[8].get("x.type"), Some("link"));
+            assert_eq!(one_by_one[9].get("x.type"), Some("absent"));
             assert_eq!(
                 one_by_one[1].get("x.sha256").map(str::len),
                 Some(64),
                 "{shell}: a file's hash"
             );
-            // One by one: a stat per present path (8) and a hash per regular file (6).
-            assert_eq!(slow_calls, 14, "{shell}");
-            // Prefetched: one stat, one sha256sum, and the three awkward files one by one.
-            assert_eq!(fast_calls, 2 + 3 * 2, "{shell}");
+            // One by one: a stat per present path (9) and a hash per regular file (7).
+            assert_eq!(slow_calls, 16, "{shell}");
+            // Prefetched: one stat, one sha256sum, and the four awkward files one by one.
+            assert_eq!(fast_calls, 2 + 4 * 2, "{shell}");
         }
     }
 
@@ -267,6 +273,7 @@ mod tests {
         assert!(!prefetchable("/srv/a) = b"));
         assert!(!prefetchable("/srv/a\nb"));
         assert!(!prefetchable("/srv/a\\b"));
+        assert!(!prefetchable("/srv/a|b"));
         assert!(!prefetchable(""));
         let s = script("@@t", &[], &["/a b".to_string(), "/c\nd".to_string()]);
         assert!(s.contains("dm_prefetch '/a b'\n"), "{s}");
