@@ -233,6 +233,108 @@ pub enum Error {
     /// The run was interrupted (Ctrl-C) before this host's work started or finished.
     #[error("interrupted")]
     Interrupted,
+
+    // -- secrets --
+    /// An environment has no secrets file (or no recipients file) yet.
+    #[error("no secrets for environment `{environment}`: {} does not exist; create it with `secrets init {environment} --recipient KEY`", path.display())]
+    SecretsMissing {
+        /// The environment.
+        environment: String,
+        /// The file that is missing.
+        path: PathBuf,
+    },
+    /// A secrets file or recipients file already exists where a new one was to be created.
+    #[error("{} already exists; use `secrets edit`, `secrets set` or `secrets recipients` to change it", path.display())]
+    SecretsExist {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// No private key to decrypt with was found.
+    #[error(
+        "cannot decrypt {}: no private key found (looked for {}); set DM_AGE_IDENTITY=FILE (an age key file or an SSH private key) or pass --identity-file FILE",
+        path.display(), looked.join(", ")
+    )]
+    SecretsNoIdentity {
+        /// The secrets file.
+        path: PathBuf,
+        /// The key files looked for.
+        looked: Vec<String>,
+    },
+    /// None of the private keys tried is a recipient of the file.
+    #[error(
+        "cannot decrypt {}: none of the keys tried is one of its recipients (tried: {}).\n  \
+         To be added, give your public key{} to someone who can decrypt it, and have them run \
+         `secrets recipients {environment} add 'PUBLIC KEY'`; `secrets recipients {environment}` lists who can decrypt it now.",
+        path.display(), tried.join("; "),
+        if public_keys.is_empty() { String::new() } else { format!(" ({})", public_keys.join(" or ")) }
+    )]
+    SecretsWrongKey {
+        /// The secrets file.
+        path: PathBuf,
+        /// The environment it belongs to.
+        environment: String,
+        /// The private keys tried, each with what it is.
+        tried: Vec<String>,
+        /// The public keys of the private keys tried, to hand to a recipient.
+        public_keys: Vec<String>,
+    },
+    /// The secrets file is not a readable age file, or was altered after it was written.
+    #[error(
+        "{} is damaged and cannot be decrypted ({message}); it was left as it is: restore it from version control (e.g. `git checkout -- {}`)",
+        path.display(), path.display()
+    )]
+    SecretsCorrupt {
+        /// The secrets file.
+        path: PathBuf,
+        /// What is wrong, as far as age could tell.
+        message: String,
+    },
+    /// The decrypted secrets are not valid: bad TOML, or a value that is not a string.
+    ///
+    /// The message never quotes the secrets themselves.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    SecretsInvalid {
+        /// The secrets file (or the temporary copy being edited).
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A recipient (public key) could not be parsed or used.
+    #[error("{}: {message}", place)]
+    SecretsRecipient {
+        /// Where it was read: `secrets/production.recipients:3` or `--recipient`.
+        place: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A private key file for decrypting secrets could not be used.
+    #[error("cannot use {} to decrypt secrets: {message}", path.display())]
+    SecretsIdentity {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The editor failed or could not be started; the secrets file was not changed.
+    #[error("editor `{editor}` {message}; {} was not changed", path.display())]
+    SecretsEditor {
+        /// The editor command (`$EDITOR`).
+        editor: String,
+        /// The secrets file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A `secrets` command was asked for something the store cannot do as it is.
+    #[error("{message}")]
+    SecretsRefused {
+        /// What was refused, and what to do instead.
+        message: String,
+    },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

@@ -16,6 +16,7 @@ pub mod output;
 pub mod quote;
 pub mod redact;
 pub mod report;
+pub mod secrets;
 pub mod ssh;
 pub mod task;
 #[cfg(feature = "testing")]

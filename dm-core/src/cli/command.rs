@@ -17,6 +17,11 @@ pub fn build(name: &str, tasks: &[&'static TaskDef]) -> Command {
         )
         .args(global_args());
     for task in tasks {
+        // A task with the built-in's name is refused by `cli::run` with a message; skipping it
+        // here keeps clap from panicking on the duplicate name first.
+        if task.name == super::secrets::NAME {
+            continue;
+        }
         let mut sub = Command::new(task.name)
             .about(task.summary())
             .args((task.args)());
@@ -25,7 +30,7 @@ pub fn build(name: &str, tasks: &[&'static TaskDef]) -> Command {
         }
         cmd = cmd.subcommand(sub);
     }
-    cmd
+    cmd.subcommand(super::secrets::command())
 }
 
 fn global_args() -> Vec<Arg> {

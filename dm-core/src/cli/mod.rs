@@ -8,6 +8,7 @@ pub mod command;
 pub mod exit;
 pub mod list;
 pub mod prompt;
+pub mod secrets;
 pub mod settings;
 
 use std::ffi::OsString;
@@ -58,6 +59,9 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
         Ok(Request::List(tasks)) => {
             print!("{}", list::render(&tasks));
             return ExitCode::SUCCESS;
+        }
+        Ok(Request::Secrets { matches, settings }) => {
+            return secrets::run(&matches, &settings).await;
         }
         Err(Refusal::Clap(e)) => {
             let code = e.exit_code();
@@ -113,6 +117,9 @@ pub async fn run_args(args: Vec<OsString>) -> Result<RunReport, Error> {
             "--completions prints shell completions and runs no task",
         )),
         Ok(Request::List(_)) => Err(no_run("--list lists the tasks and runs none")),
+        Ok(Request::Secrets { .. }) => Err(no_run(
+            "`secrets` manages the secrets store and runs no task",
+        )),
         Err(Refusal::Clap(e)) => {
             let rendered = e.render().to_string();
             let message = rendered.trim().trim_start_matches("error: ");
@@ -136,6 +143,13 @@ enum Request {
     },
     /// `--list`: print the tasks.
     List(Vec<&'static task::TaskDef>),
+    /// `secrets ...`: the built-in secrets command.
+    Secrets {
+        /// The arguments after `secrets`.
+        matches: clap::ArgMatches,
+        /// The global flags (`-f` says where the inventory, and so the secrets, are).
+        settings: Settings,
+    },
     /// Run a task.
     Task {
         /// The task.
@@ -166,6 +180,9 @@ fn parse(args: Vec<OsString>) -> Result<Request, Refusal> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dm".to_string());
     let tasks = task::registered();
+    if let Some(message) = secrets::name_clash(&tasks) {
+        return Err(Refusal::Dm(Error::Usage { message }));
+    }
     let command = command::build(&program, &tasks);
     let matches = command
         .clone()
@@ -186,6 +203,12 @@ fn parse(args: Vec<OsString>) -> Result<Request, Refusal> {
     let Some((task_name, task_matches)) = matches.subcommand() else {
         return Err(Refusal::NoTask(tasks));
     };
+    if task_name == secrets::NAME {
+        return Ok(Request::Secrets {
+            matches: task_matches.clone(),
+            settings,
+        });
+    }
     let Some(task) = task::find(task_name) else {
         // clap rejects unknown subcommands; this only guards a registry changed mid-run.
         return Err(Refusal::Dm(Error::UnknownTask {
@@ -206,7 +229,11 @@ pub async fn run_task(
     matches: Arc<clap::ArgMatches>,
     settings: &Settings,
 ) -> Result<RunReport, Error> {
-    let inventory = Inventory::load(&settings.inventory)?;
+    let mut inventory = Inventory::load(&settings.inventory)?;
+    // Before anything can print: decrypting registers every secret value for redaction.
+    let age_identity = std::env::var_os("DM_AGE_IDENTITY").map(std::path::PathBuf::from);
+    let secrets = crate::secrets::Secrets::load(&inventory, age_identity.as_deref());
+    inventory.attach_secrets(secrets);
     let hosts = if task.local {
         Vec::new()
     } else {

@@ -142,11 +142,28 @@ impl Ctx {
         &self.host.vars
     }
 
+    /// One secret of the active environment (`secrets/<env>.age` next to dm.toml), e.g.
+    /// `ctx.secret("postgres_password")`; dotted for tables (`tls.key`).
+    ///
+    /// The value is masked in all of dm's output. Fails, naming the host, when there is no
+    /// environment, no secrets file, no key that can decrypt it, or no such key.
+    pub fn secret(&self, key: &str) -> anyhow::Result<String> {
+        self.shared
+            .inventory
+            .secrets()
+            .get(key)
+            .map_err(|message| anyhow::anyhow!("{}: {message}", self.host.name))
+    }
+
     /// One variable, converted to `T`.
     ///
     /// Fails with a message naming the host and the variable when it is missing or of another type.
     pub fn var<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
         let value = self.host.vars.get(name).ok_or_else(|| {
+            // `secret` is missing when the secrets could not be decrypted: say why.
+            if let Some(why) = self.shared.inventory.secrets().failure().filter(|_| name == "secret") {
+                return anyhow::anyhow!("{}: variable `secret`: {why}", self.host.name);
+            }
             anyhow::anyhow!(
                 "{}: variable `{name}` is not set; set it in dm.toml ([vars], a role's, an environment's or the server's vars)",
                 self.host.name

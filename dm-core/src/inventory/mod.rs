@@ -81,6 +81,8 @@ pub struct Inventory {
     /// `[defaults]` and ssh config, for ad-hoc `-H` hosts.
     reach: Reach,
     default_jump: Jump,
+    /// The active environment's secrets, once attached by [`Inventory::attach_secrets`].
+    secrets: crate::secrets::Secrets,
 }
 
 impl Inventory {
@@ -124,6 +126,7 @@ impl Inventory {
             vars: resolved.vars,
             reach: resolved.reach,
             default_jump: resolved.default_jump,
+            secrets: crate::secrets::Secrets::none(),
         })
     }
 
@@ -140,6 +143,7 @@ impl Inventory {
             vars: Vars::new(),
             reach: Reach::default(),
             default_jump: Jump::FromSshConfig,
+            secrets: crate::secrets::Secrets::none(),
         }
     }
 
@@ -210,6 +214,23 @@ impl Inventory {
     /// Global vars layered with the active environment's vars (what every host starts from).
     pub fn vars(&self) -> &Vars {
         &self.vars
+    }
+
+    /// The active environment's secrets (`secrets/<env>.age`), as attached for a run.
+    pub fn secrets(&self) -> &crate::secrets::Secrets {
+        &self.secrets
+    }
+
+    /// Attaches the decrypted secrets: kept for `ctx.secret(..)`, and, when decrypted, given to
+    /// every server (and ad-hoc host) as the variable `secret` (an object of key → value).
+    pub fn attach_secrets(&mut self, secrets: crate::secrets::Secrets) {
+        if let Some(value) = secrets.to_json() {
+            self.vars.insert("secret".to_string(), value.clone());
+            for server in &mut self.servers {
+                server.vars.insert("secret".to_string(), value.clone());
+            }
+        }
+        self.secrets = secrets;
     }
 
     /// How this inventory is named in messages: its path and environment.

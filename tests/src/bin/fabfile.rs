@@ -110,4 +110,46 @@ async fn first_only(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Write the `postgres_password` secret to a file on the host (mode 0600), read once through
+/// `ctx.secret` and once through the `secret` variable, then print it (which dm must mask).
+#[task]
+async fn secret_file(ctx: &Ctx, path: String) -> Result<()> {
+    let password = ctx.secret("postgres_password")?;
+    let vars: std::collections::BTreeMap<String, String> = ctx.var("secret")?;
+    let from_vars = vars.get("postgres_password").cloned().unwrap_or_default();
+    ctx.put_bytes(
+        format!("password={password}\nfrom_vars={from_vars}\n"),
+        &path,
+    )
+    .mode(0o600)
+    .await?;
+    ctx.log(format!("wrote {path} with password {password}"));
+    ctx.run(format!("cat {}", shell_quote(&path))).await?;
+    Ok(())
+}
+
+/// Fail in a way whose message contains the `postgres_password` secret: `command` (a failing
+/// command that also prints it on stderr) or `error` (the task's own error).
+#[task]
+async fn secret_fail(ctx: &Ctx, how: String) -> Result<()> {
+    let password = ctx.secret("postgres_password")?;
+    if how == "error" {
+        bail!("the database refused password {password}");
+    }
+    ctx.run(format!(
+        "echo rejected {} >&2; exit 7",
+        shell_quote(&password)
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Upload a local file through `ctx.put_bytes` with mode 0600.
+#[task]
+async fn put_private(ctx: &Ctx, local: String, remote: String) -> Result<()> {
+    let bytes = std::fs::read(&local)?;
+    ctx.put_bytes(bytes, &remote).mode(0o600).await?;
+    Ok(())
+}
+
 dm::main!();
