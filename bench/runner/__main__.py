@@ -5,6 +5,7 @@ bench/results.json and BENCHMARKS.md. Started by `bench/run`, which installs wha
     bench/run --sizes 10 --reps 1      # a quick look
     bench/run --tools dm --merge       # re-measure dm only, keep the other figures
     bench/run --smoke                  # the whole pipeline on 3 hosts, figures kept out of the repo
+    bench/run --report-only --baseline OLD.json   # BENCHMARKS.md with dm's figures before/after
 
 Runs of one repetition go round the tools in turn, so that a slow minute of the machine does not
 land on one tool only. Before every first-run converge, the hosts' workload directories are
@@ -43,6 +44,12 @@ def parse() -> argparse.Namespace:
     )
     p.add_argument("--merge", action="store_true", help="keep figures of results.json not measured now")
     p.add_argument("--report-only", action="store_true", help="regenerate BENCHMARKS.md from results.json")
+    p.add_argument(
+        "--baseline", metavar="RESULTS_JSON",
+        help="an earlier results.json whose dm figures BENCHMARKS.md shows beside the new ones "
+        "(before/after a change to dm); with --report-only, or with a run",
+    )
+    p.add_argument("--baseline-label", default="before", help="what the baseline was (one line)")
     p.add_argument(
         "--smoke", action="store_true",
         help="check the whole pipeline in a minute: 3 hosts, 1 run each; figures go to "
@@ -149,10 +156,21 @@ class Bench:
             self.results["round_trips"][f"{workload}/{inv.n}"] = {"min": trips[0], "max": trips[-1]}
 
 
+def baseline(path: Path, label: str) -> dict:
+    """dm's runs from an earlier results file, to show before/after a change to dm."""
+    earlier = json.loads(path.read_text())
+    runs = {k: v for k, v in earlier["runs"].items() if k.startswith("dm/")}
+    return {"label": label, "dm_version": earlier["versions"]["dm"], "runs": runs}
+
+
 def main() -> int:
     args = parse()
     if args.report_only:
-        report.write(json.loads(RESULTS.read_text()))
+        results = json.loads(RESULTS.read_text())
+        if args.baseline:
+            results["baseline"] = baseline(Path(args.baseline), args.baseline_label)
+        report.write(results)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     output = RESULTS
@@ -172,6 +190,8 @@ def main() -> int:
             "slow_reps": args.slow_reps,
         }
     )
+    if args.baseline:
+        results["baseline"] = baseline(Path(args.baseline), args.baseline_label)
     fleet = hosts.Fleet(max(sizes))
 
     def stop(signum, _frame):

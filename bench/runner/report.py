@@ -72,7 +72,7 @@ def _header(results: dict) -> list[str]:
         "",
         "## Machine",
         "",
-        f"- measured: {when} (report written {results['date']})",
+        f"- measured: {when} (the last run started {results['date']})",
         f"- `nproc`: {m['nproc']} ({m['cpu']})",
         f"- kernel: {m['kernel']}; {m['os']}; {m['openssh']}",
         "- `free -h`:",
@@ -89,6 +89,18 @@ def _header(results: dict) -> list[str]:
             "round the tools in turn, so that load falls on all of them alike.",
             "",
         ]
+    spans = []
+    for tool in tools.TOOLS:
+        runs = [r for k, v in results["runs"].items() if k.startswith(f"{tool}/") for r in v if "at" in r]
+        if runs:
+            at = sorted(r["at"] for r in runs)
+            load = [r["load"] for r in runs]
+            spans.append(
+                f"| {NAMES[tool]} | {at[0][11:]} to {at[-1][11:]} | {min(load):.1f} to {max(load):.1f} |"
+            )
+    if spans:
+        lines += ["| tool | runs measured (UTC) | 1-minute load average at their start |", "| --- | --- | --- |"]
+        lines += spans + [""]
     lines += ["Tools:", ""]
     lines += [f"- {NAMES[t]}: {v}" for t, v in results["versions"].items()]
     return lines + [""]
@@ -233,13 +245,40 @@ def _round_trips(results: dict) -> list[str]:
     return lines + [""]
 
 
+def _baseline(f: Figures, results: dict) -> list[str]:
+    base = results.get("baseline")
+    if not base:
+        return []
+    before = {k: _stats(v) for k, v in base["runs"].items() if v}
+    lines = [
+        "## dm before and after its last speed change",
+        "",
+        f"Before: {base['label']} ({base['dm_version']}). After: this report's dm. Median wall time "
+        "(min–max); the two were measured at different times on the shared machine.",
+        "",
+        "| workload | N | before | after | before ÷ after |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for workload in tools.WORKLOADS:
+        for n in f.sizes:
+            key = f"dm/{workload}/{n}"
+            b, a = before.get(key), f.get("dm", workload, n)
+            # Figures not measured again since the baseline are the same runs: nothing to compare.
+            if b and a and base["runs"][key] != results["runs"][key]:
+                lines.append(
+                    f"| {WORKLOAD_NAMES[workload]} | {n} | {_secs(b['median'])} ({_secs(b['min'])}–{_secs(b['max'])}) "
+                    f"| {_secs(a['median'])} ({_secs(a['min'])}–{_secs(a['max'])}) | ×{b['median'] / a['median']:.2f} |"
+                )
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     """The whole of BENCHMARKS.md."""
     f = Figures(results)
     lines = _header(results) + _targets(f, results)
     for n in f.sizes:
         lines += _size(f, results, n)
-    lines += _curve(f, results) + _round_trips(results) + _method(results)
+    lines += _curve(f, results) + _round_trips(results) + _baseline(f, results) + _method(results)
     lines += results.get("notes", [])
     return "\n".join(lines).rstrip() + "\n"
 
