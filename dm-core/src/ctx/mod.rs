@@ -23,8 +23,8 @@ pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
 pub use sudo::SudoPassword;
-pub(crate) use transfer::upload_script;
 pub use transfer::{Get, Put};
+pub(crate) use transfer::{dir_and_base, upload_script};
 
 /// What every host of a run shares: the inventory, how to connect, where events go.
 #[derive(Debug)]

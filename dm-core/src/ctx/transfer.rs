@@ -118,8 +118,12 @@ pub(crate) fn upload_script(
     group: Option<&str>,
 ) -> String {
     let dest_q = shell_quote(dest);
+    // The temporary file's name is made here rather than with `dirname` and `basename` on the
+    // host: two processes fewer per upload, which count when a step writes many files.
+    let (dir, base) = dir_and_base(dest);
+    let tmp_q = shell_quote(&format!("{dir}/.{base}.dm-tmp."));
     let mut s = format!(
-        "set -e; d={dest_q}; t=\"$(dirname \"$d\")/.$(basename \"$d\").dm-tmp.$$\"; \
+        "set -e; d={dest_q}; t={tmp_q}$$; \
          trap 'rm -f \"$t\"' EXIT HUP INT TERM; umask 077; \
          head -c {size} > \"$t\"; \
          n=$(wc -c < \"$t\"); \
@@ -134,6 +138,26 @@ pub(crate) fn upload_script(
     }
     s.push_str("mv -f \"$t\" \"$d\"; trap - EXIT");
     s
+}
+
+/// `dirname` and `basename` of `path`, as POSIX defines them (what the commands print): trailing
+/// slashes are ignored, a path without `/` is in `.`, and `/` is its own directory and name.
+pub(crate) fn dir_and_base(path: &str) -> (String, String) {
+    if path.is_empty() {
+        return (".".to_string(), String::new());
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return ("/".to_string(), "/".to_string());
+    }
+    match trimmed.rfind('/') {
+        None => (".".to_string(), trimmed.to_string()),
+        Some(i) => {
+            let dir = trimmed[..i].trim_end_matches('/');
+            let dir = if dir.is_empty() { "/" } else { dir };
+            (dir.to_string(), trimmed[i + 1..].to_string())
+        }
+    }
 }
 
 /// A download, run by `.await`; resolves to the number of bytes written.
@@ -279,7 +303,7 @@ impl Ctx {
 
 #[cfg(test)]
 mod tests {
-    use super::upload_script;
+    use super::{dir_and_base, upload_script};
     use std::process::{Command, Stdio};
 
     fn run_script(script: &str, input: &[u8]) -> std::process::Output {
@@ -296,6 +320,43 @@ mod tests {
         stdin.write_all(input).expect("write");
         drop(stdin);
         child.wait_with_output().expect("sh ends")
+    }
+
+    #[test]
+    fn dir_and_base_agree_with_dirname_and_basename() {
+        let paths = [
+            "/",
+            "//",
+            "/a",
+            "a",
+            "a/",
+            "a/b",
+            "a//b",
+            "/a/b/",
+            "./a",
+            "../a",
+            "a b/c d",
+            "",
+            "///a//b//",
+            "/srv/it's (1)/f.txt",
+        ];
+        for path in paths {
+            let run = |program: &str| {
+                let out = Command::new(program)
+                    .arg("--")
+                    .arg(path)
+                    .output()
+                    .expect("coreutils");
+                String::from_utf8_lossy(&out.stdout)
+                    .trim_end_matches('\n')
+                    .to_string()
+            };
+            assert_eq!(
+                dir_and_base(path),
+                (run("dirname"), run("basename")),
+                "{path:?}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
     Action, Change, FactOptions, Input, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
-use crate::ctx::upload_script;
+use crate::ctx::{dir_and_base, upload_script};
 use crate::quote::shell_quote;
 
 /// A file on the host with the given content, mode, owner and group.
@@ -360,8 +360,9 @@ impl Operation for File {
                     ));
                 }
             }
+            let parent = shell_quote(&dir_and_base(&self.path).0);
             script = format!(
-                "mkdir -p -- \"$(dirname -- {q})\"\n{}",
+                "[ -d {parent} ] || mkdir -p -- {parent}\n{}",
                 upload_script(
                     &self.path,
                     content.size,
