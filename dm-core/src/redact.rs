@@ -17,12 +17,12 @@ pub fn register(secret: &str) {
     if secret.is_empty() {
         return;
     }
-    if let Ok(mut secrets) = SECRETS.write() {
-        if !secrets.iter().any(|s| s == secret) {
-            secrets.push(secret.to_string());
-            // Longest first, so a secret containing another is masked whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        }
+    if let Ok(mut secrets) = SECRETS.write()
+        && !secrets.iter().any(|s| s == secret)
+    {
+        secrets.push(secret.to_string());
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 }
 
