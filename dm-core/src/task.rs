@@ -27,6 +27,9 @@ pub struct TaskDef {
     pub once: bool,
     /// Run once on the controlling machine instead of on hosts (`local`); `ctx.run` runs locally.
     pub local: bool,
+    /// The id of the task's `#[arg(hosts)]` argument: its `SERVER|ROLE` values select hosts,
+    /// added to `-H` and `-R` (`provision appnode2` is `-H appnode2 provision`).
+    pub hosts_arg: Option<&'static str>,
     /// The task's own command-line arguments, built from its parameters.
     pub args: fn() -> Vec<clap::Arg>,
     /// Runs the task on one host with the parsed arguments.

@@ -22,6 +22,7 @@ inventory::submit! {
         parallel: None,
         once: false,
         local: true,
+        hosts_arg: None,
         args: no_args,
         run: nothing,
         module_path: module_path!(),

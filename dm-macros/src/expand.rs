@@ -77,6 +77,13 @@ fn registration(func: &ItemFn, attrs: &TaskAttrs, params: &[Param]) -> TokenStre
     let once = attrs.once;
     let local = attrs.local;
 
+    let hosts_arg = match params.iter().find(|p| p.hosts) {
+        Some(param) => {
+            let id = &param.id;
+            quote!(::core::option::Option::Some(#id))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let builders = params.iter().map(arg_builder);
     let vars: Vec<Ident> = (0..params.len())
         .map(|i| format_ident!("__dm_arg_{}", i))
@@ -165,6 +172,7 @@ fn registration(func: &ItemFn, attrs: &TaskAttrs, params: &[Param]) -> TokenStre
                     parallel: #parallel,
                     once: #once,
                     local: #local,
+                    hosts_arg: #hosts_arg,
                     args: __dm_args,
                     run: __dm_run,
                     module_path: ::core::module_path!(),
@@ -196,6 +204,9 @@ fn arg_builder(param: &Param) -> TokenStream {
             Shape::Multiple => quote!(Append),
             _ => quote!(Set),
         };
+        if param.hosts {
+            arg.extend(quote!(.num_args(0..)));
+        }
         // Spanned at the type, so a type clap cannot parse is reported at the parameter.
         let parser = quote_spanned!(ty.span()=> ::dm::__private::clap::value_parser!(#ty));
         arg.extend(quote! {

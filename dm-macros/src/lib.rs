@@ -71,6 +71,12 @@ use proc_macro::TokenStream;
 /// flag) and `default = "..."` (for plain `T` only; numbers and `char`s are checked at compile
 /// time).
 ///
+/// `#[arg(hosts)]` on one `Vec<String>` parameter makes it the positional `[SERVER|ROLE]...`
+/// that picks the hosts: each value that names a role of the inventory selects that role's
+/// servers, any other a server (or an ad-hoc address), added to `-H` and `-R`. So `provision
+/// appnode2` reads like `-H appnode2 provision`. A `local` task sees the selection in
+/// `ctx.selected_hosts()` and can work on them itself with `ctx.on_hosts(...)`.
+///
 /// # Expansion
 ///
 /// Next to the function, a `const _: () = { ... };` block submits a `dm::TaskDef` to the

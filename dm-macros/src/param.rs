@@ -14,7 +14,8 @@ use crate::attr::{duplicate, literal_value, meta_key, string_value};
 use crate::errors::Errors;
 
 /// What every `#[arg(...)]` key looks like, for "unknown key" messages.
-const ARG_KEYS: &str = "`help = \"...\"`, `short = 'x'`, `long = \"...\"`, `default = \"...\"`";
+const ARG_KEYS: &str =
+    "`help = \"...\"`, `short = 'x'`, `long = \"...\"`, `default = \"...\"`, `hosts`";
 
 /// How a parameter's type maps onto the command line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,12 +48,14 @@ pub(crate) struct Param {
     pub(crate) long: Option<LitStr>,
     /// `#[arg(default = "...")]`.
     pub(crate) default: Option<LitStr>,
+    /// `#[arg(hosts)]`: positional `SERVER|ROLE` values that select the hosts the task runs on.
+    pub(crate) hosts: bool,
 }
 
 impl Param {
     /// Whether the argument is given as `--name` rather than by position.
     pub(crate) fn is_named(&self) -> bool {
-        self.shape != Shape::Value
+        !self.hosts && self.shape != Shape::Value
             || self.default.is_some()
             || self.short.is_some()
             || self.long.is_some()
@@ -68,6 +71,9 @@ impl Param {
 
     /// The placeholder in help and usage: the parameter name in capitals.
     pub(crate) fn value_name(&self) -> String {
+        if self.hosts {
+            return "SERVER|ROLE".to_string();
+        }
         self.id.to_uppercase()
     }
 }
@@ -79,6 +85,7 @@ struct ArgAttrs {
     short: Option<LitChar>,
     long: Option<LitStr>,
     default: Option<(Meta, LitStr)>,
+    hosts: Option<Meta>,
 }
 
 /// Checks the parameters of `sig` and returns the task arguments (all but the context).
@@ -221,7 +228,33 @@ fn parse_param(
         short: settings.short,
         long: settings.long,
         default: None,
+        hosts: false,
     };
+    if let Some(meta) = settings.hosts {
+        let conflict = param
+            .short
+            .as_ref()
+            .map(|_| "short")
+            .or(param.long.as_ref().map(|_| "long"))
+            .or(settings.default.as_ref().map(|_| "default"));
+        if shape != Shape::Multiple {
+            errors.push(syn::Error::new_spanned(
+                &meta,
+                "`hosts` selects servers by name or role, any number of them: declare the \
+                 parameter as `Vec<String>`",
+            ));
+        } else if let Some(key) = conflict {
+            errors.push(syn::Error::new_spanned(
+                &meta,
+                format!(
+                    "`hosts` arguments are positional `SERVER|ROLE` values and take no `{key}`: \
+                     remove it"
+                ),
+            ));
+        } else {
+            param.hosts = true;
+        }
+    }
     if let Some((meta, default)) = settings.default {
         let refusal = match shape {
             Shape::Value => None,
@@ -330,6 +363,13 @@ fn parse_settings(
             "default" => {
                 settings.default = errors.keep(string_value(meta)).map(|s| (meta.clone(), s));
             }
+            "hosts" => match meta {
+                Meta::Path(_) => settings.hosts = Some(meta.clone()),
+                _ => errors.push(syn::Error::new_spanned(
+                    meta,
+                    "`hosts` takes no value: write `#[arg(hosts)]`",
+                )),
+            },
             _ => errors.push(syn::Error::new_spanned(
                 meta.path(),
                 format!("unknown argument setting `{key}`; expected one of {ARG_KEYS}"),
@@ -423,6 +463,12 @@ fn check_default(ty: &Type, default: &LitStr) -> syn::Result<()> {
 /// Two arguments with the same `--long` or `-s` would make clap reject the command at run time;
 /// report it at the later one instead.
 fn check_unique_flags(params: &[Param], errors: &mut Errors) {
+    for extra in params.iter().filter(|p| p.hosts).skip(1) {
+        errors.push(syn::Error::new(
+            extra.span,
+            "a task has at most one `#[arg(hosts)]` argument: merge the servers into one `Vec`",
+        ));
+    }
     let mut longs: HashMap<String, &str> = HashMap::new();
     let mut shorts: HashMap<char, &str> = HashMap::new();
     for param in params {

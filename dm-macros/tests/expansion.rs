@@ -64,6 +64,17 @@ async fn undocumented(
     Ok(())
 }
 
+/// Launch servers given by name or role.
+#[task(local)]
+async fn launch(
+    _ctx: &Ctx,
+    #[arg(hosts, help = "servers or roles")] targets: Vec<String>,
+    #[arg(short = 'b')] branch: Option<String>,
+) -> Result<()> {
+    let _ = (targets, branch);
+    Ok(())
+}
+
 /// The task of this name defined in this file (dm's standard tasks are linked in too).
 fn def(name: &str) -> &'static TaskDef {
     dm::task::registered()
@@ -98,10 +109,11 @@ fn every_task_is_registered_under_its_command_name() {
         "db-backup",
         "build-release",
         "undocumented",
+        "launch",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
 }
 
 #[test]
@@ -112,6 +124,7 @@ fn every_generated_command_passes_clap_validation() {
         "db-backup",
         "build-release",
         "undocumented",
+        "launch",
     ] {
         // Panics on duplicate flags, bad defaults and other mistakes clap only finds at run time.
         command(name).debug_assert();
@@ -295,4 +308,20 @@ fn help_shows_names_values_and_help_texts() {
             "{expected:?} missing from:\n{text}"
         );
     }
+}
+
+#[test]
+fn hosts_argument_takes_any_number_of_positional_servers_or_roles() {
+    assert_eq!(def("launch").hosts_arg, Some("targets"));
+    assert_eq!(def("restart").hosts_arg, None);
+    let m = parse("launch", &["appnode2", "-b", "main", "dbserver"]).expect("parses");
+    let targets: Vec<&String> = m.get_many::<String>("targets").expect("values").collect();
+    assert_eq!(targets, ["appnode2", "dbserver"]);
+    let m = parse("launch", &[]).expect("no targets is fine: -H/-R may select");
+    assert!(m.get_many::<String>("targets").is_none());
+    assert!(
+        help("launch").contains("[SERVER|ROLE]..."),
+        "{}",
+        help("launch")
+    );
 }

@@ -6,10 +6,12 @@
 // `#[task]` expands to paths under `::dm`; inside this crate that is dm-core.
 extern crate dm_core as dm;
 
+mod address;
 mod adhoc;
 mod facts;
 mod shell;
 
+pub use address::private_address;
 pub use adhoc::run;
 pub use facts::facts;
 pub use shell::ssh;

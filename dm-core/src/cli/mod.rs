@@ -19,6 +19,7 @@ use std::time::Instant;
 use crate::ctx::{RunShared, SudoPassword};
 use crate::error::{Error, suggest};
 use crate::executor::{self, EventSender, Interrupt, Plan};
+use crate::host::Host;
 use crate::inventory::Inventory;
 use crate::report::{Reporter, RunReport, summary};
 use crate::task;
@@ -234,17 +235,22 @@ pub async fn run_task(
     let age_identity = std::env::var_os("DM_AGE_IDENTITY").map(std::path::PathBuf::from);
     let secrets = crate::secrets::Secrets::load(&inventory, age_identity.as_deref());
     inventory.attach_secrets(secrets);
+    let (names, roles) = selection(task, &matches, settings, &inventory);
+    let selected: Vec<Arc<Host>> = inventory
+        .select(&names, &roles, task.roles)?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let hosts = if task.local {
         Vec::new()
     } else {
-        let hosts = inventory.select(&settings.hosts, &settings.roles, task.roles)?;
-        if hosts.is_empty() {
+        if selected.is_empty() {
             return Err(Error::NoHostsSelected {
                 task: task.name.to_string(),
                 has_inventory: inventory.path().is_some(),
             });
         }
-        hosts.into_iter().map(Arc::new).collect()
+        selected.clone()
     };
     let sudo_password = SudoPassword::new(sudo_preset(settings)?, stdin_is_terminal());
     let (events, rx) = EventSender::channel();
@@ -256,6 +262,7 @@ pub async fn run_task(
         sudo_password,
         check: settings.check,
         diff: settings.diff,
+        selected,
     });
     let plan = Plan {
         task,
@@ -278,6 +285,32 @@ pub async fn run_task(
         start.elapsed(),
         interrupt.stop_new.is_cancelled(),
     ))
+}
+
+/// The `-H` names and `-R` roles, plus the values of the task's `#[arg(hosts)]` argument: a value
+/// that is a role of the inventory (and no server's name) selects that role, any other a host.
+fn selection(
+    task: &task::TaskDef,
+    matches: &clap::ArgMatches,
+    settings: &Settings,
+    inventory: &Inventory,
+) -> (Vec<String>, Vec<String>) {
+    let (mut names, mut roles) = (settings.hosts.clone(), settings.roles.clone());
+    let targets = task
+        .hosts_arg
+        .and_then(|id| matches.try_get_many::<String>(id).ok().flatten())
+        .into_iter()
+        .flatten();
+    for target in targets {
+        let is_role = inventory.server(target).is_none()
+            && inventory.roles().iter().any(|role| role == target);
+        if is_role {
+            roles.push(target.clone());
+        } else {
+            names.push(target.clone());
+        }
+    }
+    (names, roles)
 }
 
 fn sudo_preset(settings: &Settings) -> Result<Option<String>, Error> {

@@ -7,6 +7,7 @@
 
 mod command;
 mod facts;
+mod fan_out;
 mod sudo;
 mod transfer;
 
@@ -22,6 +23,7 @@ use crate::ssh::{ConnectOptions, Session};
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
+pub use fan_out::HostOutcome;
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put};
 pub(crate) use transfer::{dir_and_base, upload_script};
@@ -41,6 +43,9 @@ pub struct RunShared {
     pub check: bool,
     /// `--diff`: operations show unified diffs of the file contents they change.
     pub diff: bool,
+    /// The hosts the command line selected (`-H`, `-R`, the task's `#[arg(hosts)]` values, else
+    /// the task's roles or the environment's servers), also for `local` tasks.
+    pub selected: Vec<Arc<Host>>,
 }
 
 /// Where a context's commands run.
@@ -107,6 +112,12 @@ impl Ctx {
     /// The inventory of the run: other servers, roles, the environment.
     pub fn inventory(&self) -> &Inventory {
         &self.shared.inventory
+    }
+
+    /// The hosts the command line selected, in inventory order: what a `local` task such as
+    /// `provision appnode2` works on (a host task runs on each of them itself).
+    pub fn selected_hosts(&self) -> &[Arc<Host>] {
+        &self.shared.selected
     }
 
     /// What the whole run shares (to start work on other hosts from a task).

@@ -75,6 +75,7 @@ mod tests {
             parallel: None,
             once,
             local: false,
+            hosts_arg: None,
             args: Vec::new,
             run: |_, _| Box::pin(async { Ok(()) }),
             module_path: "",

@@ -153,3 +153,39 @@ async fn put_private(ctx: &Ctx, local: String, remote: String) -> Result<()> {
 }
 
 dm::main!();
+
+/// Print the host's name on the servers or roles given by position (`targeted appnode1 web`).
+#[task]
+async fn targeted(
+    ctx: &Ctx,
+    #[arg(hosts, help = "servers or roles")] targets: Vec<String>,
+) -> Result<()> {
+    let _ = targets;
+    ctx.run("echo targeted $(hostname)").await?;
+    Ok(())
+}
+
+/// From the controller, run `hostname` on every selected host at once; fails when any fails.
+#[task(local)]
+async fn fan_out(
+    ctx: &Ctx,
+    #[arg(hosts, help = "servers or roles")] targets: Vec<String>,
+    #[arg(help = "make this host's work fail")] fail: Option<String>,
+) -> Result<()> {
+    let _ = targets;
+    let hosts: Vec<_> = ctx.selected_hosts().iter().map(|h| (**h).clone()).collect();
+    ctx.log(format!("selected {}", hosts.len()));
+    let outcomes = ctx
+        .on_hosts(hosts, move |ctx| {
+            let fail = fail.clone();
+            async move {
+                ctx.run("echo fanned $(hostname)").await?;
+                if fail.as_deref() == Some(ctx.name()) {
+                    ctx.run("echo failing on purpose >&2; exit 3").await?;
+                }
+                Ok(())
+            }
+        })
+        .await;
+    dm::ctx::HostOutcome::all_ok(outcomes)
+}

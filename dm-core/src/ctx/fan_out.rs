@@ -1,0 +1,109 @@
+//! Fanning out from a task: running work on other hosts, in parallel, from inside a task.
+//!
+//! `scale appnode=3` boots servers and then provisions and launches them all at once; `provision
+//! appnode2` may connect as another user than the inventory's. Such tasks run `local` (or on one
+//! host) and start the per-host work themselves with [`Ctx::on_hosts`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::Ctx;
+use crate::host::Host;
+use crate::ssh::Session;
+
+/// How the work on one host of [`Ctx::on_hosts`] ended.
+#[derive(Debug)]
+pub struct HostOutcome {
+    /// The host's name.
+    pub host: String,
+    /// `Ok` when the work finished; the connection error or the work's own error otherwise.
+    pub result: anyhow::Result<()>,
+}
+
+impl Ctx {
+    /// Connects to every host in `hosts` and runs `work` there with that host's own context, all
+    /// hosts at once; returns one outcome per host, in the order given.
+    ///
+    /// The contexts share this run's settings (known hosts, sudo password, `--check`), and their
+    /// output is prefixed with their host's name like any task's. A failing host never stops
+    /// the others: check every outcome (e.g. with [`HostOutcome::into_result`]).
+    ///
+    /// ```no_run
+    /// # async fn launch_new(ctx: &dm_core::Ctx, new: Vec<dm_core::host::Host>) -> anyhow::Result<()> {
+    /// let outcomes = ctx
+    ///     .on_hosts(new, |ctx| async move {
+    ///         ctx.sudo("apt-get install -y nginx").await?;
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// dm_core::ctx::HostOutcome::all_ok(outcomes)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn on_hosts<F, Fut>(&self, hosts: Vec<Host>, work: F) -> Vec<HostOutcome>
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let work = Arc::new(work);
+        let mut running = JoinSet::new();
+        let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        for (index, host) in hosts.into_iter().enumerate() {
+            let (shared, work) = (self.shared.clone(), work.clone());
+            running.spawn(async move {
+                let host = Arc::new(host);
+                let result = match Session::connect(&host, &shared.connect).await {
+                    Ok(session) => {
+                        let ctx = Ctx::remote(host, session.clone(), shared);
+                        let result = work(ctx).await;
+                        session.close().await;
+                        result
+                    }
+                    Err(e) => Err(anyhow::Error::new(e)),
+                };
+                (index, result)
+            });
+        }
+        let mut results: Vec<Option<anyhow::Result<()>>> = names.iter().map(|_| None).collect();
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((index, result)) => results[index] = Some(result),
+                // A panic in one host's work is that host's failure; the others go on.
+                Err(e) => tracing::error!("work on a host panicked: {e}"),
+            }
+        }
+        names
+            .into_iter()
+            .zip(results)
+            .map(|(host, result)| HostOutcome {
+                result: result.unwrap_or_else(|| Err(anyhow::anyhow!("{host}: the work panicked"))),
+                host,
+            })
+            .collect()
+    }
+}
+
+impl HostOutcome {
+    /// `Ok` when every host's work finished; otherwise one error naming each failed host and why.
+    pub fn all_ok(outcomes: Vec<HostOutcome>) -> anyhow::Result<()> {
+        let failures: Vec<String> = outcomes
+            .into_iter()
+            .filter_map(|o| o.result.err().map(|e| format!("{}: {e:#}", o.host)))
+            .collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(anyhow::anyhow!(
+            "{} host(s) failed:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        ))
+    }
+
+    /// This host's result, with the host's name in the error.
+    pub fn into_result(self) -> anyhow::Result<()> {
+        let host = self.host;
+        self.result.map_err(|e| e.context(host))
+    }
+}
