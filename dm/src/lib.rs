@@ -58,3 +58,8 @@ macro_rules! main {
 pub fn __link_standard_tasks() {
     dm_tasks::link();
 }
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
