@@ -41,6 +41,14 @@ fn hosts_roles_and_environments_select_the_right_servers() {
         "{lines}"
     );
 
+    let run = dm(&["-E", "staging", "-R", "appnode", "describe"]);
+    run.assert_success();
+    let text = format!("{}{}", run.stdout(), run.stderr());
+    assert!(
+        text.contains("describe (staging): 1 host"),
+        "the summary names the environment: {text}"
+    );
+
     let run = dm(&["--json", "-H", "web1", "describe"]);
     run.assert_success();
     assert_eq!(selected(&run), ["web1"]);

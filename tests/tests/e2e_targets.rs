@@ -68,4 +68,21 @@ fn a_local_task_fans_out_to_the_selected_hosts_and_reports_each_failure() {
         "{all}"
     );
     assert!(all.contains("failing on purpose"), "{all}");
+
+    // The summary and the JSON report list every host the task fanned out to.
+    let run = dm(&["--json", "fan-out", "appnode", "db1", "--fail", "appnode2"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert_eq!(hosts_of(&run), ["appnode1", "appnode2", "db1", "local"]);
+    let status = |host: &str| {
+        run.json()["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .find(|h| h["host"] == host)
+            .map(|h| h["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("appnode1"), "ok");
+    assert_eq!(status("appnode2"), "failed");
+    assert_eq!(status("local"), "failed");
 }

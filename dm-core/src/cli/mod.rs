@@ -263,6 +263,7 @@ pub async fn run_task(
         check: settings.check,
         diff: settings.diff,
         selected,
+        fanned_out: Default::default(),
     });
     let plan = Plan {
         task,
@@ -276,15 +277,20 @@ pub async fn run_task(
     };
     let interrupt = Interrupt::on_ctrl_c(events);
     let start = Instant::now();
-    let results = executor::run(&plan, matches, shared, &interrupt).await;
+    let mut results = executor::run(&plan, matches, shared.clone(), &interrupt).await;
+    if let Ok(mut fanned) = shared.fanned_out.lock() {
+        results.append(&mut fanned);
+    }
     let outputs = reporter.finish().await;
-    Ok(RunReport::new(
+    let mut report = RunReport::new(
         task.name,
         &results,
         outputs,
         start.elapsed(),
         interrupt.stop_new.is_cancelled(),
-    ))
+    );
+    report.environment = shared.inventory.environment().map(str::to_string);
+    Ok(report)
 }
 
 /// The `-H` names and `-R` roles, plus the values of the task's `#[arg(hosts)]` argument: a value

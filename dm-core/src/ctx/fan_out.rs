@@ -6,10 +6,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::Ctx;
+use super::{Ctx, RunShared};
+use crate::executor::host_run::{classify, finish};
+use crate::executor::{Event, HostResult, Outcome};
 use crate::host::Host;
 use crate::ssh::Session;
 
@@ -47,21 +50,32 @@ impl Ctx {
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let work = Arc::new(work);
-        let mut running = JoinSet::new();
         let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+        self.shared.events.send(Event::HostsAdded {
+            hosts: names.clone(),
+        });
+        let mut running = JoinSet::new();
         for (index, host) in hosts.into_iter().enumerate() {
             let (shared, work) = (self.shared.clone(), work.clone());
             running.spawn(async move {
+                let start = Instant::now();
+                shared.events.send(Event::HostStarted {
+                    host: host.name.clone(),
+                });
                 let host = Arc::new(host);
-                let result = match Session::connect(&host, &shared.connect).await {
+                let (result, round_trips) = match Session::connect(&host, &shared.connect).await {
                     Ok(session) => {
-                        let ctx = Ctx::remote(host, session.clone(), shared);
+                        let ctx = Ctx::remote(host.clone(), session.clone(), shared.clone());
                         let result = work(ctx).await;
+                        let trips = session.round_trips();
                         session.close().await;
-                        result
+                        (result, trips)
                     }
-                    Err(e) => Err(anyhow::Error::new(e)),
+                    Err(e) => (Err(anyhow::Error::new(e)), 0),
                 };
+                let outcome = classify(&result);
+                let finished = finish(host.name.clone(), outcome, start, round_trips, &shared);
+                record(&shared, finished);
                 (index, result)
             });
         }
@@ -81,6 +95,24 @@ impl Ctx {
                 host,
             })
             .collect()
+    }
+}
+
+/// Adds a fanned-out host's result to the run's, merged with an earlier one of the same host
+/// (a task may fan out to a host twice): the worse ending wins, times and round trips add up.
+fn record(shared: &RunShared, result: HostResult) {
+    let Ok(mut fanned) = shared.fanned_out.lock() else {
+        return;
+    };
+    match fanned.iter_mut().find(|r| r.host == result.host) {
+        Some(earlier) => {
+            earlier.elapsed += result.elapsed;
+            earlier.round_trips += result.round_trips;
+            if earlier.outcome == Outcome::Ok {
+                earlier.outcome = result.outcome;
+            }
+        }
+        None => fanned.push(result),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct RunShared {
     /// The hosts the command line selected (`-H`, `-R`, the task's `#[arg(hosts)]` values, else
     /// the task's roles or the environment's servers), also for `local` tasks.
     pub selected: Vec<Arc<Host>>,
+    /// How the work on hosts that tasks fanned out to ([`Ctx::on_hosts`]) ended, one entry per
+    /// host, so the summary and `--json` report them like the task's own hosts.
+    pub fanned_out: std::sync::Mutex<Vec<crate::executor::HostResult>>,
 }
 
 /// Where a context's commands run.

@@ -16,6 +16,11 @@ pub enum Event {
         /// Host names, in order.
         hosts: Vec<String>,
     },
+    /// A task fans out to more hosts than the run started with ([`crate::Ctx::on_hosts`]).
+    HostsAdded {
+        /// Host names.
+        hosts: Vec<String>,
+    },
     /// Work on a host starts (connecting, then the task).
     HostStarted {
         /// Host name.

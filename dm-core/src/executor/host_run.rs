@@ -32,7 +32,7 @@ pub async fn run_on_host(
             Err(e) => return (Outcome::Unreachable(e.to_string()), 0),
         };
         let ctx = Ctx::remote(host.clone(), session.clone(), shared.clone());
-        let outcome = classify((task.run)(&ctx, &matches).await);
+        let outcome = classify(&(task.run)(&ctx, &matches).await);
         let trips = session.round_trips();
         session.close().await;
         (outcome, trips)
@@ -57,13 +57,13 @@ pub async fn run_local(
     });
     let ctx = Ctx::local_machine(shared.clone());
     let outcome = tokio::select! {
-        r = (task.run)(&ctx, &matches) => classify(r),
+        r = (task.run)(&ctx, &matches) => classify(&r),
         () = abort.cancelled() => Outcome::Failed("interrupted while running".to_string()),
     };
     finish("local".to_string(), outcome, start, 0, &shared)
 }
 
-fn finish(
+pub(crate) fn finish(
     host: String,
     outcome: Outcome,
     start: Instant,
@@ -86,7 +86,7 @@ fn finish(
 }
 
 /// A lost connection makes the host unreachable; any other error is the task's failure.
-fn classify(result: anyhow::Result<()>) -> Outcome {
+pub(crate) fn classify(result: &anyhow::Result<()>) -> Outcome {
     match result {
         Ok(()) => Outcome::Ok,
         Err(e) => {

@@ -21,6 +21,8 @@ pub use reporter::{Reporter, ReporterOptions};
 pub struct RunReport {
     /// The task that ran.
     pub task: String,
+    /// The environment of the run (`-E`, else the inventory's `default_environment`).
+    pub environment: Option<String>,
     /// Whether every host succeeded.
     pub success: bool,
     /// Whether the run was interrupted (Ctrl-C).
@@ -209,6 +211,7 @@ impl RunReport {
             .collect();
         RunReport {
             task: task.to_string(),
+            environment: None,
             success: !interrupted && counts.ok == results.len(),
             interrupted,
             elapsed_secs: elapsed.as_secs_f64(),

@@ -112,6 +112,11 @@ impl State {
                     self.bar = Some(bar);
                 }
             }
+            Event::HostsAdded { hosts } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc_length(hosts.len() as u64);
+                }
+            }
             Event::HostStarted { host } => {
                 self.running.insert(host);
                 self.update_bar();

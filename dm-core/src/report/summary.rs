@@ -11,8 +11,12 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "\n{}: {} host{}: {} ok, {} failed, {} unreachable{} in {:.2}s{}",
+        "\n{}{}: {} host{}: {} ok, {} failed, {} unreachable{} in {:.2}s{}",
         report.task,
+        match &report.environment {
+            Some(env) => format!(" ({env})"),
+            None => String::new(),
+        },
         report.hosts.len(),
         if report.hosts.len() == 1 { "" } else { "s" },
         c.ok,
@@ -116,6 +120,26 @@ mod tests {
         assert!(text.contains("app1  ok"), "{text}");
         assert!(text.contains("app2  unreachable"), "{text}");
         assert!(text.contains("2 round trips"), "{text}");
+    }
+
+    #[test]
+    fn the_header_names_the_environment() {
+        let results = vec![HostResult {
+            host: "app1".into(),
+            outcome: Outcome::Ok,
+            elapsed: Duration::from_millis(500),
+            round_trips: 2,
+        }];
+        let mut report = RunReport::new(
+            "deploy",
+            &results,
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        report.environment = Some("production".into());
+        let text = render(&report, false);
+        assert!(text.contains("deploy (production): 1 host: 1 ok"), "{text}");
     }
 
     #[test]
