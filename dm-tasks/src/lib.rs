@@ -9,11 +9,17 @@ extern crate dm_core as dm;
 mod address;
 mod adhoc;
 mod facts;
+pub mod loadbalancer;
+pub mod logs;
+pub mod maintenance;
+pub mod nginx;
 mod shell;
 
 pub use address::private_address;
 pub use adhoc::run;
 pub use facts::facts;
+pub use logs::logs;
+pub use maintenance::maintenance;
 pub use shell::ssh;
 
 /// Called by `dm::main!()` so that the linker keeps this crate and its task registrations.

@@ -1,0 +1,155 @@
+//! The `loadbalancer` role: nginx as a reverse proxy in front of every app node of the inventory.
+//!
+//! [`loadbalancer`] installs nginx and a site that proxies to an upstream of every server with
+//! role `appnode` (or the combined `appbalancer` / `dbappbalancer`) of the active environment, at
+//! its private address ([`crate::private_address`]) and its `app.port`. Passive health checks
+//! (`max_fails`, `fail_timeout`) and `proxy_next_upstream` move requests off a node that fails,
+//! so a removed or dead node does not fail requests. [`update_upstream`] rewrites only the
+//! upstream and reloads gracefully (scaling: no request is dropped). Every configuration change
+//! is tested with `nginx -t` before it goes live ([`crate::nginx::ValidatedConfig`]).
+//!
+//! # Variables
+//! - `app.name` (default `app`): names the site (`/etc/nginx/sites-enabled/NAME.conf`), the
+//!   upstream (`/etc/nginx/conf.d/NAME-upstream.conf`, `upstream NAME_app`) and the maintenance
+//!   flag. Letters, digits, `-` and `_`.
+//! - `app.port` (default 8000), read from each app node's own vars: where its app server listens.
+//! - `app.path` (default `/srv/NAME`) and `app.static_dir`: on a load balancer that is also an
+//!   app node, `/static/` is served from `PATH/current/STATIC_DIR`.
+//! - `nginx.domain` (default `_`, any name): `server_name`.
+//! - `nginx.tls` (or a top-level `tls`; default false): also listen on 443 with TLS. Without
+//!   `nginx.tls_certificate` and `nginx.tls_certificate_key` (paths on the host), a self-signed
+//!   certificate for the domain (or the host's name) is generated on the host with openssl.
+//! - `nginx.static_root`, `nginx.media_root`: directories on the load balancer served at
+//!   `/static/` and `/media/` (override the default above).
+//! - `nginx.client_max_body_size` (default `10m`), `nginx.max_fails` (default 3),
+//!   `nginx.fail_timeout` (default `10s`).
+//!
+//! Maintenance mode is not a variable: it is state on the load balancer, toggled by the
+//! `maintenance on|off` task ([`crate::maintenance`]).
+
+mod settings;
+
+use dm_core::Ctx;
+use dm_core::host::Host;
+use dm_core::ops;
+
+use crate::nginx::{self, Backend, ValidatedConfig};
+pub use settings::LoadBalancerSettings;
+
+/// The roles whose servers run the app (and so are upstream servers).
+pub const APP_NODE_ROLES: [&str; 3] = ["appnode", "appbalancer", "dbappbalancer"];
+
+/// Whether `host` runs the app: it has role `appnode`, `appbalancer` or `dbappbalancer`.
+pub fn is_app_node(host: &Host) -> bool {
+    APP_NODE_ROLES.iter().any(|role| host.has_role(role))
+}
+
+/// The app nodes of the context's inventory (active environment), in inventory order.
+pub fn app_nodes(ctx: &Ctx) -> Vec<Host> {
+    ctx.inventory()
+        .servers()
+        .filter(|host| is_app_node(host))
+        .cloned()
+        .collect()
+}
+
+/// The upstream servers for `app_nodes`: each at its private address and its own `app.port`.
+pub fn backends(app_nodes: &[Host]) -> anyhow::Result<Vec<Backend>> {
+    app_nodes
+        .iter()
+        .map(|host| {
+            let port = settings::app_port(host)?;
+            Ok(Backend::new(
+                &host.name,
+                &crate::private_address(host),
+                port,
+            ))
+        })
+        .collect()
+}
+
+/// Sets up the context's host as the load balancer of every app node of the inventory: nginx,
+/// the site with its upstream, TLS when asked, the maintenance page. Idempotent: a second run
+/// changes nothing.
+pub async fn loadbalancer(ctx: &Ctx) -> anyhow::Result<()> {
+    let settings = LoadBalancerSettings::read(ctx.host())?;
+    let nodes = app_nodes(ctx);
+    let upstream = upstream_text(ctx, &settings, &nodes)?;
+    let mut step = ctx.step();
+    nginx::add_install(&mut step);
+    let mut site = settings.site.clone();
+    if site.tls && settings.generate_certificate {
+        let files =
+            nginx::self_signed_certificate(&mut step, &site.name, &settings.certificate_name);
+        site.tls_certificate = files.certificate;
+        site.tls_certificate_key = files.key;
+    }
+    let site_text = nginx::render_site(&site)?;
+    let page = nginx::render_maintenance_page(&site)?;
+    if let Some(flag_dir) = std::path::Path::new(&site.maintenance_flag).parent() {
+        // nginx's workers test the flag: its directories must be searchable by them.
+        step.add(ops::Directory::new(&flag_dir.display().to_string()).mode(0o755));
+    }
+    step.add(ops::Directory::new(&site.maintenance_root).mode(0o755));
+    step.add(
+        ops::File::bytes(
+            &format!("{}/dm-maintenance.html", site.maintenance_root),
+            page,
+        )
+        .mode(0o644),
+    );
+    step.add(
+        ValidatedConfig::new()
+            .bytes(&settings.upstream_path(), upstream)
+            .bytes(&settings.site_path(), site_text)
+            .notify(nginx::RELOAD),
+    );
+    step.apply().await?;
+    Ok(())
+}
+
+/// Rewrites only the upstream of the context's load balancer to `app_nodes` (each at its private
+/// address and `app.port`), tests the configuration and reloads nginx gracefully: requests in
+/// flight finish on the old workers, new ones go to the new list. Nothing changes (and nothing
+/// reloads) when the list is already right.
+pub async fn update_upstream(ctx: &Ctx, app_nodes: &[Host]) -> anyhow::Result<()> {
+    let settings = LoadBalancerSettings::read(ctx.host())?;
+    let upstream = upstream_text(ctx, &settings, app_nodes)?;
+    let mut step = ctx.step();
+    step.add(
+        ValidatedConfig::new()
+            .bytes(&settings.upstream_path(), upstream)
+            .notify(nginx::RELOAD),
+    );
+    step.reaction(nginx::RELOAD, nginx::reload_reaction());
+    step.apply().await?;
+    Ok(())
+}
+
+/// The upstream file for `nodes`, after saying which nodes it lists.
+fn upstream_text(
+    ctx: &Ctx,
+    settings: &LoadBalancerSettings,
+    nodes: &[Host],
+) -> anyhow::Result<String> {
+    if nodes.is_empty() {
+        anyhow::bail!(
+            "{}: no app nodes to balance: the inventory{} has no server with role {}; add one \
+             (or run the load balancer once there is one)",
+            ctx.name(),
+            ctx.inventory()
+                .environment()
+                .map(|e| format!(" (environment {e})"))
+                .unwrap_or_default(),
+            APP_NODE_ROLES.join(", ")
+        );
+    }
+    let upstream = settings.upstream(backends(nodes)?);
+    let list: Vec<String> = upstream
+        .backends
+        .iter()
+        .map(|b| format!("{} ({})", b.name, b.endpoint))
+        .collect();
+    ctx.log(format!("upstream {}: {}", upstream.name, list.join(", ")));
+    Ok(nginx::render_upstream(&upstream)?)
+}

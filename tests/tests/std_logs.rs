@@ -1,0 +1,104 @@
+//! `logs SERVICE` on real machines: the journal of a service on every selected server, each line
+//! prefixed by its host; `--follow` streams new lines until Ctrl-C and then ends cleanly, leaving
+//! no journalctl behind on the servers.
+
+use std::time::{Duration, Instant};
+
+use dm_core::testing::Fleet;
+use dm_tests::*;
+
+/// A journal line of the transient unit `dm-logs-demo` on `machine`, tagged with `marker` (the
+/// unit is gone afterwards; its journal stays).
+fn log_line(fleet: &Fleet, machine: &str, marker: &str) {
+    fleet.machine(machine).exec_ok(&format!(
+        "systemd-run --quiet --wait --collect --unit=dm-logs-demo sh -c 'echo {marker} on $(hostname)'"
+    ));
+}
+
+#[test]
+fn logs_fetch_and_follow_a_service_on_every_host_with_prefixes() {
+    let fleet = fleet(&[("web1", &["appnode"]), ("web2", &["appnode"])]);
+    log_line(&fleet, "web1", "first");
+    log_line(&fleet, "web2", "first");
+
+    // Fetch: the last lines of the unit's journal on both hosts, prefixed by host.
+    let run = Dm::new(&fleet)
+        .args(["logs", "dm-logs-demo", "--lines", "20"])
+        .run();
+    run.assert_success();
+    let out = run.stdout();
+    for host in ["web1", "web2"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("[{host}] "))
+                    && l.contains(&format!("first on {host}"))),
+            "{}",
+            run.describe()
+        );
+    }
+
+    // A unit that does not exist is named, per host.
+    let missing = Dm::new(&fleet).args(["logs", "no-such-unit"]).run();
+    assert_ne!(missing.code(), 0);
+    assert!(
+        missing
+            .stderr()
+            .contains("no systemd unit no-such-unit on web1")
+            || missing
+                .stdout()
+                .contains("no systemd unit no-such-unit on web1"),
+        "{}",
+        missing.describe()
+    );
+
+    // Follow: new lines arrive while it runs; Ctrl-C ends it successfully.
+    let child = Dm::new(&fleet)
+        .args(["logs", "dm-logs-demo", "--follow", "--lines", "0"])
+        .spawn();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_secs(3));
+    log_line(&fleet, "web1", "second");
+    log_line(&fleet, "web2", "second");
+    std::thread::sleep(Duration::from_secs(2));
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupt.success());
+    let output = child.wait_with_output().expect("the fabfile ends");
+    let run = Run::from_output(Vec::new(), output);
+    let out = run.stdout();
+    for host in ["web1", "web2"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("[{host}] "))
+                && l.contains(&format!("second on {host}"))),
+            "{}",
+            run.describe()
+        );
+        assert!(
+            !out.contains(&format!("first on {host}")),
+            "--lines 0: {}",
+            run.describe()
+        );
+    }
+    // journalctl ends with the connection: nothing keeps following on the servers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for host in ["web1", "web2"] {
+        loop {
+            let left = fleet
+                .machine(host)
+                .exec_ok("for p in /proc/[0-9]*/comm; do cat $p 2>/dev/null; done | grep -c '^journalctl$' || true");
+            if left.trim() == "0" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "journalctl still runs on {host}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Ctrl-C is how following ends: every host reports ok (the run says it was interrupted).
+    assert!(
+        run.stderr().contains("2 ok, 0 failed"),
+        "{}",
+        run.describe()
+    );
+}
