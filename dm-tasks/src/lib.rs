@@ -13,6 +13,7 @@ pub mod loadbalancer;
 pub mod logs;
 pub mod maintenance;
 pub mod nginx;
+pub mod provision;
 mod shell;
 
 pub use address::private_address;
@@ -20,6 +21,7 @@ pub use adhoc::run;
 pub use facts::facts;
 pub use logs::logs;
 pub use maintenance::maintenance;
+pub use provision::{provision, provision_host};
 pub use shell::ssh;
 
 /// Called by `dm::main!()` so that the linker keeps this crate and its task registrations.

@@ -1,0 +1,154 @@
+//! Hardening sshd without locking the operator out.
+//!
+//! Once root and password logins are refused, the administrator's key is the only way in. So the
+//! new sshd configuration is kept only after a *new* SSH connection, as the administrator, from
+//! this machine, logged in and ran `sudo` without a password. If it cannot, the previous drop-in
+//! is put back through the connection that is still open (sshd's reload keeps running sessions),
+//! sshd is reloaded again, and provision fails saying why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dm_core::operation::StepReport;
+use dm_core::ops::{self, Fact};
+use dm_core::ssh::Session;
+use dm_core::{Ctx, shell_quote};
+
+use super::sshd::{EffectiveSettings, SSHD_DROP_IN, render_drop_in};
+use super::validated_file::ValidatedFile;
+
+/// Checks the whole configuration and reloads sshd when it runs (a socket-activated sshd reads
+/// its configuration at each connection and needs no reload).
+const RELOAD_SSHD: &str =
+    "sshd -t && if systemctl is-active --quiet ssh; then systemctl reload ssh; fi";
+
+/// How long the new login is retried while sshd restarts its listener after the reload.
+const LOGIN_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// Writes the hardened sshd drop-in (checked with `sshd -t` before it lands), checks that sshd
+/// will use it, reloads sshd, and proves that `admin_user` can still log in with a new
+/// connection; otherwise restores the previous drop-in and fails.
+pub async fn harden_sshd(ctx: &Ctx, admin_user: &str) -> anyhow::Result<StepReport> {
+    let previous = current_drop_in(ctx).await?;
+    let drop_in = ValidatedFile::new(SSHD_DROP_IN, render_drop_in(), "sshd -t -f")
+        .needs_package("openssh-server")
+        .notify("reload-sshd");
+    let drop_in_name = dm_core::operation::Operation::name(&drop_in);
+    let mut step = ctx.step();
+    step.add(drop_in);
+    step.add(EffectiveSettings);
+    step.reaction("reload-sshd", ops::Command::new(RELOAD_SSHD));
+    let applied = step.apply().await;
+    if ctx.check_mode() {
+        return Ok(applied?);
+    }
+    let report = match applied {
+        Ok(report) => report,
+        Err(failure) => {
+            let restored = restore(ctx, previous.as_deref()).await;
+            let restored = match restored {
+                Ok(()) => "the previous sshd configuration is in place".to_string(),
+                Err(e) => format!("restoring the previous sshd configuration failed too: {e:#}"),
+            };
+            anyhow::bail!(
+                "{failure}\n{}: sshd was not hardened; {restored}",
+                ctx.name()
+            );
+        }
+    };
+    if !report.did_change(&drop_in_name) {
+        return Ok(report);
+    }
+    if let Err(why) = login_as(ctx, admin_user).await {
+        let restored = match restore(ctx, previous.as_deref()).await {
+            Ok(()) => "The previous sshd configuration was restored and sshd reloaded, so the \
+                       logins that worked before still work."
+                .to_string(),
+            Err(e) => format!(
+                "Restoring the previous sshd configuration FAILED ({e:#}): keep this session \
+                 open and fix {SSHD_DROP_IN} by hand."
+            ),
+        };
+        anyhow::bail!(
+            "{host}: after hardening sshd, a new SSH connection as `{admin_user}` did not work: \
+             {why}. {restored} Make sure `admin.keys` holds a public key of an identity file this \
+             run uses (-i, identity_file) and run provision again.",
+            host = ctx.name()
+        );
+    }
+    ctx.log(format!(
+        "sshd hardened: a new connection as `{admin_user}` logged in and ran sudo"
+    ));
+    Ok(report)
+}
+
+/// The drop-in's current content, `None` when there is none.
+async fn current_drop_in(ctx: &Ctx) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = shell_quote(SSHD_DROP_IN);
+    let out = ctx
+        .sudo(format!(
+            "if [ -f {path} ]; then printf 'previous:b64=%s\\n' \"$(base64 -w 0 < {path})\"; fi"
+        ))
+        .quiet()
+        .await?;
+    Ok(Fact::parse(&out.stdout)
+        .bytes("previous")
+        .map(<[u8]>::to_vec))
+}
+
+/// Puts `previous` back (or removes the drop-in when there was none) and reloads sshd if the
+/// whole configuration passes `sshd -t`.
+async fn restore(ctx: &Ctx, previous: Option<&[u8]>) -> anyhow::Result<()> {
+    let path = shell_quote(SSHD_DROP_IN);
+    let put_back = match previous {
+        Some(content) => format!(
+            "t={tmp}$$\n\
+             trap 'rm -f \"$t\"' EXIT HUP INT TERM\n\
+             head -c {size} > \"$t\"\n\
+             chmod 644 \"$t\"\n\
+             mv -f \"$t\" {path}\n\
+             trap - EXIT HUP INT TERM",
+            tmp = shell_quote("/etc/ssh/sshd_config.d/.00-dm-provision.conf.dm-restore."),
+            size = content.len(),
+        ),
+        None => format!("rm -f {path}"),
+    };
+    let script = format!(
+        "set -e\n{put_back}\n\
+         if ! sshd -t; then echo 'sshd -t rejects the restored configuration; sshd was not reloaded' >&2; exit 1; fi\n\
+         if systemctl is-active --quiet ssh; then systemctl reload ssh; fi"
+    );
+    ctx.sudo(script)
+        .stdin(previous.unwrap_or_default().to_vec())
+        .quiet()
+        .await?;
+    ctx.log(format!(
+        "restored the previous {SSHD_DROP_IN} and reloaded sshd"
+    ));
+    Ok(())
+}
+
+/// Opens a new connection to `ctx`'s host as `user` with this run's keys and runs `sudo -n
+/// true` there: the administrator gets in and gets root without a password.
+async fn login_as(ctx: &Ctx, user: &str) -> Result<(), String> {
+    let mut host = ctx.host().clone();
+    host.user = user.to_string();
+    let connect = &ctx.shared().connect;
+    let started = tokio::time::Instant::now();
+    let session = loop {
+        match Session::connect(&host, connect).await {
+            Ok(session) => break session,
+            // sshd re-executes itself on reload: a connection in that instant is refused.
+            Err(dm_core::Error::Connect { .. }) if started.elapsed() < LOGIN_RETRY_FOR => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let probe = Ctx::remote(Arc::new(host), session.clone(), ctx.shared().clone());
+    let result = probe.run("sudo -n true").quiet().await;
+    session.close().await;
+    result.map(|_| ()).map_err(|e| {
+        format!("it logged in, but `sudo -n true` failed ({e}); the administrator needs passwordless sudo")
+    })
+}
