@@ -8,13 +8,17 @@ extern crate dm_core as dm;
 
 mod address;
 mod adhoc;
+pub mod appnode;
+pub mod deploy;
 mod facts;
 pub mod loadbalancer;
 pub mod logs;
 pub mod maintenance;
 pub mod nginx;
 pub mod provision;
+pub mod python;
 mod shell;
+pub mod supervisor;
 
 pub use address::private_address;
 pub use adhoc::run;

@@ -1,0 +1,73 @@
+//! The `appnode` role: a server that runs the app.
+//!
+//! [`appnode`] converges, in one step: the Debian packages apps need (`git`, `python3`,
+//! `python3-venv`, `supervisor`; `gunicorn` when a process is `wsgi`; plus `app.packages`), the
+//! app user (a system user whose home is `app.path`) and the app's directories. Then it makes a
+//! first deploy when `app.repo` is set and the host has no live release yet (later deploys are
+//! the `deploy` task's job), and applies the app's supervisor programs. A second run changes
+//! nothing.
+//!
+//! Variables read: `app` (see [`crate::deploy`]) and `private_address`.
+
+use dm_core::{Ctx, ops, shell_quote};
+
+use crate::deploy::{AppConfig, Revision, app_dir_list, deploy_app};
+use crate::supervisor::{self, Kind};
+
+/// The Debian packages an app node of `app` needs.
+pub fn packages(app: &AppConfig) -> Vec<String> {
+    let mut packages: Vec<String> = ["git", "python3", "python3-venv", "supervisor"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if app
+        .processes
+        .values()
+        .any(|p| p.kind == Kind::Wsgi && p.command.is_none())
+    {
+        packages.push("gunicorn".to_string());
+    }
+    for extra in &app.packages {
+        if !packages.contains(extra) {
+            packages.push(extra.clone());
+        }
+    }
+    packages
+}
+
+/// Applies the appnode role to the context's host (see the module docs).
+pub async fn appnode(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = AppConfig::from_ctx(ctx)?;
+    let mut step = ctx.step();
+    step.add(ops::Apt::present(packages(&app)));
+    step.add(ops::Service::new("supervisor").enabled().running());
+    step.add(
+        ops::User::new(app.user())
+            .system()
+            .home(&app.path())
+            .shell("/usr/sbin/nologin")
+            .comment(&format!("{} app", app.name)),
+    );
+    for dir in app_dir_list(&app) {
+        step.add(ops::Directory::new(&dir).owner(app.user()).mode(0o755));
+    }
+    step.apply().await?;
+
+    if app.repo.is_some() {
+        let current = ctx
+            .sudo(format!("test -e {}", shell_quote(&app.current())))
+            .quiet()
+            .allow_failure()
+            .await?;
+        if !current.success() {
+            if ctx.check_mode() {
+                ctx.log("check mode: would make the first deploy of the app");
+            } else {
+                let revision = Revision::Branch(app.branch.clone());
+                deploy_app(ctx, &app, &revision).await?;
+            }
+        }
+    }
+    supervisor::apply_app_programs(ctx, &app).await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! git deploys with releases, Capistrano's model.
+//!
+//! On each app node, under `app.path` (default `/srv/<app.name>`):
+//!
+//! ```text
+//! releases/20260314093005/   one directory per deploy, named by its UTC time
+//! releases/20260315101500/   (REVISION holds the commit; .dm-release-ok marks a good release)
+//! current -> releases/20260315101500   the live release, switched atomically
+//! shared/                    app.shared_dirs and app.shared_files, linked into every release
+//! repo/                      a bare mirror of the repository: deploys fetch only new objects
+//! revisions.log              who deployed or rolled back what, and when
+//! .deploy-lock/              present while a deploy or rollback runs (who, since when)
+//! ```
+//!
+//! A deploy ([`deploy_app`], task `deploy [--branch B | --tag T | --commit SHA]`):
+//! takes the deploy lock (a concurrent deploy is refused, naming who holds it and since when);
+//! updates the mirror — from `app.repo` fetched by the host when it is a URL, or, when
+//! `app.repo` is a directory on the controller, from a `git bundle` of what the host lacks,
+//! uploaded atomically; exports the commit into a new release; links the shared entries; runs
+//! `app.build` in it as the app user with `app.env`; switches `current` (a symlink under a
+//! temporary name, renamed with `mv -T`); applies and restarts the app's supervisor programs;
+//! marks the release good; keeps `app.keep_releases` releases and prints the deployed commit.
+//! A failing build never switches `current`, and its release directory is removed.
+//!
+//! `rollback` ([`rollback_app`]) goes back to the newest good release older than the live one.
+//! `deploy-unlock` ([`break_lock`]) removes a stale lock left by a deploy that died.
+//!
+//! # Variables read
+//! The `app` table ([`AppConfig`]): `name` ("app"), `repo` (a git URL or a local repository
+//! directory on the controller), `branch` ("main"), `port` (8000), `user` (= name), `path`
+//! ("/srv/<name>"), `keep_releases` (5), `shared_dirs`, `shared_files`, `build` (shell commands
+//! run in the new release, e.g. `python3 -m venv --system-site-packages venv` and
+//! `venv/bin/pip install --no-index -r requirements.txt`), `env` (environment of builds and
+//! processes), `processes` (supervisor programs, see [`crate::supervisor`]), `static_dir`,
+//! `packages` (extra Debian packages, installed by [`crate::appnode`]). Also `private_address`.
+
+mod app;
+mod as_user;
+mod deploy_app;
+mod host_releases;
+mod lock;
+mod release;
+mod rollback;
+mod source;
+
+pub use app::AppConfig;
+pub use as_user::as_user;
+pub use deploy_app::{Deployed, deploy_app};
+pub use host_releases::{cleanup, list as list_releases, switch_current};
+pub use lock::{DeployLock, LockInfo, break_lock};
+pub use release::{GOOD_MARKER, ReleaseInfo, release_name, releases_to_remove, rollback_target};
+pub use rollback::{RolledBack, rollback_app};
+pub use source::{Revision, resolve, update_mirror};
+
+pub(crate) use deploy_app::app_dir_list;
+
+use dm_core::Ctx;
+use dm_macros::task;
+
+/// Deploy the app (`app.repo`) at a branch, tag or commit as a new release and make it live.
+///
+/// Refused while another deploy holds the lock; a failing build leaves the live release serving.
+#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+pub async fn deploy(
+    ctx: &Ctx,
+    #[arg(help = "deploy the tip of this branch (default: app.branch)")] branch: Option<String>,
+    #[arg(help = "deploy this tag")] tag: Option<String>,
+    #[arg(help = "deploy this commit (7 to 40 hex digits)")] commit: Option<String>,
+) -> anyhow::Result<()> {
+    let app = AppConfig::from_ctx(ctx)?;
+    let revision = Revision::choose(&app, branch, tag, commit)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", ctx.name()))?;
+    if ctx.check_mode() {
+        ctx.log(format!(
+            "check mode: would deploy {} of {}",
+            revision.describe(),
+            app.repo.as_deref().unwrap_or("(app.repo is not set)")
+        ));
+        return Ok(());
+    }
+    deploy_app(ctx, &app, &revision).await?;
+    Ok(())
+}
+
+/// Go back to the previous good release of the app and restart its programs.
+#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+pub async fn rollback(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = AppConfig::from_ctx(ctx)?;
+    rollback_app(ctx, &app).await?;
+    Ok(())
+}
+
+/// Break the app's deploy lock, left behind by a deploy that died. Make sure none is running.
+#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+pub async fn deploy_unlock(ctx: &Ctx) -> anyhow::Result<()> {
+    let app = AppConfig::from_ctx(ctx)?;
+    match break_lock(ctx, &app.lock_dir()).await? {
+        Some(holder) => ctx.log(format!("broke the deploy lock held by {holder}")),
+        None => ctx.log("no deploy lock was held"),
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! [`AppConfig`]: the `app` inventory variable, read once and checked before any host is touched.
+
+use std::collections::BTreeMap;
+
+use dm_core::Ctx;
+use serde::Deserialize;
+
+use crate::supervisor::ProcessSpec;
+
+/// The application deployed on app nodes: the `app` table of the inventory's vars.
+///
+/// Every field has a default, so a host without an `app` variable gets an app called `app` in
+/// `/srv/app` run by user `app`. See the [`deploy`](crate::deploy) module for what each field does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AppConfig {
+    /// The app's name: supervisor program prefix, default user and path (`app`).
+    pub name: String,
+    /// A git URL (fetched by the host) or a local directory on the controller (sent as a bundle).
+    pub repo: Option<String>,
+    /// The branch deployed when no `--branch`, `--tag` or `--commit` is given (`main`).
+    pub branch: String,
+    /// The port the app server listens on, on the host's private address (8000).
+    pub port: u16,
+    /// The system user that owns the releases and runs the app (default: the app's name).
+    pub user: Option<String>,
+    /// Where releases, `shared/` and `current` live (default `/srv/<name>`).
+    pub path: Option<String>,
+    /// How many releases to keep (5); the live one is always kept.
+    pub keep_releases: usize,
+    /// Directories of `shared/` linked into every release (`media`, `log`).
+    pub shared_dirs: Vec<String>,
+    /// Files of `shared/` linked into every release (`.env`); they must exist on the host.
+    pub shared_files: Vec<String>,
+    /// Shell commands run, as the app user, in a new release before it goes live.
+    pub build: Vec<String>,
+    /// Environment of the build commands and of every app process.
+    pub env: BTreeMap<String, serde_json::Value>,
+    /// Supervisor programs of the app, by name.
+    pub processes: BTreeMap<String, ProcessSpec>,
+    /// Static files directory, relative to a release (served by nginx at `/static/`).
+    pub static_dir: Option<String>,
+    /// Extra Debian packages the app needs on app nodes.
+    pub packages: Vec<String>,
+}
+
+impl Default for AppConfig {
+    fn default() -> AppConfig {
+        AppConfig {
+            name: "app".to_string(),
+            repo: None,
+            branch: "main".to_string(),
+            port: 8000,
+            user: None,
+            path: None,
+            keep_releases: 5,
+            shared_dirs: Vec::new(),
+            shared_files: Vec::new(),
+            build: Vec::new(),
+            env: BTreeMap::new(),
+            processes: BTreeMap::new(),
+            static_dir: None,
+            packages: Vec::new(),
+        }
+    }
+}
+
+impl AppConfig {
+    /// The host's `app` variable (defaults when it is not set), checked.
+    pub fn from_ctx(ctx: &Ctx) -> anyhow::Result<AppConfig> {
+        let app: AppConfig = match ctx.vars().get("app") {
+            Some(_) => ctx.var("app")?,
+            None => AppConfig::default(),
+        };
+        app.check()
+            .map_err(|e| anyhow::anyhow!("{}: variable `app`: {e}", ctx.name()))?;
+        Ok(app)
+    }
+
+    /// Rejects values that would make paths or shell lines ambiguous, saying what to write.
+    pub fn check(&self) -> Result<(), String> {
+        let simple = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('-')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !simple(&self.name) {
+            return Err(format!(
+                "name `{}` must be letters, digits, `-`, `_` or `.`",
+                self.name
+            ));
+        }
+        if !simple(self.user()) {
+            return Err(format!(
+                "user `{}` must be letters, digits, `-`, `_` or `.`",
+                self.user()
+            ));
+        }
+        let path = self.path();
+        if !path.starts_with('/') || path == "/" || path.contains(['\n', '\0']) {
+            return Err(format!(
+                "path `{path}` must be an absolute directory such as /srv/{}",
+                self.name
+            ));
+        }
+        if self.keep_releases == 0 {
+            return Err("keep_releases must be at least 1 (the live release)".to_string());
+        }
+        for (what, list) in [
+            ("shared_dirs", &self.shared_dirs),
+            ("shared_files", &self.shared_files),
+        ] {
+            for entry in list {
+                let bad = entry.is_empty()
+                    || entry.starts_with('/')
+                    || entry.contains(['\n', '\0'])
+                    || entry.split('/').any(|part| part == ".." || part == ".");
+                if bad {
+                    return Err(format!(
+                        "{what} entry `{entry}` must be a path relative to the release, without `..`"
+                    ));
+                }
+            }
+        }
+        for (key, _) in self.env.iter() {
+            let valid = !key.is_empty()
+                && !key.starts_with(|c: char| c.is_ascii_digit())
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return Err(format!(
+                    "env key `{key}` is not a valid environment variable name"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The system user owning the releases and running the app.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The app's directory on the host.
+    pub fn path(&self) -> String {
+        self.path
+            .clone()
+            .map(|p| p.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("/srv/{}", self.name))
+    }
+
+    /// `<path>/releases`.
+    pub fn releases_dir(&self) -> String {
+        format!("{}/releases", self.path())
+    }
+
+    /// `<path>/shared`.
+    pub fn shared_dir(&self) -> String {
+        format!("{}/shared", self.path())
+    }
+
+    /// `<path>/current`: the symlink to the live release.
+    pub fn current(&self) -> String {
+        format!("{}/current", self.path())
+    }
+
+    /// `<path>/repo`: the host's bare mirror of the repository, so deploys fetch only new objects.
+    pub fn mirror_dir(&self) -> String {
+        format!("{}/repo", self.path())
+    }
+
+    /// `<path>/.deploy-lock`: the deploy lock directory.
+    pub fn lock_dir(&self) -> String {
+        format!("{}/.deploy-lock", self.path())
+    }
+
+    /// The environment of app processes and build commands, values as strings.
+    pub fn env_strings(&self) -> BTreeMap<String, String> {
+        self.env
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_name() {
+        let app: AppConfig =
+            serde_json::from_value(serde_json::json!({"name": "shop"})).expect("parses");
+        assert_eq!(app.user(), "shop");
+        assert_eq!(app.path(), "/srv/shop");
+        assert_eq!(app.current(), "/srv/shop/current");
+        assert_eq!(app.branch, "main");
+        assert_eq!(app.keep_releases, 5);
+        assert!(app.check().is_ok());
+    }
+
+    #[test]
+    fn unsafe_values_are_refused() {
+        let mut app = AppConfig {
+            shared_dirs: vec!["../etc".into()],
+            ..AppConfig::default()
+        };
+        assert!(app.check().expect_err("..").contains("without `..`"));
+        app.shared_dirs.clear();
+        app.path = Some("srv/app".into());
+        assert!(app.check().expect_err("relative").contains("absolute"));
+        app.path = None;
+        app.keep_releases = 0;
+        assert!(app.check().is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! [`rollback_app`]: back to the previous good release.
+
+use dm_core::{Ctx, shell_quote};
+
+use super::app::AppConfig;
+use super::deploy_app::short;
+use super::host_releases::{list, log_revision, mark, switch_current};
+use super::lock::{DeployLock, LockInfo};
+use super::release::{now_unix, rollback_target, utc_time};
+use crate::supervisor;
+
+/// What a rollback made live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    /// The release that was live before.
+    pub from: String,
+    /// The release live now.
+    pub to: String,
+    /// Its commit (empty when the release has no `REVISION` file).
+    pub commit: String,
+}
+
+/// Under the deploy lock, points `current` at the newest good release older than the live
+/// one, restarts the app's programs, and marks the release it left as not good (a later
+/// rollback never returns to it; a later deploy's cleanup removes it in time).
+pub async fn rollback_app(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBack> {
+    anyhow::ensure!(
+        !ctx.check_mode(),
+        "{}: rollback changes the host and has no check mode; run it without --check",
+        ctx.name()
+    );
+    let lock = DeployLock::acquire(ctx, &app.lock_dir(), "rollback").await?;
+    let result = locked_rollback(ctx, app).await;
+    let released = lock.release(ctx).await;
+    let done = result?;
+    released?;
+    Ok(done)
+}
+
+async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBack> {
+    let host = ctx.name();
+    let (releases, current) = list(ctx, app).await?;
+    let Some(current) = current else {
+        anyhow::bail!(
+            "{host}: nothing to roll back: {} does not exist (no deploy yet)",
+            app.current()
+        );
+    };
+    let Some(target) = rollback_target(&releases, &current) else {
+        let names: Vec<String> = releases
+            .iter()
+            .map(|r| format!("{}{}", r.name, if r.good { "" } else { " (not good)" }))
+            .collect();
+        anyhow::bail!(
+            "{host}: no good release older than the live one ({current}) to roll back to; releases: {}",
+            names.join(", ")
+        );
+    };
+    let to = target.name.clone();
+    switch_current(ctx, app, &to).await?;
+    mark(ctx, app, &current, false).await?;
+    let commit = ctx
+        .sudo(format!(
+            "cat {} 2>/dev/null || true",
+            shell_quote(&format!("{}/{to}/REVISION", app.releases_dir()))
+        ))
+        .quiet()
+        .await?
+        .trimmed()
+        .to_string();
+    let programs = supervisor::app_programs(ctx, app)?;
+    supervisor::restart(ctx, &programs).await?;
+    let by = LockInfo::for_this_process("rollback", host).owner;
+    log_revision(
+        ctx,
+        app,
+        &format!(
+            "{} rolled back from release {current} to release {to} commit {commit} by {by}",
+            utc_time(now_unix())
+        ),
+    )
+    .await?;
+    ctx.log(format!(
+        "rolled back from release {current} to release {to} (commit {})",
+        if commit.is_empty() {
+            "unknown"
+        } else {
+            short(&commit)
+        }
+    ));
+    Ok(RolledBack {
+        from: current,
+        to,
+        commit,
+    })
+}

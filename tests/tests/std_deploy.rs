@@ -1,0 +1,322 @@
+//! git deploys with releases on a real app node: a tiny WSGI app in a local repository on the
+//! controller (the machines reach no git server) is deployed by the appnode recipe and the
+//! `deploy` task, served by Debian's gunicorn under supervisor, rolled back, protected by the
+//! deploy lock, and never replaced by a release whose build fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use dm::prelude::*;
+use dm::testing::{Fleet, Machine, RunReport};
+
+/// The appnode role recipe, as `launch` applies it.
+#[task]
+async fn appnode_recipe(ctx: &Ctx) -> Result<()> {
+    dm::tasks::appnode::appnode(ctx).await
+}
+
+const APP: &str = "/srv/shop";
+
+/// Runs git in `repo` on the controller, panicking with its stderr on failure.
+fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "user.name=dm test",
+            "-c",
+            "user.email=dm@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Commits a version of the app answering `version <version>`; `requirement` is the line of
+/// requirements.txt (Debian's gunicorn satisfies `gunicorn` without an index).
+fn commit_version(repo: &Path, version: &str, requirement: &str) -> String {
+    std::fs::write(
+        repo.join("app.py"),
+        format!(
+            "VERSION = \"{version}\"\n\n\
+             def application(environ, start_response):\n    \
+                 body = (\"version \" + VERSION + \"\\n\").encode()\n    \
+                 start_response(\"200 OK\", [(\"Content-Type\", \"text/plain\"), (\"Content-Length\", str(len(body)))])\n    \
+                 return [body]\n"
+        ),
+    )
+    .expect("write app.py");
+    std::fs::write(repo.join("requirements.txt"), format!("{requirement}\n"))
+        .expect("write requirements");
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", version]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+/// The `app` vars of the test, as TOML tables.
+fn app_vars(repo: &Path, keep_releases: u32) -> String {
+    format!(
+        r#"[vars.app]
+name = "shop"
+repo = "{repo}"
+branch = "main"
+port = 8000
+keep_releases = {keep_releases}
+shared_dirs = ["media"]
+build = [
+  "python3 -m venv --system-site-packages venv",
+  "venv/bin/pip install --no-index -r requirements.txt",
+]
+
+[vars.app.env]
+SHOP_MODE = "test"
+
+[vars.app.processes.web]
+kind = "wsgi"
+module = "app:application"
+python = "venv/bin/python"
+workers = 1
+"#,
+        repo = repo.display()
+    )
+}
+
+/// Rewrites the fleet's inventory with the app vars on top.
+fn write_inventory(fleet: &Fleet, base: &str, repo: &Path, keep_releases: u32) {
+    std::fs::write(
+        fleet.inventory_path(),
+        format!("{}\n{base}", app_vars(repo, keep_releases)),
+    )
+    .expect("write dm.toml");
+}
+
+/// Runs a task in-process (`--json`, so the report holds the output); returns its report
+/// whether or not it succeeded.
+fn dm(fleet: &Fleet, args: &[&str]) -> RunReport {
+    let mut line = vec!["--json"];
+    line.extend_from_slice(args);
+    fleet
+        .dm(&line)
+        .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
+}
+
+/// Everything a run printed and its error, for assertions and failure messages.
+fn text(report: &RunReport) -> String {
+    report
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.output
+                .iter()
+                .map(|l| l.line.clone())
+                .chain(h.error.clone())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What the app answers on the machine, waiting for it to come up.
+fn answer(m: &Machine) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match m.http_get(8000, "/") {
+            Ok(r) if r.status == 200 => return r.body.trim().to_string(),
+            other => {
+                if Instant::now() > deadline {
+                    panic!(
+                        "the app does not answer: {other:?}\n{}",
+                        m.exec("tail -n 30 /var/log/supervisor/shop-web.log; supervisorctl status")
+                            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                            .unwrap_or_default()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+}
+
+/// The release directories on the machine.
+fn releases(m: &Machine) -> Vec<String> {
+    m.exec_ok(&format!("ls {APP}/releases"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn live_release(m: &Machine) -> String {
+    m.exec_ok(&format!("basename \"$(readlink {APP}/current)\""))
+        .trim()
+        .to_string()
+}
+
+fn temp_repo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = dir.path().join("shop");
+    std::fs::create_dir(&repo).expect("repo dir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    (dir, repo)
+}
+
+#[test]
+fn deploys_roll_back_and_are_locked() {
+    dm::tasks::link();
+    let (_tmp, repo) = temp_repo();
+    let v1 = commit_version(&repo, "v1", "gunicorn");
+    let fleet = Fleet::builder()
+        .machine("app1", &["appnode"])
+        .boot()
+        .expect("boot");
+    let m = fleet.machine("app1");
+    let base = fleet.inventory_toml();
+    write_inventory(&fleet, &base, &repo, 3);
+
+    // The role recipe installs everything and makes the first deploy.
+    let first = dm(&fleet, &["-H", "app1", "appnode-recipe"]);
+    assert!(first.success, "{}", text(&first));
+    assert_eq!(answer(m), "version v1");
+    assert!(
+        text(&first).contains(&format!("deployed commit {v1}")),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v1);
+    assert_eq!(
+        m.exec_ok(&format!("readlink {APP}/current/media")).trim(),
+        format!("{APP}/shared/media")
+    );
+    assert_eq!(
+        m.exec_ok(&format!("stat -c %U {APP}/current/app.py"))
+            .trim(),
+        "shop"
+    );
+    assert!(
+        m.exec_ok("cat /etc/supervisor/conf.d/shop-web.conf")
+            .contains("environment=SHOP_MODE=\"test\",USER=\"shop\"")
+    );
+
+    // A second run of the recipe changes nothing and does not deploy again.
+    let again = dm(&fleet, &["-H", "app1", "appnode-recipe"]);
+    assert!(again.success, "{}", text(&again));
+    assert_eq!(
+        again.operations.changed, 0,
+        "{:?}",
+        again.hosts[0].operations
+    );
+    assert_eq!(releases(m).len(), 1);
+
+    // A new commit, deployed: only the new objects travel (a bundle of one commit).
+    let v2 = commit_version(&repo, "v2", "gunicorn");
+    let second = dm(&fleet, &["-H", "app1", "deploy"]);
+    assert!(second.success, "{}", text(&second));
+    assert_eq!(answer(m), "version v2");
+    assert!(text(&second).contains(&format!("deployed commit {v2}")));
+    assert_eq!(releases(m).len(), 2);
+
+    // Rollback: back to v1.
+    let back = dm(&fleet, &["-H", "app1", "rollback"]);
+    assert!(back.success, "{}", text(&back));
+    assert_eq!(answer(m), "version v1");
+    assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v1);
+    // Nothing older than v1 is good: a second rollback is refused and changes nothing.
+    let none = dm(&fleet, &["-H", "app1", "rollback"]);
+    assert!(!none.success);
+    assert!(
+        text(&none).contains("no good release older"),
+        "{}",
+        text(&none)
+    );
+    assert_eq!(answer(m), "version v1");
+
+    // A build that fails (a requirement no installed package satisfies) leaves v1 serving and
+    // no release directory behind.
+    let before = releases(m);
+    commit_version(&repo, "v3", "no-such-package-dm-test");
+    let broken = dm(&fleet, &["-H", "app1", "deploy"]);
+    assert!(!broken.success);
+    let said = text(&broken);
+    assert!(
+        said.contains("build command") && said.contains("`current` was not switched"),
+        "{said}"
+    );
+    assert_eq!(answer(m), "version v1");
+    assert_eq!(releases(m), before);
+    assert!(!m.exec_ok(&format!("ls -a {APP}")).contains(".deploy-lock"));
+
+    // Two deploys at once: exactly one gets the lock; the other is refused, naming the holder.
+    let v4 = commit_version(&repo, "v4", "gunicorn");
+    let barrier = Barrier::new(2);
+    let results: Vec<RunReport> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    dm(&fleet, &["-H", "app1", "deploy"])
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("thread"))
+            .collect()
+    });
+    let won: Vec<&RunReport> = results.iter().filter(|r| r.success).collect();
+    let lost: Vec<&RunReport> = results.iter().filter(|r| !r.success).collect();
+    assert_eq!((won.len(), lost.len()), (1, 1), "{results:#?}");
+    let refusal = text(lost[0]);
+    assert!(
+        refusal.contains("another deploy is running") && refusal.contains("held by"),
+        "{refusal}"
+    );
+    assert_eq!(answer(m), "version v4");
+
+    // A stale lock (a deploy that died) refuses deploys, saying who and since when, until
+    // deploy-unlock breaks it.
+    m.exec_ok(&format!(
+        "mkdir {APP}/.deploy-lock && printf 'owner=ghost@old-laptop\\ntask=deploy\\npid=77\\nsince=1700000000\\ntoken=t\\n' > {APP}/.deploy-lock/info"
+    ));
+    let blocked = dm(&fleet, &["-H", "app1", "deploy", "--commit", &v2[..12]]);
+    assert!(!blocked.success);
+    let said = text(&blocked);
+    assert!(
+        said.contains("ghost@old-laptop")
+            && said.contains("2023-11-14 22:13:20 UTC")
+            && said.contains("deploy-unlock"),
+        "{said}"
+    );
+    assert_eq!(answer(m), "version v4");
+    let unlock = dm(&fleet, &["-H", "app1", "deploy-unlock"]);
+    assert!(unlock.success, "{}", text(&unlock));
+    assert!(text(&unlock).contains("broke the deploy lock held by ghost@old-laptop"));
+
+    // Then a deploy of a given commit works, and keep_releases = 3 holds.
+    let pinned = dm(&fleet, &["-H", "app1", "deploy", "--commit", &v2[..12]]);
+    assert!(pinned.success, "{}", text(&pinned));
+    assert_eq!(answer(m), "version v2");
+    assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v2);
+    let kept = releases(m);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(kept.contains(&live_release(m)));
+    let log = m.exec_ok(&format!("cat {APP}/revisions.log"));
+    assert!(log.contains(&v4) && log.contains("rolled back"), "{log}");
+
+    // A tag and a branch other than app.branch.
+    git(&repo, &["tag", "v4.0", &v4]);
+    git(&repo, &["checkout", "-q", "-b", "feature"]);
+    commit_version(&repo, "v5-feature", "gunicorn");
+    let tagged = dm(&fleet, &["-H", "app1", "deploy", "--tag", "v4.0"]);
+    assert!(tagged.success, "{}", text(&tagged));
+    assert_eq!(answer(m), "version v4");
+    let branch = dm(&fleet, &["-H", "app1", "deploy", "--branch", "feature"]);
+    assert!(branch.success, "{}", text(&branch));
+    assert_eq!(answer(m), "version v5-feature");
+    assert_eq!(releases(m).len(), 3);
+}
