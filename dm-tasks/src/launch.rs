@@ -1,0 +1,217 @@
+//! `launch SERVER|ROLE...`: apply the recipe of each role of the selected servers.
+//!
+//! Server types and the recipes they stand for:
+//!
+//! | role            | recipes                                          |
+//! |-----------------|--------------------------------------------------|
+//! | `dbserver`      | PostgreSQL ([`crate::postgres::dbserver`])       |
+//! | `cachenode`     | Redis ([`crate::redis::cachenode`])              |
+//! | `appnode`       | the app ([`crate::appnode::appnode`]) and its database connection ([`crate::postgres::client`]) |
+//! | `loadbalancer`  | nginx in front of every app node ([`crate::loadbalancer::loadbalancer`]) |
+//! | `appbalancer`   | load balancer + app node + cache node            |
+//! | `dbappbalancer` | all four                                         |
+//!
+//! On one server the recipes run in that order: database, cache, app, load balancer, so that what
+//! a recipe may use on the same machine is there first. Servers run in parallel. Every recipe is
+//! idempotent: launching again changes nothing, and launching after a change to the inventory
+//! (a new app node) brings every server to the new state (the load balancer's upstream, the
+//! database's allowed clients).
+
+use dm_core::Ctx;
+use dm_core::host::Host;
+use dm_core::inventory::Inventory;
+use dm_macros::task;
+
+/// One building block of a server, in the order they are applied on a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Recipe {
+    /// PostgreSQL: [`crate::postgres::dbserver`].
+    DbServer,
+    /// Redis: [`crate::redis::cachenode`].
+    CacheNode,
+    /// The application: [`crate::appnode::appnode`], then its database connection
+    /// ([`crate::postgres::client`]) when the inventory has a database server.
+    AppNode,
+    /// nginx balancing the app nodes: [`crate::loadbalancer::loadbalancer`].
+    LoadBalancer,
+}
+
+/// Every role `launch` knows, with the recipes it stands for.
+pub const ROLES: &[(&str, &[Recipe])] = &[
+    ("dbserver", &[Recipe::DbServer]),
+    ("cachenode", &[Recipe::CacheNode]),
+    ("appnode", &[Recipe::AppNode]),
+    ("loadbalancer", &[Recipe::LoadBalancer]),
+    (
+        "appbalancer",
+        &[Recipe::CacheNode, Recipe::AppNode, Recipe::LoadBalancer],
+    ),
+    (
+        "dbappbalancer",
+        &[
+            Recipe::DbServer,
+            Recipe::CacheNode,
+            Recipe::AppNode,
+            Recipe::LoadBalancer,
+        ],
+    ),
+];
+
+impl Recipe {
+    /// The basic role this recipe is named after (`dbserver`, `appnode`, ...).
+    pub fn role(self) -> &'static str {
+        match self {
+            Recipe::DbServer => "dbserver",
+            Recipe::CacheNode => "cachenode",
+            Recipe::AppNode => "appnode",
+            Recipe::LoadBalancer => "loadbalancer",
+        }
+    }
+
+    /// Applies this recipe on `ctx`'s host.
+    pub async fn apply(self, ctx: &Ctx) -> anyhow::Result<()> {
+        match self {
+            Recipe::DbServer => crate::postgres::dbserver(ctx).await,
+            Recipe::CacheNode => crate::redis::cachenode(ctx).await,
+            Recipe::AppNode => {
+                crate::appnode::appnode(ctx).await?;
+                crate::postgres::client(ctx).await
+            }
+            Recipe::LoadBalancer => crate::loadbalancer::loadbalancer(ctx).await,
+        }
+    }
+}
+
+/// The recipes role `role` stands for, or `None` for a role `launch` does not know.
+pub fn recipes_of_role(role: &str) -> Option<&'static [Recipe]> {
+    ROLES
+        .iter()
+        .find(|(name, _)| *name == role)
+        .map(|(_, recipes)| *recipes)
+}
+
+/// The recipes of every role of `host`, in launch order, each once.
+///
+/// Fails, naming the server and listing the known roles, when one of its roles is unknown, and
+/// when it has no role at all.
+pub fn recipes_of_host(host: &Host) -> anyhow::Result<Vec<Recipe>> {
+    let known = || {
+        ROLES
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if host.roles.is_empty() {
+        anyhow::bail!(
+            "{}: the server has no role, so launch does not know what to set up; give it roles \
+             in dm.toml (roles = [\"appnode\"]; known roles: {})",
+            host.name,
+            known()
+        );
+    }
+    let mut recipes = Vec::new();
+    for role in &host.roles {
+        let Some(of_role) = recipes_of_role(role) else {
+            anyhow::bail!(
+                "{}: launch does not know role `{role}`; known roles: {}. Fix the server's roles \
+                 in dm.toml, or launch only the servers with known roles (`launch appnode ...`)",
+                host.name,
+                known()
+            );
+        };
+        recipes.extend_from_slice(of_role);
+    }
+    recipes.sort();
+    recipes.dedup();
+    Ok(recipes)
+}
+
+/// Whether `host` plays the basic role `role` (`appnode`), itself or through a combined role
+/// (`appbalancer`, `dbappbalancer`). Unknown roles play nothing.
+pub fn plays(host: &Host, role: &str) -> bool {
+    host.roles.iter().any(|r| {
+        r == role
+            || recipes_of_role(r).is_some_and(|recipes| recipes.iter().any(|p| p.role() == role))
+    })
+}
+
+/// The servers of the inventory's active environment that play the basic role `role` (see
+/// [`plays`]), in inventory order: e.g. every app node behind a load balancer, or every server
+/// the database lets in.
+pub fn servers_with_role<'a>(inventory: &'a Inventory, role: &str) -> Vec<&'a Host> {
+    inventory.servers().filter(|h| plays(h, role)).collect()
+}
+
+/// Applies the recipe of each role of `ctx`'s host, in launch order (database, cache, app, load
+/// balancer). Stops at the first recipe that fails.
+pub async fn launch_host(ctx: &Ctx) -> anyhow::Result<()> {
+    for recipe in recipes_of_host(ctx.host())? {
+        recipe.apply(ctx).await?;
+    }
+    Ok(())
+}
+
+/// Set up servers for their roles: `launch` (every server), `launch appnode`, `launch db1 lb1`.
+///
+/// Each server gets the recipe of each of its roles (dbserver: PostgreSQL, cachenode: Redis,
+/// appnode: the app, loadbalancer: nginx; appbalancer and dbappbalancer combine them). Run it
+/// again at any time: it changes only what differs.
+#[task]
+pub async fn launch(
+    ctx: &Ctx,
+    #[arg(hosts, help = "servers or roles to launch (default: every server)")] targets: Vec<String>,
+) -> anyhow::Result<()> {
+    // The values select the hosts this runs on (done by the command line); nothing else to do.
+    let _ = targets;
+    launch_host(ctx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, roles: &[&str]) -> Host {
+        let mut host = Host::new(name, "10.231.0.2");
+        host.roles = roles.iter().map(|r| r.to_string()).collect();
+        host
+    }
+
+    #[test]
+    fn combined_roles_apply_in_launch_order() {
+        let recipes = recipes_of_host(&host("all", &["dbappbalancer"])).expect("known");
+        assert_eq!(
+            recipes,
+            [
+                Recipe::DbServer,
+                Recipe::CacheNode,
+                Recipe::AppNode,
+                Recipe::LoadBalancer
+            ]
+        );
+        let recipes =
+            recipes_of_host(&host("ab", &["loadbalancer", "appbalancer"])).expect("known");
+        assert_eq!(
+            recipes,
+            [Recipe::CacheNode, Recipe::AppNode, Recipe::LoadBalancer]
+        );
+    }
+
+    #[test]
+    fn an_unknown_role_is_named() {
+        let err = recipes_of_host(&host("web1", &["appnode", "webserver"])).expect_err("unknown");
+        let message = err.to_string();
+        assert!(message.contains("web1"), "{message}");
+        assert!(message.contains("`webserver`"), "{message}");
+        assert!(message.contains("dbappbalancer"), "{message}");
+    }
+
+    #[test]
+    fn combined_roles_play_their_parts() {
+        assert!(plays(&host("a", &["appbalancer"]), "appnode"));
+        assert!(plays(&host("a", &["appbalancer"]), "loadbalancer"));
+        assert!(!plays(&host("a", &["appbalancer"]), "dbserver"));
+        assert!(plays(&host("a", &["dbappbalancer"]), "dbserver"));
+        assert!(!plays(&host("a", &["worker"]), "appnode"));
+    }
+}
