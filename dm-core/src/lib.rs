@@ -11,6 +11,7 @@ pub mod error;
 pub mod executor;
 pub mod host;
 pub mod inventory;
+pub mod machine;
 pub mod operation;
 pub mod output;
 pub mod quote;

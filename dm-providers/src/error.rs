@@ -106,6 +106,12 @@ pub enum Error {
         fields: Vec<FieldError>,
     },
 
+    /// The local provider could not boot, inspect or destroy a machine on this host (not root,
+    /// a missing program, a failing `ip`/`mount`/`systemd-nspawn`): the message says which and
+    /// what to do.
+    #[error("local provider: {0}")]
+    Local(#[from] dm_core::machine::Error),
+
     /// The resource asked for does not exist (404).
     #[error("{provider}: {request}: not found (\"{message}\")")]
     NotFound {

@@ -41,6 +41,8 @@ pub struct ServerSpec {
     /// state file, so a later run can tell its own half-created server from a stranger's.
     /// Set by [`crate::State::create`]; `None` is fine when calling a provider directly.
     pub client_token: Option<String>,
+    /// The inventory environment the server is booted for; recorded in the state file only.
+    pub environment: Option<String>,
 }
 
 impl ServerSpec {

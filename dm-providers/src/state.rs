@@ -62,6 +62,10 @@ pub struct Record {
     /// The token of the create attempt, also recorded at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
+    /// The inventory environment it was booted for (`-E`), so inventory loading puts it in that
+    /// environment's servers; `None`: in every environment without an explicit server list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl Record {
@@ -189,6 +193,7 @@ impl State {
             status: ServerStatus::Creating,
             created_at,
             client_token: Some(token.clone()),
+            environment: spec.environment.clone(),
         };
         self.modify(|m| {
             m.insert(pending.name.clone(), pending.clone());
@@ -240,6 +245,7 @@ impl State {
                 client_token: old
                     .and_then(|r| r.client_token.clone())
                     .or_else(|| server.client_token.clone()),
+                environment: old.and_then(|r| r.environment.clone()),
             };
             m.insert(record.name.clone(), record.clone());
             record

@@ -20,6 +20,7 @@ pub mod postgres;
 pub mod provision;
 pub mod python;
 pub mod redis;
+pub mod servers;
 mod shell;
 pub mod supervisor;
 mod table_var;
@@ -31,6 +32,7 @@ pub use launch::{launch, launch_host};
 pub use logs::logs;
 pub use maintenance::maintenance;
 pub use provision::{provision, provision_host};
+pub use servers::{scale, servers};
 pub use shell::ssh;
 
 /// Called by `dm::main!()` so that the linker keeps this crate and its task registrations.

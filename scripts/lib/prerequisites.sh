@@ -11,6 +11,7 @@ readonly PACKAGES=(
     openssh-client openssh-server                      # ssh, ssh-keygen; sshd for sshd-only hosts
     util-linux mount bsdutils                          # flock, mount; script (a terminal for tests)
     gcc libc6-dev                                      # the Rust build's C compiler and linker
+    git curl                                           # deploys bundle git commits; the demo asks the load balancer
 )
 say() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 

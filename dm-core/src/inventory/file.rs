@@ -29,6 +29,8 @@ pub(crate) struct InventoryFile {
     /// Environments (`production`, `staging`, ...), by name.
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, EnvironmentFile>,
+    /// Where `boot` gets servers from, for every server (see [`super::provider`]).
+    pub provider: Option<Spanned<toml::Value>>,
 }
 
 /// `[defaults]`: connection settings for every server (and ad-hoc `-H` host).
@@ -70,6 +72,8 @@ pub(crate) struct ServerFile {
     pub proxy_jump: Option<Spanned<String>>,
     /// The server's own vars, the highest precedence.
     pub vars: Option<Spanned<toml::Table>>,
+    /// Where `boot` gets this server from (see [`super::provider`]).
+    pub provider: Option<Spanned<toml::Value>>,
 }
 
 impl ServerFile {
@@ -104,6 +108,7 @@ impl ServerFile {
             roles: over.roles.clone().or_else(|| self.roles.clone()),
             proxy_jump: over.proxy_jump.clone().or_else(|| self.proxy_jump.clone()),
             vars,
+            provider: over.provider.clone().or_else(|| self.provider.clone()),
         }
     }
 }
@@ -114,6 +119,8 @@ impl ServerFile {
 pub(crate) struct RoleFile {
     /// Role vars: above global vars, below environment and server vars.
     pub vars: Option<Spanned<toml::Table>>,
+    /// Where `boot` gets servers of this role from (see [`super::provider`]).
+    pub provider: Option<Spanned<toml::Value>>,
 }
 
 /// `[environments.NAME]`: which servers exist there and how they differ.
@@ -127,4 +134,6 @@ pub(crate) struct EnvironmentFile {
     /// Per-server field overrides in this environment.
     #[serde(default)]
     pub overrides: BTreeMap<Spanned<String>, ServerFile>,
+    /// Where `boot` gets servers from in this environment (see [`super::provider`]).
+    pub provider: Option<Spanned<toml::Value>>,
 }

@@ -32,10 +32,13 @@
 //! server, environment override. Connection settings: the server's own, then `[defaults]`, then
 //! `~/.ssh/config`, then ssh's defaults; `HostName` in ssh config always replaces the address.
 
+pub mod booted;
 mod destination;
 mod file;
 mod local;
+pub mod provider;
 mod reach;
+mod reload;
 mod resolve;
 mod select;
 mod source;
@@ -47,6 +50,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::{Host, Vars};
+
+pub use resolve::{inferred_role, natural_cmp};
 
 use file::InventoryFile;
 use reach::{Jump, Reach};
@@ -83,6 +88,11 @@ pub struct Inventory {
     default_jump: Jump,
     /// The active environment's secrets, once attached by [`Inventory::attach_secrets`].
     secrets: crate::secrets::Secrets,
+    /// `provider` settings of every level, for [`Inventory::provider_settings`].
+    providers: provider::ProviderLayers,
+    /// Servers of the active environment declared with a provider but not booted (see
+    /// [`Inventory::unbooted_server`]).
+    unbooted: Vec<Host>,
 }
 
 impl Inventory {
@@ -109,24 +119,44 @@ impl Inventory {
     /// Parses inventory `text` as if read from `path` (which names it in errors and anchors
     /// relative key paths); `opts.path` is not used.
     pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Inventory, Error> {
+        let ssh = load_ssh_config(opts)?;
+        Self::parse_with(text, path, opts.environment.as_deref(), ssh)
+    }
+
+    /// [`Inventory::parse`] with the ssh config already loaded.
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        environment: Option<&str>,
+        ssh: Option<SshConfigFile>,
+    ) -> Result<Inventory, Error> {
         let src = Source { path, text };
         // Syntax errors first, so that a broken file is reported as such, not as a type error.
         toml::de::DeTable::parse(text).map_err(|e| src.toml_error(&e))?;
-        let file: InventoryFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
-        let ssh = load_ssh_config(opts)?;
-        let resolved = resolve::resolve(&file, &src, opts.environment.as_deref(), ssh)?;
+        let mut file: InventoryFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        // Servers booted by a provider join the inventory before anything is resolved, so they
+        // are servers like any other (see `booted`).
+        let addressless = booted::merge(&mut file, path)?;
+        let resolved = resolve::resolve(&file, &src, environment, ssh)?;
+        let providers =
+            provider::ProviderLayers::read(&file, &src, resolved.environment.as_deref())?;
+        let (servers, unbooted) = booted::split_unbooted(resolved.servers, &addressless, |host| {
+            !providers.for_server(&host.name, &host.roles).is_empty()
+        });
         Ok(Inventory {
             path: Some(path.to_path_buf()),
             environment: resolved.environment,
             environments: resolved.environments,
             known_hosts: resolved.known_hosts,
-            servers: resolved.servers,
+            servers,
+            unbooted,
             all_servers: resolved.all_servers,
             known_roles: resolved.known_roles,
             vars: resolved.vars,
             reach: resolved.reach,
             default_jump: resolved.default_jump,
             secrets: crate::secrets::Secrets::none(),
+            providers,
         })
     }
 
@@ -144,6 +174,8 @@ impl Inventory {
             reach: Reach::default(),
             default_jump: Jump::FromSshConfig,
             secrets: crate::secrets::Secrets::none(),
+            providers: provider::ProviderLayers::default(),
+            unbooted: Vec::new(),
         }
     }
 
@@ -209,6 +241,31 @@ impl Inventory {
             .flat_map(|s| s.roles.iter().map(String::as_str))
             .collect();
         roles.into_iter().collect()
+    }
+
+    /// The `provider` settings for server `name` (see [`provider`]), layered from the inventory,
+    /// the active environment, the server's roles (its own when it is a server of the
+    /// environment, else the role inferred from the name: `appnode3` → `appnode`) and the server.
+    /// Empty when the inventory says nothing about providers.
+    pub fn provider_settings(&self, name: &str) -> toml::Table {
+        let roles = match self.server(name).or_else(|| self.unbooted_server(name)) {
+            Some(host) => host.roles.clone(),
+            None => resolve::inferred_role(name).into_iter().collect(),
+        };
+        self.providers.for_server(name, &roles)
+    }
+
+    /// A server of the active environment that the inventory declares with a provider but that
+    /// is not booted: no address in the inventory, none in the state file. It is not among
+    /// [`Inventory::servers`] (no task can reach it); `boot` reads its roles and vars here.
+    pub fn unbooted_server(&self, name: &str) -> Option<&Host> {
+        self.unbooted.iter().find(|s| s.name == name)
+    }
+
+    /// Every server of the active environment declared with a provider but not booted (see
+    /// [`Inventory::unbooted_server`]), in inventory order.
+    pub fn unbooted_servers(&self) -> impl Iterator<Item = &Host> {
+        self.unbooted.iter()
     }
 
     /// Global vars layered with the active environment's vars (what every host starts from).

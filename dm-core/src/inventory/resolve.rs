@@ -42,7 +42,7 @@ pub(crate) struct Resolved {
 
 /// The role a server is in when it lists none: its name without trailing digits and the `-`/`_`
 /// before them (`appnode1`, `appnode-2`, `appnode_3` → `appnode`); `None` for an all-digit name.
-pub(crate) fn inferred_role(name: &str) -> Option<String> {
+pub fn inferred_role(name: &str) -> Option<String> {
     let stem = name
         .trim_end_matches(|c: char| c.is_ascii_digit())
         .trim_end_matches(['-', '_']);
@@ -50,7 +50,7 @@ pub(crate) fn inferred_role(name: &str) -> Option<String> {
 }
 
 /// Orders names the way people number servers: `appnode2` before `appnode10`.
-pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     fn chunks(s: &str) -> Vec<(bool, &str)> {
         let mut out = Vec::new();
         let mut start = 0;

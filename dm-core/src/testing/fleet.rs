@@ -16,11 +16,12 @@ use super::footprint::Footprint;
 use super::inventory::TestInventory;
 use super::machine::{Machine, MachineParts};
 use super::network::{self, MAX_MACHINES, Plan};
+use super::prerequisites::{self, Purpose};
 use super::record::{Record, Resource, wait_until};
 use super::rootfs::{self, RootfsSpec};
 use super::slot::Slot;
 use super::ssh::{SshAccess, write_known_hosts};
-use super::{keys, prerequisites, sweep};
+use super::{keys, sweep};
 
 /// How long a machine may take from start to answering SSH. Usually 1–2 s; generous because a
 /// loaded CI machine booting many fleets at once is much slower.
@@ -49,6 +50,8 @@ pub struct FleetBuilder {
     /// Write `roles = [...]` even when empty, so no role is inferred from a name (the roles of a
     /// fleet declared from an inventory are already resolved).
     pub(crate) explicit_roles: bool,
+    /// The login user of the fleet's inventory (`[defaults] user`), `root` unless set.
+    pub(crate) user: String,
     /// Mistakes found while declaring (a var for an undeclared machine), reported by `boot`.
     problems: Vec<String>,
     boot_timeout: Duration,
@@ -117,6 +120,15 @@ impl FleetBuilder {
         self
     }
 
+    /// Sets the login user dm uses in the fleet's inventory (`[defaults] user`; default `root`).
+    /// Every machine has `root` and [`DEPLOY_USER`](super::DEPLOY_USER), both accepting the fleet
+    /// key, so a test of a task that creates its own users (provisioning) can still log in as one
+    /// of them; a user that does not exist on the machines makes every run unreachable.
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = user.to_string();
+        self
+    }
+
     /// How long each machine may take to answer SSH after it starts (default 120 s).
     pub fn boot_timeout(mut self, timeout: Duration) -> Self {
         self.boot_timeout = timeout;
@@ -132,8 +144,8 @@ impl FleetBuilder {
     /// (the error includes the end of its boot log). Whatever was created is removed again.
     pub fn boot(self) -> Result<Fleet, Error> {
         self.validate()?;
-        prerequisites::check(false)?;
-        let base = base::ensure()?;
+        prerequisites::check(false, Purpose::Testing)?;
+        let base = base::ensure(Purpose::Testing)?;
         let slot = Slot::acquire()?;
         let plan = Plan::new(slot.number());
         let id = format!(
@@ -223,6 +235,7 @@ impl FleetBuilder {
             vars: &self.vars,
             environment: self.environment.as_deref(),
             explicit_roles: self.explicit_roles,
+            user: &self.user,
         }
         .render()?;
         let inventory_path = fleet.inventory_path();
@@ -245,6 +258,17 @@ impl FleetBuilder {
             return Err(Error::InvalidFleet(
                 "the environment name is empty: give .environment() a name such as \"ci\"".into(),
             ));
+        }
+        let user_valid = !self.user.is_empty()
+            && self
+                .user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !user_valid {
+            return Err(Error::InvalidFleet(format!(
+                "login user {:?} is not a user name: use letters, digits, `-`, `_` and `.`",
+                self.user
+            )));
         }
         if self.machines.is_empty() {
             return Err(Error::InvalidFleet(
@@ -323,6 +347,8 @@ impl MachineJob<'_> {
             root: &root,
             netns: &netns,
             log: &log,
+            cgroup_parent: crate::machine::cgroup::TESTING_PARENT,
+            detached: false,
         };
         let mut nspawn = boot::spawn(&spec, self.record)?;
         if let Err(e) = boot::wait_for_ssh(&spec, &mut nspawn, self.ssh, self.timeout) {
@@ -395,6 +421,7 @@ impl Fleet {
             vars: toml::Table::new(),
             environment: None,
             explicit_roles: false,
+            user: "root".to_string(),
             problems: Vec::new(),
             boot_timeout: DEFAULT_BOOT_TIMEOUT,
         }
@@ -445,8 +472,8 @@ impl Fleet {
         &self.dir
     }
 
-    /// The fleet's dm inventory (`dm.toml`), written at boot to [`Fleet::inventory_path`]: user
-    /// root with the fleet key and known_hosts, then one `[servers.NAME]` per machine with its
+    /// The fleet's dm inventory (`dm.toml`), written at boot to [`Fleet::inventory_path`]: the
+    /// login user (root, or [`FleetBuilder::user`]) with the fleet key and known_hosts, then one `[servers.NAME]` per machine with its
     /// address, its roles (when it has any) and its vars; global vars and the environment when
     /// the fleet declares them.
     pub fn inventory_toml(&self) -> String {

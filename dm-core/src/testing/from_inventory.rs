@@ -51,7 +51,14 @@ impl Fleet {
         builder.vars = to_toml(inventory.vars(), || {
             format!("the global vars of {}", path.display())
         })?;
-        for host in inventory.servers() {
+        // Servers declared for a provider (`provider = "local"`) but not booted are machines to
+        // boot as well: the fleet stands in for the provider.
+        let mut hosts: Vec<&crate::host::Host> = inventory
+            .servers()
+            .chain(inventory.unbooted_servers())
+            .collect();
+        hosts.sort_by(|a, b| crate::inventory::natural_cmp(&a.name, &b.name));
+        for host in hosts {
             builder.machines.push(Declared {
                 name: host.name.clone(),
                 roles: host.roles.clone(),

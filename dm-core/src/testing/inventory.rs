@@ -23,6 +23,8 @@ pub(crate) struct TestInventory<'a> {
     pub(crate) environment: Option<&'a str>,
     /// Write `roles = []` for machines without roles, so none is inferred from their names.
     pub(crate) explicit_roles: bool,
+    /// The login user (`[defaults] user`).
+    pub(crate) user: &'a str,
 }
 
 impl TestInventory<'_> {
@@ -35,7 +37,7 @@ impl TestInventory<'_> {
         if !self.vars.is_empty() {
             let _ = writeln!(toml, "vars = {}", inline(self.vars, "the global vars")?);
         }
-        toml.push_str("[defaults]\nuser = \"root\"\n");
+        let _ = writeln!(toml, "[defaults]\nuser = {}", toml_string(self.user));
         let _ = writeln!(
             toml,
             "identity_file = {}",

@@ -80,28 +80,20 @@
 //! under `/run/dm-testing/fleets/`; when a test process dies without dropping its fleets, the next
 //! fleet to boot removes what they left.
 
-mod base;
-mod boot;
-mod cgroup;
-mod command;
-mod error;
 mod fleet;
 mod footprint;
 mod from_inventory;
 mod http;
 mod inventory;
-mod keys;
+mod local_project;
 mod machine;
-mod mirror;
-mod mounts;
-mod network;
-mod prerequisites;
-mod record;
-mod rootfs;
 mod run;
-mod slot;
-mod ssh;
-mod sweep;
+
+// The machinery is shared with the local provider's machines (see [`crate::machine`]); the
+// fleet's modules reach it through these names.
+use crate::machine::{
+    base, boot, command, error, keys, network, prerequisites, record, rootfs, slot, ssh, sweep,
+};
 
 /// The report of a run, as [`Fleet::dm`] returns it.
 pub use crate::report::RunReport;
@@ -110,4 +102,5 @@ pub use error::Error;
 pub use fleet::{Fleet, FleetBuilder};
 pub use footprint::Footprint;
 pub use http::HttpResponse;
+pub use local_project::LocalProject;
 pub use machine::Machine;

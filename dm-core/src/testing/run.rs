@@ -31,21 +31,7 @@ impl Fleet {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let line = self.command_line(args);
-        std::thread::scope(|scope| {
-            let thread = scope.spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| Error::Runtime(format!("cannot start an async runtime: {e}")))?;
-                runtime.block_on(run(line))
-            });
-            thread.join().unwrap_or_else(|_| {
-                Err(Error::Runtime(
-                    "the thread running dm panicked (its message is above)".into(),
-                ))
-            })
-        })
+        run_blocking(self.command_line(args))
     }
 
     /// [`Fleet::dm`] for async tests (`#[tokio::test]`), on the caller's runtime.
@@ -82,16 +68,45 @@ impl Fleet {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut line: Vec<OsString> = vec![
-            "dm".into(),
-            "-f".into(),
-            self.inventory_path().into_os_string(),
-            "--ssh-config".into(),
-            "/dev/null".into(),
-        ];
-        line.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-        line
+        command_line(&self.inventory_path(), args)
     }
+}
+
+/// The whole command line: program name, the inventory at `inventory` (and no ssh config), then
+/// `args`.
+pub(crate) fn command_line<I, S>(inventory: &std::path::Path, args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut line: Vec<OsString> = vec![
+        "dm".into(),
+        "-f".into(),
+        inventory.as_os_str().to_owned(),
+        "--ssh-config".into(),
+        "/dev/null".into(),
+    ];
+    line.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+    line
+}
+
+/// Runs a whole command line in this process, on a thread of its own with its own async runtime
+/// (so it works from plain `#[test]`s and from inside `#[tokio::test]` alike).
+pub(crate) fn run_blocking(line: Vec<OsString>) -> Result<RunReport, Error> {
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Runtime(format!("cannot start an async runtime: {e}")))?;
+            runtime.block_on(run(line))
+        });
+        thread.join().unwrap_or_else(|_| {
+            Err(Error::Runtime(
+                "the thread running dm panicked (its message is above)".into(),
+            ))
+        })
+    })
 }
 
 /// Runs a command line, explaining the likely cause when the task is unknown.
@@ -114,7 +129,7 @@ async fn run(line: Vec<OsString>) -> Result<RunReport, Error> {
 }
 
 /// Every host that did not succeed, with its error and output, for a failure message.
-fn describe(report: &RunReport) -> String {
+pub(crate) fn describe(report: &RunReport) -> String {
     let mut text = format!(
         "task {}: {} ok, {} failed, {} unreachable, {} skipped{}\n",
         report.task,

@@ -1,12 +1,12 @@
-//! What the machine running the tests must provide: root, and the programs the harness runs.
+//! What this machine must provide to boot machines: root, and the programs the machinery runs.
 //! Checked once before anything is created, so a missing piece is ONE clear error instead of a
-//! half-built fleet.
+//! half-built fleet or server.
 
 use super::command::find_program;
 use super::error::Error;
 
 /// Each program the harness runs, with the Debian package that provides it.
-const PROGRAMS: [(&str, &str); 8] = [
+const PROGRAMS: [(&str, &str); 9] = [
     ("systemd-nspawn", "systemd-container"),
     ("ip", "iproute2"),
     ("tc", "iproute2"),
@@ -15,17 +15,56 @@ const PROGRAMS: [(&str, &str); 8] = [
     ("ssh-keygen", "openssh-client"),
     ("mount", "mount"),
     ("umount", "mount"),
+    ("setsid", "util-linux"),
 ];
 
 /// The programs that build the base tree, needed only when it is not cached yet.
 const BUILDING: [(&str, &str); 2] = [("debootstrap", "debootstrap"), ("chroot", "coreutils")];
 
+/// Who boots machines, for messages that say what needs root and what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// The test harness (`dm_core::testing`), which only exists with feature `testing`.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    Testing,
+    /// The local provider (`boot`, `destroy`, `scale` with `provider = "local"`).
+    LocalProvider,
+}
+
+impl Purpose {
+    /// How messages name it.
+    pub(crate) fn who(self) -> &'static str {
+        match self {
+            Purpose::Testing => "dm-testing",
+            Purpose::LocalProvider => "the local provider",
+        }
+    }
+
+    /// What to do when not root.
+    fn fix_not_root(self) -> &'static str {
+        match self {
+            Purpose::Testing => {
+                "run the tests as root, e.g. `sudo -E cargo test` (in dm's own repository: \
+                 `scripts/test`)"
+            }
+            Purpose::LocalProvider => {
+                "run dm as root, e.g. `sudo -E cargo run -- boot NAME`, or give the servers a \
+                 cloud provider (`provider = \"hetzner\"`) instead"
+            }
+        }
+    }
+}
+
 /// Fails unless this process is root and every needed program is installed. `building` adds
 /// what building the base tree needs, which only the first run does.
-pub(crate) fn check(building: bool) -> Result<(), Error> {
+pub(crate) fn check(building: bool, purpose: Purpose) -> Result<(), Error> {
     let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
-        return Err(Error::NotRoot { euid });
+        return Err(Error::NotRoot {
+            euid,
+            who: purpose.who(),
+            fix: purpose.fix_not_root(),
+        });
     }
     let extra = if building { &BUILDING[..] } else { &[] };
     let missing: Vec<(&str, &str)> = PROGRAMS
@@ -43,6 +82,7 @@ pub(crate) fn check(building: bool) -> Result<(), Error> {
         }
     }
     Err(Error::MissingPrograms {
+        who: purpose.who(),
         programs: missing
             .iter()
             .map(|(program, _)| program.to_string())
@@ -58,6 +98,7 @@ mod tests {
     #[test]
     fn missing_programs_error_names_programs_packages_and_the_fix() {
         let message = Error::MissingPrograms {
+            who: "dm-testing",
             programs: vec!["systemd-nspawn".into(), "debootstrap".into()],
             packages: vec!["systemd-container".into(), "debootstrap".into()],
         }

@@ -1,24 +1,51 @@
-//! The fleet's network: a bridge per fleet on the host with the subnet 10.231.N.0/24, and per
-//! machine a network namespace joined to the bridge by a veth pair. NAT lets machines reach the
-//! package mirror (the only thing outside they talk to); everything else stays on the bridge.
+//! Machine networks: a bridge on the host with a subnet 10.231.N.0/24 (one per test fleet, N its
+//! slot; one shared by every local-provider machine, N = 255), and per machine a network namespace
+//! joined to the bridge by a veth pair. NAT lets machines reach the package mirror (the only thing
+//! outside they talk to); everything else stays on the bridge.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::command::{find_program, run_program};
+use super::command::run_program;
 use super::error::Error;
-use super::record::{Record, Resource, undo_all};
+use super::record::{Record, Resource};
 
-/// The names and addresses of one fleet's network, derived from its slot number N.
-#[derive(Debug, Clone, Copy)]
+/// The names and addresses of one network: its subnet 10.231.N.0/24 and the prefix of its
+/// bridge, namespaces and links.
+#[derive(Debug, Clone)]
 pub(crate) struct Plan {
+    /// N, the third octet of the subnet.
     slot: u8,
+    /// Starts every namespace and link name: `dm3` for a fleet in slot 3, `dml` for local machines.
+    prefix: String,
+    /// The bridge's name.
+    bridge: String,
 }
 
+/// The third octet of the local provider's subnet: above every test fleet's slot (1 to 254), so
+/// local machines and test fleets never share addresses.
+pub(crate) const LOCAL_OCTET: u8 = 255;
+
 impl Plan {
-    /// The plan of slot `slot`.
+    #[cfg(feature = "testing")]
+    /// The plan of a test fleet in slot `slot`: bridge `dmbrN`, names starting with `dmN`.
     pub(crate) fn new(slot: u8) -> Plan {
-        Plan { slot }
+        Plan {
+            slot,
+            prefix: format!("dm{slot}"),
+            bridge: format!("dmbr{slot}"),
+        }
+    }
+
+    /// The plan of the local provider's network, shared by all its machines: 10.231.255.0/24,
+    /// bridge `dmlbr`, names starting with `dml`, none of which a test fleet's names can match
+    /// (theirs continue `dm` with a digit), so sweeping fleets never touches local machines.
+    pub(crate) fn local() -> Plan {
+        Plan {
+            slot: LOCAL_OCTET,
+            prefix: "dml".to_string(),
+            bridge: "dmlbr".to_string(),
+        }
     }
 
     /// The host's address on the bridge, the machines' default gateway.
@@ -39,34 +66,36 @@ impl Plan {
 
     /// The bridge's name.
     pub(crate) fn bridge(&self) -> String {
-        format!("dmbr{}", self.slot)
+        self.bridge.clone()
     }
 
     /// The network namespace of machine `name`.
     pub(crate) fn netns(&self, name: &str) -> String {
-        format!("dm{}-{name}", self.slot)
+        format!("{}-{name}", self.prefix)
     }
 
     /// The host end of machine `index`'s veth pair. Short (at most 9 characters) because link
     /// names are limited to 15, which a machine's own name could exceed.
     pub(crate) fn veth(&self, index: usize) -> String {
-        format!("dm{}v{index}", self.slot)
+        format!("{}v{index}", self.prefix)
     }
 
     /// The machine end of the veth pair before it is moved into the namespace and named `eth0`.
     fn veth_peer(&self, index: usize) -> String {
-        format!("dm{}p{index}", self.slot)
+        format!("{}p{index}", self.prefix)
     }
 }
 
+#[cfg(feature = "testing")]
 /// The most machines a fleet can have: addresses .2 to .253 of the subnet.
 pub(crate) const MAX_MACHINES: usize = 252;
 
 /// Removes whatever an earlier holder of this slot left behind without a record. Only called by
 /// the holder of the slot's lock, so nothing here belongs to a live fleet.
+#[cfg(feature = "testing")]
 pub(crate) fn scrub_slot(plan: &Plan) {
     let mut leftovers = Vec::new();
-    let prefix = format!("dm{}-", plan.slot);
+    let prefix = format!("{}-", plan.prefix);
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -75,7 +104,7 @@ pub(crate) fn scrub_slot(plan: &Plan) {
             }
         }
     }
-    let veth = format!("dm{}v", plan.slot);
+    let veth = format!("{}v", plan.prefix);
     if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -95,10 +124,10 @@ pub(crate) fn scrub_slot(plan: &Plan) {
         bridge: plan.bridge(),
     });
     // Best effort: what cannot be removed here makes the bridge creation below fail loudly.
-    let _ = undo_all(&leftovers);
+    let _ = super::record::undo_all(&leftovers);
 }
 
-/// Creates the fleet's bridge with the gateway address, and NAT for the subnet.
+/// Creates the network's bridge with the gateway address, and NAT for the subnet.
 pub(crate) fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
     let bridge = plan.bridge();
     let action = format!("creating bridge {bridge} for {}", plan.subnet());
@@ -212,6 +241,7 @@ pub(crate) fn create_machine_network(
 }
 
 /// Sets the host end of a machine's veth pair up or down: down is a pulled cable.
+#[cfg(feature = "testing")]
 pub(crate) fn set_link(veth: &str, up: bool) -> Result<(), Error> {
     let state = if up { "up" } else { "down" };
     run_program(
@@ -225,6 +255,7 @@ pub(crate) fn set_link(veth: &str, up: bool) -> Result<(), Error> {
 /// Limits traffic leaving the host end of a machine's veth pair (that is, towards the machine) to
 /// `kbit_per_s`, with a token-bucket qdisc; replaces an earlier limit. A token bucket rather than
 /// netem because some kernels lack netem, and a slow link is what the tests need.
+#[cfg(feature = "testing")]
 pub(crate) fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> {
     let rate = format!("{kbit_per_s}kbit");
     run_program(
@@ -239,15 +270,17 @@ pub(crate) fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> 
 }
 
 /// The iptables chain, inside a machine's namespace, that limits who may reach its sshd.
+#[cfg(feature = "testing")]
 const SSH_CHAIN: &str = "dm-testing-ssh";
 
 /// Inside namespace `netns`, rejects connections to port 22 from everywhere but `from`. Uses its
 /// own chain, so rules a deployment adds to INPUT are left alone, and calling it again replaces
 /// the previous restriction.
+#[cfg(feature = "testing")]
 pub(crate) fn allow_ssh_only_from(netns: &str, from: Ipv4Addr) -> Result<(), Error> {
     let action = format!("limiting ssh in namespace {netns} to {from}");
     // `ip netns exec` searches PATH, which may lack sbin: give it the full path.
-    let program = find_program("iptables").unwrap_or_else(|| "iptables".into());
+    let program = super::command::find_program("iptables").unwrap_or_else(|| "iptables".into());
     let program = program.to_string_lossy();
     let iptables = |args: &[&str]| {
         run_program(

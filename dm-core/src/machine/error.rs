@@ -11,22 +11,28 @@ use std::path::PathBuf;
 pub enum Error {
     /// The harness must create network namespaces, mounts and machines, which needs root.
     #[error(
-        "dm-testing must run as root (it creates network namespaces, overlay mounts and systemd-nspawn \
-         machines), but the effective user id is {euid}: run the tests as root, e.g. \
-         `sudo -E cargo test` (in dm's own repository: `scripts/test`)"
+        "{who} must run as root (it creates network namespaces, overlay mounts and systemd-nspawn \
+         machines), but the effective user id is {euid}: {fix}"
     )]
     NotRoot {
         /// The effective user id of this process.
         euid: u32,
+        /// What needs root: `dm-testing` or `the local provider`.
+        who: &'static str,
+        /// What to do about it.
+        fix: &'static str,
     },
     /// Programs the harness runs are not installed.
     #[error(
-        "dm-testing needs programs that are not installed: {}. Install them with \
-         `apt-get install {}` (in dm's own repository `scripts/test` installs them)",
+        "{who} needs programs that are not installed: {}. Install them with \
+         `apt-get install {}`{}",
         programs.join(", "),
-        packages.join(" ")
+        packages.join(" "),
+        if *who == "dm-testing" { " (in dm's own repository `scripts/test` installs them)" } else { "" }
     )]
     MissingPrograms {
+        /// What needs them: `dm-testing` or `the local provider`.
+        who: &'static str,
         /// The programs that were not found on PATH, /usr/sbin or /sbin.
         programs: Vec<String>,
         /// The Debian packages that provide them.
@@ -80,6 +86,9 @@ pub enum Error {
     /// The fleet description is unusable (bad or duplicate machine name, too many machines).
     #[error("invalid fleet: {0}")]
     InvalidFleet(String),
+    /// A local machine cannot be booted as asked (bad name, no key, the local network is full).
+    #[error("local machine: {0}")]
+    InvalidMachine(String),
     /// Every network slot (10.231.N.0/24) is taken by a running fleet.
     #[error(
         "all {count} dm-testing network slots are in use by running fleets (locks in {}); \

@@ -20,6 +20,9 @@ pub(crate) fn sweep_and_register(id: &str) -> Result<Record, Error> {
     lock.lock()
         .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
     sweep_dead_fleets();
+    // Local machines of test projects whose test process died (their directory went with the
+    // dead record just swept).
+    let _ = super::local::sweep_abandoned_projects(Path::new(CACHE_DIR));
     Record::create(id)
 }
 

@@ -12,8 +12,11 @@ use std::time::Duration;
 use super::error::Error;
 use super::record::{Record, Resource, kill_and_wait, process_start, wait_until};
 
-/// The directory, in each cgroup hierarchy, that holds the machines' cgroups.
-const PARENT: &str = "dm-testing";
+/// The directory, in each cgroup hierarchy, that holds test machines' cgroups.
+pub(crate) const TESTING_PARENT: &str = "dm-testing";
+
+/// The directory, in each cgroup hierarchy, that holds local-provider machines' cgroups.
+pub(crate) const LOCAL_PARENT: &str = "dm-local";
 
 /// The cgroup hierarchies systemd uses, which nspawn hands to the container: the unified (v2)
 /// hierarchy wherever it is mounted, and the legacy `name=systemd` one on hybrid hosts.
@@ -32,10 +35,15 @@ fn hierarchies() -> Vec<PathBuf> {
 
 /// Creates machine `name`'s cgroup in every hierarchy; returns the `cgroup.procs` files that
 /// systemd-nspawn must write its pid to before it starts (see [`super::boot`]).
-pub(crate) fn create(record: &Record, name: &str) -> Result<Vec<PathBuf>, Error> {
+/// `parent` is [`TESTING_PARENT`] or [`LOCAL_PARENT`].
+pub(crate) fn create(
+    record: &Record,
+    parent: &'static str,
+    name: &str,
+) -> Result<Vec<PathBuf>, Error> {
     let mut procs = Vec::new();
     for hierarchy in hierarchies() {
-        let dir = hierarchy.join(PARENT).join(name);
+        let dir = hierarchy.join(parent).join(name);
         record.add(Resource::Cgroup(dir.clone()))?;
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create cgroup", &dir, e))?;
         procs.push(dir.join("cgroup.procs"));
@@ -46,7 +54,10 @@ pub(crate) fn create(record: &Record, name: &str) -> Result<Vec<PathBuf>, Error>
 /// Whether `path` is a machine cgroup made by [`create`]: undo never touches any other cgroup,
 /// whatever a record says.
 fn is_machine_cgroup(path: &Path) -> bool {
-    path.starts_with("/sys/fs/cgroup") && path.parent().is_some_and(|p| p.ends_with(PARENT))
+    path.starts_with("/sys/fs/cgroup")
+        && path
+            .parent()
+            .is_some_and(|p| p.ends_with(TESTING_PARENT) || p.ends_with(LOCAL_PARENT))
 }
 
 /// Kills every process left in the cgroup `dir` and its children, then removes them, deepest

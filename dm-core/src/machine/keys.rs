@@ -11,7 +11,8 @@ use super::error::Error;
 pub(crate) struct PublicKey {
     /// `ssh-ed25519 BASE64`, without a comment: the form known_hosts and authorized_keys take.
     pub(crate) line: String,
-    /// The `SHA256:...` fingerprint, as `ssh` prints it.
+    /// The `SHA256:...` fingerprint, as `ssh` prints it. Only test machines show it.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fingerprint: String,
 }
 

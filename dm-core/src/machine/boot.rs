@@ -1,18 +1,20 @@
 //! Booting one machine: systemd-nspawn runs systemd as PID 1 of the prepared root file system inside
-//! the machine's network namespace, and the machine counts as up once `ssh root@ADDRESS true`
-//! succeeds from outside, which is exactly what dm needs of it.
+//! the machine's network namespace. A test machine counts as up once `ssh root@ADDRESS true`
+//! succeeds from outside, which is exactly what dm needs of it; a local-provider machine once its
+//! sshd greets (the operator's key may need a passphrase, so the provider cannot log in itself).
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::cgroup;
 use super::command::{self, find_program, program};
 use super::error::Error;
 use super::record::{NSPAWN_STATE, Record, Resource, process_start};
+#[cfg(feature = "testing")]
 use super::ssh::SshAccess;
 
 /// What to boot.
@@ -27,6 +29,11 @@ pub(crate) struct BootSpec<'a> {
     pub(crate) netns: &'a str,
     /// Where its console output goes.
     pub(crate) log: &'a Path,
+    /// The cgroup directory holding it (see [`cgroup`]).
+    pub(crate) cgroup_parent: &'static str,
+    /// Start it in a session of its own, so it outlives this process and no terminal signal
+    /// (Ctrl-C, hang-up) reaches it: local-provider machines run until destroyed.
+    pub(crate) detached: bool,
 }
 
 /// Starts systemd-nspawn for the machine, its console going to the log file.
@@ -45,7 +52,7 @@ pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error
     let log_too = log
         .try_clone()
         .map_err(|e| Error::io("cannot open", spec.log, e))?;
-    let cgroups = cgroup::create(record, spec.netns)?;
+    let cgroups = cgroup::create(record, spec.cgroup_parent, spec.netns)?;
     // A shell moves itself into the machine's cgroups, then becomes systemd-nspawn (same pid), so
     // nspawn starts in them without unsafe pre-exec code here.
     let mut nspawn = program("sh");
@@ -56,7 +63,13 @@ pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error
         )
         .arg("dm-testing-boot")
         .args(&cgroups)
-        .arg("--")
+        .arg("--");
+    if spec.detached {
+        // The shell is not a process group leader, so setsid(1) makes the new session itself and
+        // execs: nspawn keeps the pid that was recorded.
+        nspawn.arg(find_program("setsid").unwrap_or_else(|| "setsid".into()));
+    }
+    nspawn
         .arg(find_program("systemd-nspawn").unwrap_or_else(|| "systemd-nspawn".into()))
         .args(["-q", "-b", "-D"])
         .arg(spec.root)
@@ -67,6 +80,9 @@ pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error
             "--network-namespace-path=/run/netns/{}",
             spec.netns
         ))
+        // A server's own firewall (nftables, as `provision` sets up) needs CAP_NET_ADMIN, which
+        // nspawn drops by default; it acts only on the machine's own network namespace.
+        .arg("--capability=CAP_NET_ADMIN")
         // The nspawn machine name must be unique on the host across fleets; the hostname is the
         // machine's own name.
         .args(["-M", spec.netns])
@@ -89,6 +105,7 @@ pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error
     Ok(child)
 }
 
+#[cfg(feature = "testing")]
 /// Waits until the machine answers `ssh root@ADDRESS true`, polling: first until port 22 accepts
 /// connections (cheap), then until a full login works. Fails early if nspawn exits.
 pub(crate) fn wait_for_ssh(
@@ -115,7 +132,7 @@ pub(crate) fn wait_for_ssh(
             continue;
         }
         let mut login = ssh.command("root", spec.address);
-        login.arg("true").stdout(Stdio::null());
+        login.arg("true").stdout(std::process::Stdio::null());
         match login.output() {
             Ok(output) if output.status.success() => return Ok(()),
             Ok(output) => {
@@ -137,4 +154,53 @@ pub(crate) fn wait_for_ssh(
         log: spec.log.to_path_buf(),
         tail: command::tail_of_file(spec.log, 30),
     })
+}
+
+/// Waits until sshd on the machine greets with its `SSH-2.0-` banner, polling. Fails early if
+/// the machine's systemd-nspawn (`pid`, started at `start`) is gone.
+pub(crate) fn wait_for_sshd(
+    spec: &BootSpec<'_>,
+    pid: u32,
+    start: u64,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let port = SocketAddr::from((spec.address, 22));
+    let mut last_attempt = String::from("port 22 never accepted a connection");
+    while started.elapsed() < timeout {
+        if process_start(pid) != Some(start) {
+            return Err(Error::MachineExited {
+                machine: spec.name.to_string(),
+                address: spec.address,
+                status: "exited".to_string(),
+                log: spec.log.to_path_buf(),
+                tail: command::tail_of_file(spec.log, 30),
+            });
+        }
+        match read_banner(port) {
+            Ok(banner) if banner.starts_with("SSH-") => return Ok(()),
+            Ok(banner) => last_attempt = format!("port 22 answered {banner:?}, not an SSH banner"),
+            Err(e) => last_attempt = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::BootTimeout {
+        machine: spec.name.to_string(),
+        address: spec.address,
+        seconds: timeout.as_secs(),
+        last_attempt,
+        log: spec.log.to_path_buf(),
+        tail: command::tail_of_file(spec.log, 30),
+    })
+}
+
+/// The first line a server at `address` sends after a TCP connection.
+fn read_banner(address: SocketAddr) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(300))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut buffer = [0u8; 256];
+    let read = stream.read(&mut buffer)?;
+    let text = String::from_utf8_lossy(&buffer[..read]);
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use super::command::{self, program, run_program};
 use super::error::Error;
-use super::{mirror, mounts, prerequisites};
+use super::prerequisites::{self, Purpose};
+use super::{mirror, mounts};
 
 /// Where the harness keeps its base trees and its machines' writable layers.
 pub const CACHE_DIR: &str = "/var/cache/dm-testing";
@@ -44,7 +45,7 @@ const SSHD_CONFIG: &str = "# Written by dm-testing.\n\
     UseDNS no\n";
 
 /// Returns the cached base tree, building it first if this is the first run.
-pub(crate) fn ensure() -> Result<PathBuf, Error> {
+pub(crate) fn ensure(purpose: Purpose) -> Result<PathBuf, Error> {
     let cache = Path::new(CACHE_DIR);
     let tree = cache.join(format!("{SUITE}-r{RECIPE}"));
     if tree.is_dir() {
@@ -59,7 +60,7 @@ pub(crate) fn ensure() -> Result<PathBuf, Error> {
     if tree.is_dir() {
         return Ok(tree);
     }
-    prerequisites::check(true)?;
+    prerequisites::check(true, purpose)?;
     remove_stale_builds(cache)?;
     let scratch = cache.join(format!(".build-{SUITE}-r{RECIPE}-{}", std::process::id()));
     let log = cache.join(format!("build-{SUITE}-r{RECIPE}.log"));

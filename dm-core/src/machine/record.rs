@@ -122,9 +122,14 @@ impl Owner {
         self.boot_id == boot_id() && process_start(self.pid) == Some(self.start)
     }
 
+    #[cfg(feature = "testing")]
     /// Reads an owner file.
     pub(crate) fn read(path: &Path) -> Option<Owner> {
-        let text = fs::read_to_string(path).ok()?;
+        Owner::parse(&fs::read_to_string(path).ok()?)
+    }
+
+    /// Parses the text written by [`Owner::to_text`].
+    pub(crate) fn parse(text: &str) -> Option<Owner> {
         let mut words = text.split_whitespace();
         Some(Owner {
             pid: words.next()?.parse().ok()?,
@@ -134,7 +139,7 @@ impl Owner {
     }
 
     /// The owner file's text.
-    fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         format!("{} {} {}\n", self.pid, self.start, self.boot_id)
     }
 }
@@ -168,6 +173,7 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    #[cfg(feature = "testing")]
     /// The directory holding every fleet record.
     pub(crate) fn fleets_dir() -> PathBuf {
         Path::new(RUN_DIR).join("fleets")
@@ -175,12 +181,21 @@ impl Record {
 
     /// Creates the record of fleet `id`, owned by this process. Call under the sweep lock, so a
     /// sweeper never sees a record without its owner.
+    #[cfg(feature = "testing")]
     pub(crate) fn create(id: &str) -> Result<Record, Error> {
         let dir = Self::fleets_dir().join(id);
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let owner = dir.join("owner");
         fs::write(&owner, Owner::current().to_text())
             .map_err(|e| Error::io("cannot write", &owner, e))?;
+        Self::open(dir)
+    }
+
+    /// Opens the record in `dir` (created if missing) to add to it: a local machine's record,
+    /// which has no owner process, or one that another process started. Resources recorded
+    /// there before are kept in the file but not loaded: read them with [`read_resources`].
+    pub(crate) fn open(dir: PathBuf) -> Result<Record, Error> {
+        fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let path = dir.join("resources");
         let file = OpenOptions::new()
             .create(true)
@@ -214,11 +229,13 @@ impl Record {
         Ok(())
     }
 
+    #[cfg(feature = "testing")]
     /// The record's directory under [`RUN_DIR`].
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
+    #[cfg(feature = "testing")]
     /// What has been recorded so far, in order.
     pub(crate) fn resources(&self) -> Vec<Resource> {
         self.resources
@@ -227,6 +244,7 @@ impl Record {
             .clone()
     }
 
+    #[cfg(feature = "testing")]
     /// Undoes everything recorded, then removes the record. Returns what could not be undone.
     pub(crate) fn teardown(&self) -> Vec<Error> {
         let resources = self
@@ -281,7 +299,7 @@ fn undo(resource: &Resource) -> Result<(), Error> {
         Resource::Dir(path) => {
             // Only ever delete inside the harness's own directories and systemd-nspawn's
             // per-machine state, whatever a record says.
-            if [CACHE_DIR, RUN_DIR, NSPAWN_STATE]
+            if [CACHE_DIR, RUN_DIR, NSPAWN_STATE, super::local::LOCAL_DIR]
                 .iter()
                 .any(|dir| path.starts_with(dir))
             {

@@ -1,0 +1,72 @@
+//! `destroy NAME...`: remove servers at their provider and from the state file.
+
+use std::sync::Arc;
+
+use dm_core::Ctx;
+use dm_providers::Destroyed;
+use tokio::task::JoinSet;
+
+use super::providers::ServerStore;
+
+/// Destroys servers `names` (all at once) with the provider that booted them, and removes their
+/// records; the local provider also removes their host keys from known_hosts. Only servers in
+/// the state file can be destroyed: an unknown name fails before anything is destroyed. Every
+/// server is attempted even when another fails; the error then lists each failure.
+pub async fn destroy_servers(
+    ctx: &Ctx,
+    store: &ServerStore,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let known: Vec<String> = store.state.records().into_iter().map(|r| r.name).collect();
+    for name in names {
+        if !known.contains(name) {
+            anyhow::bail!(
+                "{name} is not a server booted by dm (the state file {} records: {}); servers \
+                 declared only in the inventory are not dm's to destroy",
+                store.state.path().display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    let mut running = JoinSet::new();
+    for name in names {
+        let Some(record) = store.state.get(name) else {
+            continue;
+        };
+        let provider =
+            store.provider(&record.provider, &ctx.inventory().provider_settings(name))?;
+        let state = Arc::clone(&store.state);
+        let (name, log) = (name.clone(), ctx.clone());
+        running.spawn(async move {
+            log.log(format!("{name}: destroying ({})", provider.name()));
+            let outcome = state.destroy(provider.as_ref(), &name).await;
+            match &outcome {
+                Ok(Destroyed::Deleted) => log.log(format!("{name}: destroyed")),
+                Ok(Destroyed::AlreadyGone) => {
+                    log.log(format!("{name}: was already gone; record removed"))
+                }
+                Err(_) => {}
+            }
+            (name, outcome)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok((_, Ok(_))) => {}
+            Ok((name, Err(e))) => failures.push(format!("{name}: {e}")),
+            Err(e) => failures.push(format!("a destroy stopped unexpectedly: {e}")),
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "could not destroy every server:\n  {}",
+            failures.join("\n  ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,413 @@
+//! `scale ROLE=N`: grow or shrink a role, keeping the load balancer right at every moment.
+//!
+//! Up: boot the new servers in parallel; let the database and cache servers admit them
+//! (firewall and `pg_hba` follow the inventory, which now lists them); provision and launch them
+//! in parallel; and only then add them to every load balancer's upstream. Until that last step
+//! no request reaches a server that is not ready.
+//!
+//! Down: remove the servers from every load balancer's upstream first (a graceful nginx reload:
+//! requests in flight finish), drain them (wait until no request is open on them), then destroy
+//! them, then let the database and cache servers forget them. Only servers dm booted (in the
+//! state file) are removed, the highest-numbered first; servers declared in the inventory alone
+//! are never destroyed.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dm_core::Ctx;
+use dm_core::ctx::{HostOutcome, RunShared, SudoPassword};
+use dm_core::host::Host;
+use dm_core::inventory::{Inventory, natural_cmp};
+use dm_macros::task;
+
+use super::boot::boot_servers;
+use super::destroy::destroy_servers;
+use super::drain::drain;
+use super::providers::{ServerStore, check_local_access};
+use crate::launch::{Recipe, plays, servers_with_role};
+
+/// `ROLE=N`: how many servers role `ROLE` should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleTarget {
+    /// The role, e.g. `appnode`.
+    pub role: String,
+    /// How many servers it should have.
+    pub count: usize,
+}
+
+impl FromStr for ScaleTarget {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ScaleTarget, String> {
+        let (role, count) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}` is not ROLE=N; write e.g. appnode=3"))?;
+        let role = role.trim();
+        let valid_role = !role.is_empty()
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_role {
+            return Err(format!("`{role}` is not a role name; write e.g. appnode=3"));
+        }
+        let count = count.trim().parse().map_err(|_| {
+            format!(
+                "`{}` is not a number of servers; write e.g. {role}=3",
+                count.trim()
+            )
+        })?;
+        Ok(ScaleTarget {
+            role: role.to_string(),
+            count,
+        })
+    }
+}
+
+/// Scale a role up or down: `scale appnode=3`.
+///
+/// Up: boots the new servers (named ROLE1, ROLE2, ... skipping names in use), provisions and
+/// launches them in parallel, and only then adds them to the load balancers. Down: removes the
+/// highest-numbered servers dm booted from the load balancers, drains them, then destroys them.
+#[task(local)]
+pub async fn scale(
+    ctx: &Ctx,
+    #[arg(help = "ROLE=N: how many servers the role should have, e.g. appnode=3")]
+    target: ScaleTarget,
+    #[arg(
+        help = "seconds to wait, when scaling down, for requests in flight on the removed servers",
+        default = "30"
+    )]
+    drain_timeout: u64,
+) -> anyhow::Result<()> {
+    scale_role(
+        ctx,
+        &target.role,
+        target.count,
+        Duration::from_secs(drain_timeout),
+    )
+    .await
+}
+
+/// Scales role `role` to `count` servers (see the module docs); `drain_timeout` bounds the wait
+/// for requests in flight when scaling down.
+pub async fn scale_role(
+    ctx: &Ctx,
+    role: &str,
+    count: usize,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    check_local_access(ctx, &[format!("{role}1")])?;
+    let store = ServerStore::open(ctx).await?;
+    let inventory = ctx.inventory().reload()?;
+    let current: Vec<Host> = servers_with_role(&inventory, role)
+        .into_iter()
+        .cloned()
+        .collect();
+    if count == current.len() {
+        ctx.log(format!("{role}: already {count} server(s); nothing to do"));
+        return Ok(());
+    }
+    if count > current.len() {
+        scale_up(ctx, &store, &inventory, role, count - current.len()).await
+    } else {
+        scale_down(
+            ctx,
+            &store,
+            &inventory,
+            role,
+            &current,
+            current.len() - count,
+            drain_timeout,
+        )
+        .await
+    }
+}
+
+async fn scale_up(
+    ctx: &Ctx,
+    store: &ServerStore,
+    inventory: &Inventory,
+    role: &str,
+    more: usize,
+) -> anyhow::Result<()> {
+    let names = new_names(inventory, role, more);
+    if let Some(root) = servers_with_role(inventory, role)
+        .into_iter()
+        .find(|h| h.user == "root")
+    {
+        anyhow::bail!(
+            "{role}: its servers log in as root ({} does), and provisioning the new ones would \
+             refuse root logins from then on: set `user = \"admin\"` (the `admin.user`) under \
+             [defaults] in dm.toml; scale provisions new servers as root by itself",
+            root.name
+        );
+    }
+    ctx.log(format!("{role}: adding {}", names.join(", ")));
+    boot_servers(ctx, store, &names).await?;
+    let not_ready = |step: &str| {
+        format!(
+            "{role}: {} booted, but {step} failed, so the load balancers were not changed; fix \
+             the cause, then run `provision {names}`, `launch {names}` and `launch loadbalancer`",
+            names.join(", "),
+            names = names.join(" ")
+        )
+    };
+    let inventory = ctx.inventory().reload()?;
+    let fresh = with_inventory(ctx, inventory.clone());
+    let new_hosts: Vec<Host> = names
+        .iter()
+        .filter_map(|name| inventory.server(name).cloned())
+        .collect();
+    if new_hosts.len() != names.len() {
+        anyhow::bail!(
+            "the new servers {} are booted but not in the inventory's environment `{}`; add them \
+             to its `servers` list, or scale without -E",
+            names.join(", "),
+            inventory.environment().unwrap_or("-")
+        );
+    }
+    // The database and cache servers admit the new servers before these use them.
+    admit(&fresh, &inventory, &names).await.map_err(|e| {
+        e.context(not_ready(
+            "admitting them on the database and cache servers",
+        ))
+    })?;
+    ctx.log(format!(
+        "{role}: provisioning and launching {}",
+        names.join(", ")
+    ));
+    // A bare server lets only root in: provision logs in as root when the inventory's user
+    // (the administrator it creates) is refused, as the `provision` task does.
+    let mut logins = Vec::new();
+    for host in &new_hosts {
+        let login = crate::provision::choose_login(host, &ctx.shared().connect, "root")
+            .await
+            .map_err(|e| e.context(not_ready("logging in to provision them")))?;
+        logins.push(login.host);
+    }
+    let outcomes = fresh
+        .on_hosts(logins, |ctx| async move {
+            crate::provision::provision_host(&ctx).await
+        })
+        .await;
+    finish(ctx, &fresh, outcomes).map_err(|e| e.context(not_ready("provisioning")))?;
+    let outcomes = fresh
+        .on_hosts(new_hosts.clone(), |ctx| async move {
+            crate::launch::launch_host(&ctx).await
+        })
+        .await;
+    finish(ctx, &fresh, outcomes).map_err(|e| e.context(not_ready("launching")))?;
+    if new_hosts.iter().any(|h| plays(h, "appnode")) {
+        let app_nodes: Vec<Host> = servers_with_role(&inventory, "appnode")
+            .into_iter()
+            .cloned()
+            .collect();
+        update_load_balancers(ctx, &fresh, &inventory, &app_nodes, &names).await?;
+    }
+    ctx.log(format!("{role}: {} server(s) added", names.len()));
+    Ok(())
+}
+
+async fn scale_down(
+    ctx: &Ctx,
+    store: &ServerStore,
+    inventory: &Inventory,
+    role: &str,
+    current: &[Host],
+    fewer: usize,
+    drain_timeout: Duration,
+) -> anyhow::Result<()> {
+    let booted: Vec<String> = store.state.records().into_iter().map(|r| r.name).collect();
+    let mut removable: Vec<&Host> = current
+        .iter()
+        .filter(|h| booted.contains(&h.name))
+        .collect();
+    removable.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    if removable.len() < fewer {
+        anyhow::bail!(
+            "{role}: cannot remove {fewer} server(s): only {} of its servers were booted by dm \
+             ({}); servers declared only in the inventory are not removed",
+            removable.len(),
+            removable
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let victims: Vec<Host> = removable[removable.len() - fewer..]
+        .iter()
+        .map(|h| (*h).clone())
+        .collect();
+    let names: Vec<String> = victims.iter().map(|h| h.name.clone()).collect();
+    ctx.log(format!("{role}: removing {}", names.join(", ")));
+    let current_ctx = with_inventory(ctx, inventory.clone());
+    if victims.iter().any(|h| plays(h, "appnode")) {
+        let remaining: Vec<Host> = servers_with_role(inventory, "appnode")
+            .into_iter()
+            .filter(|h| !names.contains(&h.name))
+            .cloned()
+            .collect();
+        if remaining.is_empty() && !servers_with_role(inventory, "loadbalancer").is_empty() {
+            anyhow::bail!(
+                "{role}: removing {} would leave the load balancers without an app node; keep at \
+                 least one",
+                names.join(", ")
+            );
+        }
+        update_load_balancers(ctx, &current_ctx, inventory, &remaining, &names).await?;
+        ctx.log(format!("{role}: draining {}", names.join(", ")));
+        let outcomes = current_ctx
+            .on_hosts(victims.clone(), move |ctx| async move {
+                let port = crate::deploy::AppConfig::from_ctx(&ctx)?.port;
+                drain(&ctx, port, drain_timeout).await?;
+                Ok(())
+            })
+            .await;
+        finish(ctx, &current_ctx, outcomes)?;
+    }
+    destroy_servers(ctx, store, &names).await?;
+    let inventory = ctx.inventory().reload()?;
+    let fresh = with_inventory(ctx, inventory.clone());
+    admit(&fresh, &inventory, &[]).await?;
+    ctx.log(format!("{role}: {} server(s) removed", names.len()));
+    Ok(())
+}
+
+/// Points every load balancer (but those in `leaving`) at `app_nodes`.
+async fn update_load_balancers(
+    ctx: &Ctx,
+    fan_out: &Ctx,
+    inventory: &Inventory,
+    app_nodes: &[Host],
+    leaving: &[String],
+) -> anyhow::Result<()> {
+    let balancers: Vec<Host> = servers_with_role(inventory, "loadbalancer")
+        .into_iter()
+        .filter(|h| !leaving.contains(&h.name))
+        .cloned()
+        .collect();
+    if balancers.is_empty() {
+        return Ok(());
+    }
+    ctx.log(format!(
+        "load balancers {}: upstream now {}",
+        balancers
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        app_nodes
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let nodes = Arc::new(app_nodes.to_vec());
+    let outcomes = fan_out
+        .on_hosts(balancers, move |ctx| {
+            let nodes = Arc::clone(&nodes);
+            async move { crate::loadbalancer::update_upstream(&ctx, &nodes).await }
+        })
+        .await;
+    finish(ctx, fan_out, outcomes)
+}
+
+/// Brings the database and cache servers (but those in `except`, which are being set up) in
+/// line with `inventory`'s servers: firewall (provision) and their own recipes, which admit
+/// exactly the inventory's app nodes.
+async fn admit(fan_out: &Ctx, inventory: &Inventory, except: &[String]) -> anyhow::Result<()> {
+    let services: Vec<Host> = inventory
+        .servers()
+        .filter(|h| !except.contains(&h.name))
+        .filter(|h| plays(h, "dbserver") || plays(h, "cachenode"))
+        .cloned()
+        .collect();
+    if services.is_empty() {
+        return Ok(());
+    }
+    let outcomes = fan_out
+        .on_hosts(services, |ctx| async move {
+            crate::provision::provision_host(&ctx).await?;
+            if plays(ctx.host(), "dbserver") {
+                Recipe::DbServer.apply(&ctx).await?;
+            }
+            if plays(ctx.host(), "cachenode") {
+                Recipe::CacheNode.apply(&ctx).await?;
+            }
+            Ok(())
+        })
+        .await;
+    finish(fan_out, fan_out, outcomes)
+}
+
+/// `count` unused names `ROLE1`, `ROLE2`, ...: the lowest numbers no server of the inventory
+/// (in any environment of its state) has.
+fn new_names(inventory: &Inventory, role: &str, count: usize) -> Vec<String> {
+    (1..)
+        .map(|n| format!("{role}{n}"))
+        .filter(|name| inventory.server(name).is_none())
+        .take(count)
+        .collect()
+}
+
+/// A context like `ctx` (same connection settings, output, check mode) whose inventory is
+/// `inventory`: the servers just booted or destroyed, for recipes that read the inventory
+/// (a database admitting app nodes, a firewall).
+fn with_inventory(ctx: &Ctx, inventory: Inventory) -> Ctx {
+    let shared = ctx.shared();
+    Ctx::local_machine(Arc::new(RunShared {
+        inventory: Arc::new(inventory),
+        connect: shared.connect.clone(),
+        events: shared.events.clone(),
+        sudo_password: SudoPassword::new(shared.sudo_password.known(), false),
+        check: shared.check,
+        diff: shared.diff,
+        selected: Vec::new(),
+        fanned_out: Default::default(),
+    }))
+}
+
+/// Moves what `fan_out`'s hosts did into the run's report (so the summary and `--json` list
+/// them), and fails when any of them failed.
+fn finish(ctx: &Ctx, fan_out: &Ctx, outcomes: Vec<HostOutcome>) -> anyhow::Result<()> {
+    if !Arc::ptr_eq(ctx.shared(), fan_out.shared())
+        && let (Ok(mut from), Ok(mut into)) = (
+            fan_out.shared().fanned_out.lock(),
+            ctx.shared().fanned_out.lock(),
+        )
+    {
+        into.append(&mut from);
+    }
+    HostOutcome::all_ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_mistakes_say_what_to_write() {
+        assert_eq!(
+            "appnode=3".parse::<ScaleTarget>(),
+            Ok(ScaleTarget {
+                role: "appnode".into(),
+                count: 3
+            })
+        );
+        assert!(
+            "appnode"
+                .parse::<ScaleTarget>()
+                .unwrap_err()
+                .contains("ROLE=N")
+        );
+        assert!(
+            "appnode=x"
+                .parse::<ScaleTarget>()
+                .unwrap_err()
+                .contains("appnode=3")
+        );
+        assert!("=3".parse::<ScaleTarget>().is_err());
+    }
+}

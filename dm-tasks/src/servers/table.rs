@@ -1,0 +1,84 @@
+//! `servers`: the table of servers dm booted, as the state file records them and their
+//! providers see them now.
+
+use std::path::{Path, PathBuf};
+
+use dm_core::Ctx;
+use dm_macros::task;
+use dm_providers::State;
+
+use super::providers::provider_named;
+
+/// List the servers dm booted: name, provider, address, roles, status.
+///
+/// Reads `servers.state.toml` next to the inventory (without waiting for a run that holds its
+/// lock) and asks each server's provider for its current status; when a provider cannot be
+/// asked (no token), the recorded status is shown with a `?`.
+#[task(local)]
+pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
+    let inventory_path = ctx
+        .inventory()
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("dm.toml"));
+    let project = match inventory_path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let state_path = State::path_next_to(&inventory_path);
+    let records = State::read(&state_path)?;
+    if records.is_empty() {
+        ctx.log(format!(
+            "no servers booted by dm ({} has none); boot some with `boot NAME...`",
+            state_path.display()
+        ));
+        return Ok(());
+    }
+    let known_hosts = ctx.shared().connect.known_hosts.clone();
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "PROVIDER".to_string(),
+        "ADDRESS".to_string(),
+        "ROLES".to_string(),
+        "STATUS".to_string(),
+    ]];
+    for record in records {
+        let settings = ctx.inventory().provider_settings(&record.name);
+        let status = match (
+            &record.id,
+            provider_named(&record.provider, &project, &known_hosts, &settings),
+        ) {
+            (Some(id), Ok(provider)) => match provider.status(id).await {
+                Ok(server) => server.status.to_string(),
+                Err(dm_providers::Error::NotFound { .. }) => "gone".to_string(),
+                Err(_) => format!("{}?", record.status),
+            },
+            _ => format!("{}?", record.status),
+        };
+        rows.push([
+            record.name.clone(),
+            record.provider.clone(),
+            record
+                .address()
+                .map_or_else(|| "-".to_string(), |a| a.to_string()),
+            if record.roles.is_empty() {
+                "-".to_string()
+            } else {
+                record.roles.join(",")
+            },
+            status,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|column| rows.iter().map(|row| row[column].len()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        ctx.log(line.join("  ").trim_end().to_string());
+    }
+    Ok(())
+}
