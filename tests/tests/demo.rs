@@ -78,7 +78,10 @@ fn demo_deploys_the_webapp_on_local_machines_and_destroys_them() {
         "served by appnode2: hello from postgres",
         "Boot, provision and launch of 4 servers took",
     ] {
-        assert!(stdout.contains(part), "missing `{part}`:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(part),
+            "missing `{part}`:\n{stdout}\n{stderr}"
+        );
     }
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("launch (dev): 4 hosts: 4 ok"), "{all}");
