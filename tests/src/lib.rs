@@ -281,3 +281,31 @@ pub fn fabfile_bin() -> PathBuf {
     );
     bin
 }
+
+/// Runs git in `repo` on the controller (with a fixed author, so tests need no git config) and
+/// returns its trimmed stdout; panics with git's stderr when it fails.
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "user.name=dm test",
+            "-c",
+            "user.email=dm@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The webapp example's directory (its dm.toml, secrets and sample app).
+pub fn webapp_example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp")
+}

@@ -20,37 +20,11 @@ use dm_tests::*;
 // The example's own tasks (`seed`, `status`), run in-process with `fleet.dm`.
 use webapp as _;
 
-/// The example fabfile's directory.
-fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp")
-}
-
-/// Runs git in `repo`, panicking with its output when it fails.
-fn git(repo: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "-c",
-            "user.name=dm test",
-            "-c",
-            "user.email=test@dm.invalid",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The sample app's repository: a git repository (branch main) made from examples/webapp/app,
 /// as the README tells a user to make it.
 fn make_app_repo(repo: &Path) {
     std::fs::create_dir_all(repo).expect("repo dir");
-    for entry in std::fs::read_dir(example_dir().join("app")).expect("examples/webapp/app") {
+    for entry in std::fs::read_dir(webapp_example().join("app")).expect("examples/webapp/app") {
         let entry = entry.expect("entry");
         if entry.file_type().expect("type").is_file() {
             std::fs::copy(entry.path(), repo.join(entry.file_name())).expect("copy app file");
@@ -89,7 +63,7 @@ fn set_version(text: String, version: &str) -> String {
 /// The example's machines, booted, with its inventory (app.repo pointing at `repo`) and secrets
 /// in the fleet's directory. The inventory logs in as `admin`, as the example's does.
 fn boot_example() -> (Fleet, PathBuf) {
-    let inventory = example_dir().join("dm.toml");
+    let inventory = webapp_example().join("dm.toml");
     let fleet = Fleet::from_inventory(&inventory, Some("dev"))
         .unwrap_or_else(|e| panic!("the example's inventory: {e}"))
         .user("admin")
@@ -110,15 +84,18 @@ fn boot_example() -> (Fleet, PathBuf) {
     let secrets = fleet.dir().join("secrets");
     std::fs::create_dir_all(&secrets).expect("secrets dir");
     for file in ["dev.age", "dev.recipients"] {
-        std::fs::copy(example_dir().join("secrets").join(file), secrets.join(file))
-            .expect("copy the example's secrets");
+        std::fs::copy(
+            webapp_example().join("secrets").join(file),
+            secrets.join(file),
+        )
+        .expect("copy the example's secrets");
     }
     (fleet, repo)
 }
 
 /// The example fabfile's command line (dm's standard tasks) with the example's dev key.
 fn dm(fleet: &Fleet, args: &[&str]) -> Dm {
-    let key = example_dir().join("secrets/dev.key");
+    let key = webapp_example().join("secrets/dev.key");
     Dm::new(fleet)
         .env("DM_AGE_IDENTITY", key.to_str().expect("utf8"))
         .args(args)
@@ -221,7 +198,7 @@ fn first_deployment_of_the_example() {
     let secret = std::process::Command::new(fabfile_bin())
         .current_dir(fleet.dir())
         .env("HOME", fleet.dir())
-        .env("DM_AGE_IDENTITY", example_dir().join("secrets/dev.key"))
+        .env("DM_AGE_IDENTITY", webapp_example().join("secrets/dev.key"))
         .args(["secrets", "show", "dev", "postgres_password"])
         .output()
         .expect("secrets show");

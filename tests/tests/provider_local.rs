@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dm::testing::{LocalProject, RunReport};
 use dm_core::machine::local::LocalStatus;
-use dm_tests::Dm;
+use dm_tests::{Dm, git, webapp_example};
 
 /// Links dm's standard tasks (boot, destroy, servers, run) into this test binary.
 fn project() -> LocalProject {
@@ -278,28 +278,6 @@ fn machines_of_a_killed_test_are_swept() {
     assert!(!Path::new("/run/netns").join(format!("dml-{id}")).exists());
 }
 
-/// The webapp example's directory.
-fn webapp_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp")
-}
-
-/// Runs git in `repo`, panicking with its output when it fails.
-fn git(repo: &Path, args: &[&str]) {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "-c",
-            "user.name=dm test",
-            "-c",
-            "user.email=test@dm.invalid",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-}
-
 /// `GET /` from `address` port 80 over plain HTTP/1.1: `status body`, or `error ...`.
 fn get(address: &str) -> String {
     use std::io::{Read, Write};
@@ -352,7 +330,7 @@ fn wait_for_nodes(lb: &str, nodes: &[&str]) {
 #[test]
 fn scaling_app_nodes_2_3_1_under_load_answers_every_request_from_the_live_nodes() {
     let project = project();
-    let example = webapp_dir();
+    let example = webapp_example();
     let repo = project.dir().join("app-repo");
     std::fs::create_dir_all(&repo).unwrap();
     for file in ["app.py", "db.py", "migrate.py", "requirements.txt"] {

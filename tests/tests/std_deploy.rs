@@ -4,12 +4,12 @@
 //! deploy lock, and never replaced by a release whose build fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
+use dm_tests::git;
 
 /// The appnode role recipe, as `launch` applies it.
 #[task]
@@ -18,28 +18,6 @@ async fn appnode_recipe(ctx: &Ctx) -> Result<()> {
 }
 
 const APP: &str = "/srv/shop";
-
-/// Runs git in `repo` on the controller, panicking with its stderr on failure.
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "-c",
-            "user.name=dm test",
-            "-c",
-            "user.email=dm@example.invalid",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Commits a version of the app answering `version <version>`; `requirement` is the line of
 /// requirements.txt (Debian's gunicorn satisfies `gunicorn` without an index).

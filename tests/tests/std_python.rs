@@ -7,13 +7,12 @@
 //! shows Django's output per host and fails, with Django's error, when the command fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use dm::prelude::*;
 use dm::tasks::deploy::AppConfig;
 use dm::tasks::python;
 use dm::testing::{Fleet, Machine, RunReport};
-use dm_tests::Dm;
+use dm_tests::{Dm, git};
 
 /// The appnode role recipe, as `launch` applies it: packages, app user, first deploy.
 #[task]
@@ -78,28 +77,6 @@ async fn py_collectstatic(ctx: &Ctx) -> Result<()> {
 
 const APP: &str = "/srv/shop";
 const DB: &str = "/srv/shop/shared/db/shop.sqlite3";
-
-/// Runs git in `repo` on the controller, panicking with its stderr on failure.
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args([
-            "-c",
-            "user.name=dm test",
-            "-c",
-            "user.email=dm@example.invalid",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The files of the Django project `shop` with the app `notes`, for Debian bookworm's Django 3.2.
 const PROJECT: &[(&str, &str)] = &[
