@@ -5,6 +5,8 @@ use dm_core::Ctx;
 use dm_core::ssh::Session;
 use dm_macros::task;
 
+use crate::provision::choose_login;
+
 /// Open an interactive shell on a server (`ssh appnode1`).
 #[task(local)]
 pub async fn ssh(
@@ -17,7 +19,22 @@ pub async fn ssh(
     let host = hosts
         .first()
         .with_context(|| format!("no server matches `{server}`"))?;
-    let session = Session::connect(host, &ctx.shared().connect).await?;
+    // A server booted but not yet provisioned only lets root in, while the inventory names the
+    // admin user provision creates: like provision, fall back to root when the inventory's user
+    // is refused (never when the user was given explicitly, `user@server`).
+    let host = if server.contains('@') {
+        host.clone()
+    } else {
+        let login = choose_login(host, &ctx.shared().connect, "root").await?;
+        if login.bootstrap {
+            eprintln!(
+                "{server}: user `{}` was refused (not provisioned yet?); logging in as root",
+                host.user
+            );
+        }
+        login.host
+    };
+    let session = Session::connect(&host, &ctx.shared().connect).await?;
     let status = session.shell().await;
     session.close().await;
     let status = status?;

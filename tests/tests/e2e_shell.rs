@@ -17,3 +17,23 @@ fn ssh_task_opens_an_interactive_shell_with_a_terminal() {
         "no terminal on the server:\n{text}"
     );
 }
+
+#[test]
+fn ssh_to_a_server_not_provisioned_yet_falls_back_to_root_and_says_so() {
+    // The inventory logs in as `admin`, which only `provision` creates: right after `boot`,
+    // `ssh SERVER` must still get in (as root), like provision does.
+    let fleet = dm::testing::Fleet::builder()
+        .machine("fresh1", &[])
+        .user("admin")
+        .boot()
+        .expect("fleet boots");
+    let run = Dm::new(&fleet)
+        .args(["ssh", "fresh1"])
+        .run_in_terminal(b"echo USER-$(id -un)-END; exit\n", Duration::ZERO);
+    let text = run.stdout();
+    assert!(text.contains("USER-root-END"), "{text}");
+    assert!(
+        text.contains("user `admin` was refused (not provisioned yet?); logging in as root"),
+        "{text}"
+    );
+}
