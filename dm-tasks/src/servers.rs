@@ -29,18 +29,60 @@
 //! its name (`appnode3` → `appnode`). It is authorized for the operator's SSH public key: the
 //! `.pub` of each `[defaults] identity_file(s)` and `-i` key, else `~/.ssh/id_ed25519.pub`
 //! (generated, with a note, when the operator has no key at all).
+//!
+//! # Cloud tokens
+//! A cloud provider's API token comes from its environment variable when that is set
+//! (`HCLOUD_TOKEN`, `DIGITALOCEAN_TOKEN`), else from the secrets store of the run's environment
+//! (`secrets/ENV.age`, read with `ctx.secret`): the secret `hcloud_token` or
+//! `digitalocean_token`, or the one named by the provider table's `token_secret`:
+//!
+//! ```toml
+//! [environments.production]
+//! provider = { name = "hetzner", size = "cx22", image = "debian-12", region = "fsn1", token_secret = "hetzner_prod_token" }
+//! ```
+//!
+//! Either way the token is masked in all of dm's output, and errors never contain it.
+//!
+//! # DNS
+//! With a `[dns]` table, `boot` and `scale` (up or down), and the `dns` task, point the name's A
+//! records at the load balancers: afterwards the name has exactly one A record per server
+//! playing `loadbalancer` (also as `appbalancer` or `dbappbalancer`) at its address (the
+//! inventory's, or the state file's for servers dm booted); other names and record types are
+//! never touched, and the output says what was added, re-pointed or removed. Scaling load
+//! balancers down takes the leaving ones out of DNS before they are destroyed. Without load
+//! balancers the records are left alone; without a `[dns]` table nothing is contacted.
+//!
+//! ```toml
+//! [dns]
+//! provider = "digitalocean"      # the DNS provider (DigitalOcean's Domains API; the only one yet)
+//! domain = "example.com"         # the zone at the provider
+//! name = "www"                   # the record name in it; "@" (the default) is the zone itself
+//! ttl = 300                      # seconds, at least 30 (default 300)
+//! token_secret = "do_dns_token"  # optional: the secret holding the token (see above)
+//! api_url = "https://api.digitalocean.com/v2"   # optional: another API endpoint
+//!
+//! [environments.staging.dns]     # an environment's table is merged over the top-level one
+//! name = "staging"
+//! ```
+//!
+//! The token is `DIGITALOCEAN_TOKEN`, else the secret `digitalocean_token` (or `token_secret`).
+//! With several environments, give each its own `name` (or put `[dns]` under the environment
+//! that owns the name): a top-level table alone applies to every environment.
 
 mod boot;
 mod cli;
 mod destroy;
+mod dns;
 mod drain;
 mod operator_keys;
 mod providers;
 mod scale;
 mod table;
+mod tokens;
 
 pub use boot::boot_servers;
 pub use destroy::destroy_servers;
+pub use dns::{dns, sync_dns};
 pub use operator_keys::operator_public_keys;
 pub use providers::{ServerStore, provider_named};
 pub use scale::{ScaleTarget, scale, scale_role};

@@ -31,6 +31,8 @@ pub(crate) struct InventoryFile {
     pub environments: BTreeMap<Spanned<String>, EnvironmentFile>,
     /// Where `boot` gets servers from, for every server (see [`super::provider`]).
     pub provider: Option<Spanned<toml::Value>>,
+    /// The name pointed at the load balancers after `boot` and `scale` (see [`super::dns`]).
+    pub dns: Option<Spanned<toml::Table>>,
 }
 
 /// `[defaults]`: connection settings for every server (and ad-hoc `-H` host).
@@ -136,4 +138,6 @@ pub(crate) struct EnvironmentFile {
     pub overrides: BTreeMap<Spanned<String>, ServerFile>,
     /// Where `boot` gets servers from in this environment (see [`super::provider`]).
     pub provider: Option<Spanned<toml::Value>>,
+    /// This environment's DNS settings, merged over the top-level `[dns]` (see [`super::dns`]).
+    pub dns: Option<Spanned<toml::Table>>,
 }

@@ -34,6 +34,7 @@
 
 pub mod booted;
 mod destination;
+mod dns;
 mod file;
 mod local;
 pub mod provider;
@@ -93,6 +94,8 @@ pub struct Inventory {
     /// Servers of the active environment declared with a provider but not booted (see
     /// [`Inventory::unbooted_server`]).
     unbooted: Vec<Host>,
+    /// `[dns]` settings for the active environment, for [`Inventory::dns_settings`].
+    dns: toml::Table,
 }
 
 impl Inventory {
@@ -140,6 +143,7 @@ impl Inventory {
         let resolved = resolve::resolve(&file, &src, environment, ssh)?;
         let providers =
             provider::ProviderLayers::read(&file, &src, resolved.environment.as_deref())?;
+        let dns = dns::dns_settings(&file, resolved.environment.as_deref());
         let (servers, unbooted) = booted::split_unbooted(resolved.servers, &addressless, |host| {
             !providers.for_server(&host.name, &host.roles).is_empty()
         });
@@ -157,6 +161,7 @@ impl Inventory {
             default_jump: resolved.default_jump,
             secrets: crate::secrets::Secrets::none(),
             providers,
+            dns,
         })
     }
 
@@ -176,6 +181,7 @@ impl Inventory {
             secrets: crate::secrets::Secrets::none(),
             providers: provider::ProviderLayers::default(),
             unbooted: Vec::new(),
+            dns: toml::Table::new(),
         }
     }
 
@@ -253,6 +259,13 @@ impl Inventory {
             None => resolve::inferred_role(name).into_iter().collect(),
         };
         self.providers.for_server(name, &roles)
+    }
+
+    /// The `[dns]` settings of the active environment (the top-level table, with the
+    /// environment's `dns` table merged over it): which name `boot` and `scale`
+    /// point at the load balancers. Empty when the inventory manages no DNS.
+    pub fn dns_settings(&self) -> &toml::Table {
+        &self.dns
     }
 
     /// A server of the active environment that the inventory declares with a provider but that

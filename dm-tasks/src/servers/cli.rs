@@ -22,7 +22,8 @@ Each server is booted by the provider the inventory gives it (`provider = \"loca
 default: a machine on this host, needs root), authorized for your SSH key, and recorded in
 servers.state.toml next to the inventory, so later runs find it: `-H appnode2`, `-R appnode`,
 `ssh appnode2`. Its roles are the inventory's for that name, else the one in its name
-(appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is.";
+(appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is.
+With a [dns] table in the inventory, the name's A records then point at the load balancers.";
 
 /// `--help` of `destroy`.
 const DESTROY_DOC: &str = "Destroy servers booted by dm: `destroy appnode2 --yes`.
@@ -73,6 +74,7 @@ fn run_boot<'a>(ctx: &'a Ctx, matches: &'a ArgMatches) -> TaskFuture<'a> {
         check_local_access(ctx, &names)?;
         let store = ServerStore::open(ctx).await?;
         boot_servers(ctx, &store, &names).await?;
+        super::dns::follow_load_balancers(ctx).await?;
         Ok(())
     })
 }

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::Ctx;
-use dm_providers::{DigitalOcean, Hetzner, LocalProvider, Provider, Reconciled, State, Wait};
+use dm_providers::{
+    ApiConfig, DigitalOcean, Hetzner, LocalProvider, Provider, Reconciled, State, Wait,
+};
+
+use super::tokens;
 
 /// How long a run waits for another run that holds the state file's lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -22,6 +26,8 @@ pub struct ServerStore {
     project: PathBuf,
     /// The known_hosts file of this run, where the local provider records host keys.
     known_hosts: PathBuf,
+    /// The run's context, for cloud tokens kept in the secrets store.
+    ctx: Ctx,
 }
 
 impl ServerStore {
@@ -48,6 +54,7 @@ impl ServerStore {
             state: Arc::new(state),
             project,
             known_hosts: ctx.shared().connect.known_hosts.clone(),
+            ctx: ctx.clone(),
         };
         let settled = store.reconcile().await?;
         for record in &settled.adopted {
@@ -93,7 +100,7 @@ impl ServerStore {
         name: &str,
         settings: &toml::Table,
     ) -> anyhow::Result<Arc<dyn Provider>> {
-        provider_named(name, &self.project, &self.known_hosts, settings)
+        provider_named(&self.ctx, name, &self.project, &self.known_hosts, settings)
     }
 
     /// The provider and its settings for server `name`, from the inventory (see the module
@@ -141,9 +148,11 @@ pub(crate) fn check_local_access(ctx: &Ctx, names: &[String]) -> anyhow::Result<
 }
 
 /// Makes provider `name`: `local` (machines of the project in `project`, host keys recorded in
-/// `known_hosts`), `hetzner` (token `HCLOUD_TOKEN`) or `digitalocean` (token
-/// `DIGITALOCEAN_TOKEN`).
+/// `known_hosts`), `hetzner` (token `HCLOUD_TOKEN`, else the secret `hcloud_token`) or
+/// `digitalocean` (token `DIGITALOCEAN_TOKEN`, else the secret `digitalocean_token`); the
+/// secret's name can be changed with the setting `token_secret` (read with `ctx`'s secrets).
 pub fn provider_named(
+    ctx: &Ctx,
     name: &str,
     project: &Path,
     known_hosts: &Path,
@@ -157,8 +166,20 @@ pub fn provider_named(
             }
             Arc::new(local)
         }
-        "hetzner" => Arc::new(Hetzner::from_env()?),
-        "digitalocean" => Arc::new(DigitalOcean::from_env()?),
+        "hetzner" => {
+            let token = tokens::token(ctx, tokens::HETZNER, settings, "provider")?;
+            Arc::new(Hetzner::new(ApiConfig::new(
+                Hetzner::DEFAULT_BASE_URL,
+                token,
+            ))?)
+        }
+        "digitalocean" => {
+            let token = tokens::token(ctx, tokens::DIGITALOCEAN, settings, "provider")?;
+            Arc::new(DigitalOcean::new(ApiConfig::new(
+                DigitalOcean::DEFAULT_BASE_URL,
+                token,
+            ))?)
+        }
         other => anyhow::bail!(
             "unknown provider `{other}` in the inventory's `provider` settings; known providers: \
              local, hetzner, digitalocean"

@@ -10,6 +10,9 @@
 //! them, then let the database and cache servers forget them. Only servers dm booted (in the
 //! state file) are removed, the highest-numbered first; servers declared in the inventory alone
 //! are never destroyed.
+//!
+//! Either way, with a `[dns]` table the name's A records then follow the load balancers (see
+//! [`crate::servers`](mod@crate::servers)); load balancers scaled down leave DNS before they are destroyed.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use dm_macros::task;
 
 use super::boot::boot_servers;
 use super::destroy::destroy_servers;
+use super::dns::{follow_load_balancers, sync_dns};
 use super::drain::drain;
 use super::providers::{ServerStore, check_local_access};
 use crate::launch::{Recipe, plays, servers_with_role};
@@ -69,6 +73,7 @@ impl FromStr for ScaleTarget {
 /// Up: boots the new servers (named ROLE1, ROLE2, ... skipping names in use), provisions and
 /// launches them in parallel, and only then adds them to the load balancers. Down: removes the
 /// highest-numbered servers dm booted from the load balancers, drains them, then destroys them.
+/// With a `[dns]` table, the name's A records then point at the load balancers.
 #[task(local)]
 pub async fn scale(
     ctx: &Ctx,
@@ -109,7 +114,7 @@ pub async fn scale_role(
         return Ok(());
     }
     if count > current.len() {
-        scale_up(ctx, &store, &inventory, role, count - current.len()).await
+        scale_up(ctx, &store, &inventory, role, count - current.len()).await?;
     } else {
         scale_down(
             ctx,
@@ -120,8 +125,10 @@ pub async fn scale_role(
             current.len() - count,
             drain_timeout,
         )
-        .await
+        .await?;
     }
+    // The `[dns]` name follows the load balancers now in service (nothing without `[dns]`).
+    follow_load_balancers(ctx).await
 }
 
 async fn scale_up(
@@ -266,6 +273,10 @@ async fn scale_down(
             })
             .await;
         finish(ctx, &current_ctx, outcomes)?;
+    }
+    if victims.iter().any(|h| plays(h, "loadbalancer")) {
+        // Out of DNS before they go, so clients are not sent to a destroyed server.
+        sync_dns(ctx, inventory, &names).await?;
     }
     destroy_servers(ctx, store, &names).await?;
     let inventory = ctx.inventory().reload()?;

@@ -46,7 +46,7 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
         let settings = ctx.inventory().provider_settings(&record.name);
         let status = match (
             &record.id,
-            provider_named(&record.provider, &project, &known_hosts, &settings),
+            provider_named(ctx, &record.provider, &project, &known_hosts, &settings),
         ) {
             (Some(id), Ok(provider)) => match provider.status(id).await {
                 Ok(server) => server.status.to_string(),

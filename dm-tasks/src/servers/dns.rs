@@ -1,0 +1,325 @@
+//! Pointing the site's name at the load balancers: after `boot` and `scale` (and with the `dns`
+//! task), the A records of the `[dns]` name are made exactly the load balancers' addresses.
+//!
+//! Without a `[dns]` table nothing happens: no token is looked up, no API is contacted. The
+//! table's keys are described in the module docs of [`crate::servers`](mod@crate::servers).
+
+use std::net::Ipv4Addr;
+
+use dm_core::Ctx;
+use dm_core::inventory::Inventory;
+use dm_macros::task;
+use dm_providers::{ApiConfig, DigitalOcean, DigitalOceanDns, DnsChange, DnsProvider};
+
+use super::tokens;
+use crate::launch::servers_with_role;
+
+/// The `[dns]` keys dm knows: anything else is a typo, refused rather than ignored.
+const KNOWN_KEYS: &[&str] = &[
+    "provider",
+    "domain",
+    "name",
+    "ttl",
+    "token_secret",
+    "api_url",
+];
+
+/// DigitalOcean's smallest TTL: it refuses shorter ones.
+const MIN_TTL: i64 = 30;
+
+/// Point the `[dns]` name's A records at the load balancers now (boot and scale do it too).
+///
+/// Makes the name in the inventory's `[dns]` table have exactly one A record per load balancer
+/// of the environment (servers playing `loadbalancer`, also as `appbalancer` or
+/// `dbappbalancer`), at its address; other records are never touched. With --check, says what
+/// would change and changes nothing.
+#[task(local)]
+pub async fn dns(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.inventory().dns_settings().is_empty() {
+        ctx.log("dns: the inventory has no [dns] table; nothing to do");
+        return Ok(());
+    }
+    sync_dns(ctx, ctx.inventory(), &[]).await?;
+    Ok(())
+}
+
+/// After servers were booted or destroyed: [`sync_dns`] with the inventory as it is now (the
+/// state file's servers included). Does nothing, not even re-reading the inventory, without a
+/// `[dns]` table.
+pub(crate) async fn follow_load_balancers(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.inventory().dns_settings().is_empty() {
+        return Ok(());
+    }
+    sync_dns(ctx, &ctx.inventory().reload()?, &[]).await?;
+    Ok(())
+}
+
+/// Makes the A records of `inventory`'s `[dns]` name exactly the addresses of its load
+/// balancers, leaving out servers `leaving` (load balancers about to be destroyed), and says in
+/// `ctx`'s output what changed.
+///
+/// Returns `None`, having contacted nothing, when the inventory has no `[dns]` table; also
+/// `None` when there is no load balancer (the records are left alone rather than removed) and
+/// in check mode (what would change is only reported).
+pub async fn sync_dns(
+    ctx: &Ctx,
+    inventory: &Inventory,
+    leaving: &[String],
+) -> anyhow::Result<Option<DnsChange>> {
+    let table = inventory.dns_settings();
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let file = inventory
+        .path()
+        .map_or_else(|| "dm.toml".to_string(), |p| p.display().to_string());
+    let settings = DnsSettings::read(table, &file)?;
+    let shown = settings.full_name();
+    let addresses = balancer_addresses(inventory, leaving)?;
+    if addresses.is_empty() {
+        ctx.log(format!(
+            "dns: no load balancer in the inventory; the A records of {shown} were left as they are"
+        ));
+        return Ok(None);
+    }
+    let token = tokens::token(ctx, tokens::DIGITALOCEAN_DNS, table, "[dns]")?;
+    let provider = DigitalOceanDns::new(ApiConfig::new(settings.api_url.clone(), token))?
+        .with_ttl(settings.ttl);
+    // Sorted, each once: the output reads the same whatever the servers' names.
+    let mut wanted = addresses;
+    wanted.sort();
+    wanted.dedup();
+    let listing = list(&wanted);
+    if ctx.check_mode() {
+        let current = provider
+            .a_records(&settings.domain, &settings.name)
+            .await
+            .map_err(|e| anyhow::anyhow!("dns: could not read the A records of {shown}: {e}"))?;
+        let mut now: Vec<Ipv4Addr> = current.iter().map(|r| r.ip).collect();
+        now.sort();
+        let ttl_right = current.iter().all(|r| r.ttl == settings.ttl);
+        if now == wanted && ttl_right {
+            ctx.log(format!(
+                "dns: {shown} A already {listing}; would change nothing"
+            ));
+        } else {
+            ctx.log(format!(
+                "dns: would point {shown} A at {listing} (now {})",
+                if now.is_empty() {
+                    "none".to_string()
+                } else {
+                    list(&now)
+                }
+            ));
+        }
+        return Ok(None);
+    }
+    let change = provider
+        .set_a_records(&settings.domain, &settings.name, &wanted)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "dns: could not point {shown} at the load balancers ({listing}): {e}; the \
+                 servers themselves are fine: fix the cause and run the `dns` task"
+            )
+        })?;
+    ctx.log(describe(&shown, &listing, &change));
+    Ok(Some(change))
+}
+
+/// The `[dns]` table, checked.
+#[derive(Debug, Clone)]
+struct DnsSettings {
+    /// The zone at the provider (`example.com`).
+    domain: String,
+    /// The record name relative to the zone (`www`, `@` for the zone itself).
+    name: String,
+    /// TTL of the records, seconds.
+    ttl: u32,
+    /// The provider's API base URL.
+    api_url: String,
+}
+
+impl DnsSettings {
+    /// Reads `table`, the `[dns]` settings of inventory `file`, refusing unknown keys, missing
+    /// or mistyped values, and providers dm cannot speak to.
+    fn read(table: &toml::Table, file: &str) -> anyhow::Result<DnsSettings> {
+        if let Some(unknown) = table.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            anyhow::bail!(
+                "{file}: [dns] has no setting `{unknown}`; the settings are: {}",
+                KNOWN_KEYS.join(", ")
+            );
+        }
+        let text = |key: &str| -> anyhow::Result<Option<String>> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(toml::Value::String(value)) if !value.trim().is_empty() => {
+                    Ok(Some(value.trim().to_string()))
+                }
+                Some(other) => {
+                    anyhow::bail!("{file}: [dns] {key} = {other} must be a non-empty string")
+                }
+            }
+        };
+        let provider = text("provider")?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{file}: [dns] names no provider; write provider = \"digitalocean\" (the DNS \
+                 provider dm speaks to)"
+            )
+        })?;
+        if provider != "digitalocean" {
+            anyhow::bail!(
+                "{file}: [dns] provider = \"{provider}\" is not a DNS provider dm knows; known: \
+                 digitalocean"
+            );
+        }
+        let domain = text("domain")?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{file}: [dns] names no domain; write e.g. domain = \"example.com\" (the zone at \
+                 the DNS provider)"
+            )
+        })?;
+        let ttl = match table.get("ttl") {
+            None => DigitalOceanDns::DEFAULT_TTL,
+            Some(toml::Value::Integer(ttl)) if (MIN_TTL..=i64::from(u32::MAX)).contains(ttl) => {
+                *ttl as u32
+            }
+            Some(other) => anyhow::bail!(
+                "{file}: [dns] ttl = {other} is not a number of seconds of at least {MIN_TTL}; \
+                 write e.g. ttl = 300"
+            ),
+        };
+        Ok(DnsSettings {
+            domain,
+            name: text("name")?.unwrap_or_else(|| "@".to_string()),
+            ttl,
+            api_url: text("api_url")?.unwrap_or_else(|| DigitalOcean::DEFAULT_BASE_URL.to_string()),
+        })
+    }
+
+    /// The name as people type it: `www.example.com`, or `example.com` for the zone itself.
+    fn full_name(&self) -> String {
+        let name = self.name.trim_end_matches('.');
+        if name == "@" || name == self.domain || name.ends_with(&format!(".{}", self.domain)) {
+            if name == "@" {
+                return self.domain.clone();
+            }
+            return name.to_string();
+        }
+        format!("{name}.{}", self.domain)
+    }
+}
+
+/// The addresses of the load balancers of `inventory` but those `leaving` (from the inventory,
+/// or the state file for servers dm booted). An address that
+/// is not an IPv4 address cannot be an A record: an error says which server and what to do.
+fn balancer_addresses(inventory: &Inventory, leaving: &[String]) -> anyhow::Result<Vec<Ipv4Addr>> {
+    servers_with_role(inventory, "loadbalancer")
+        .into_iter()
+        .filter(|host| !leaving.contains(&host.name))
+        .map(|host| {
+            host.address.parse::<Ipv4Addr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "dns: load balancer {} has the address `{}`, not an IPv4 address, so no A \
+                     record can point at it; set its `address` in the inventory to its public \
+                     IPv4 address",
+                    host.name,
+                    host.address
+                )
+            })
+        })
+        .collect()
+}
+
+/// `a, b, c`.
+fn list(ips: &[Ipv4Addr]) -> String {
+    ips.iter()
+        .map(Ipv4Addr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The output line saying what `change` did to `shown`, now pointing at `listing`.
+fn describe(shown: &str, listing: &str, change: &DnsChange) -> String {
+    if change.is_empty() {
+        return format!("dns: {shown} A already {listing}; nothing changed");
+    }
+    let mut parts = Vec::new();
+    if !change.created.is_empty() {
+        parts.push(format!("added {}", list(&change.created)));
+    }
+    for (from, to) in &change.updated {
+        parts.push(if from == to {
+            format!("new TTL for {to}")
+        } else {
+            format!("re-pointed {from} to {to}")
+        });
+    }
+    if !change.deleted.is_empty() {
+        parts.push(format!("removed {}", list(&change.deleted)));
+    }
+    format!("dns: {shown} A now {listing} ({})", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn settings_are_checked_and_named() {
+        let s = DnsSettings::read(
+            &table("provider = \"digitalocean\"\ndomain = \"example.com\"\nname = \"www\""),
+            "dm.toml",
+        )
+        .unwrap();
+        assert_eq!(s.full_name(), "www.example.com");
+        assert_eq!(s.ttl, DigitalOceanDns::DEFAULT_TTL);
+        assert_eq!(s.api_url, DigitalOcean::DEFAULT_BASE_URL);
+        let apex = DnsSettings::read(
+            &table("provider = \"digitalocean\"\ndomain = \"example.com\""),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(apex.full_name(), "example.com");
+
+        let err = |text: &str| {
+            DnsSettings::read(&table(text), "dm.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err("provider = \"digitalocean\"\ndomain = \"e.com\"\nnmae = \"www\"")
+                .contains("[dns] has no setting `nmae`")
+        );
+        assert!(err("domain = \"e.com\"").contains("names no provider"));
+        assert!(err("provider = \"route53\"\ndomain = \"e.com\"").contains("known: digitalocean"));
+        assert!(err("provider = \"digitalocean\"").contains("names no domain"));
+        assert!(
+            err("provider = \"digitalocean\"\ndomain = \"e.com\"\nttl = 5").contains("at least 30")
+        );
+    }
+
+    #[test]
+    fn changes_are_described() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let change = DnsChange {
+            created: vec![ip("192.0.2.2")],
+            updated: vec![(ip("192.0.2.9"), ip("192.0.2.1"))],
+            deleted: vec![ip("192.0.2.8")],
+            unchanged: vec![],
+        };
+        assert_eq!(
+            describe("www.example.com", "192.0.2.1, 192.0.2.2", &change),
+            "dns: www.example.com A now 192.0.2.1, 192.0.2.2 (added 192.0.2.2; re-pointed \
+             192.0.2.9 to 192.0.2.1; removed 192.0.2.8)"
+        );
+        assert_eq!(
+            describe("www.example.com", "192.0.2.1", &DnsChange::default()),
+            "dns: www.example.com A already 192.0.2.1; nothing changed"
+        );
+    }
+}
