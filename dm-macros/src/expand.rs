@@ -207,6 +207,9 @@ fn arg_builder(param: &Param) -> TokenStream {
         if param.hosts {
             arg.extend(quote!(.num_args(0..)));
         }
+        if param.positional {
+            arg.extend(quote!(.num_args(1..)));
+        }
         // Spanned at the type, so a type clap cannot parse is reported at the parameter.
         let parser = quote_spanned!(ty.span()=> ::dm::__private::clap::value_parser!(#ty));
         arg.extend(quote! {
@@ -227,7 +230,9 @@ fn arg_builder(param: &Param) -> TokenStream {
     }
     match &param.default {
         Some(default) => arg.extend(quote!(.default_value(#default))),
-        None if param.shape == Shape::Value => arg.extend(quote!(.required(true))),
+        None if param.shape == Shape::Value || param.positional => {
+            arg.extend(quote!(.required(true)));
+        }
         None => {}
     }
     arg

@@ -65,11 +65,17 @@ use proc_macro::TokenStream;
 /// | `Option<T>` | optional `--name <NAME>` |
 /// | `bool` | switch `--name` |
 /// | `Vec<T>` | repeatable `--name <NAME>`, empty when absent |
+/// | `Vec<T>` with `positional` | positional `<NAME>...`, one value or more required |
 ///
 /// `#[arg(...)]` on a parameter takes, in any combination:
 /// `help = "..."` (its line in `--help`), `short = 'x'` (also `-x`), `long = "..."` (another long
 /// flag) and `default = "..."` (for plain `T` only; numbers and `char`s are checked at compile
 /// time).
+///
+/// `#[arg(positional)]` on one `Vec<T>` parameter makes it the list of positional values
+/// `<NAME>...` (one value or more) instead of a repeatable flag, e.g. the names of servers to
+/// create, which need not exist yet. A task has one such list at most (`positional` or `hosts`),
+/// after every plain positional argument, and it takes no `short`, `long` or `default`.
 ///
 /// `#[arg(hosts)]` on one `Vec<String>` parameter makes it the positional `[SERVER|ROLE]...`
 /// that picks the hosts: each value that names a role of the inventory selects that role's

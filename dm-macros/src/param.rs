@@ -14,8 +14,8 @@ use crate::attr::{duplicate, literal_value, meta_key, string_value};
 use crate::errors::Errors;
 
 /// What every `#[arg(...)]` key looks like, for "unknown key" messages.
-const ARG_KEYS: &str =
-    "`help = \"...\"`, `short = 'x'`, `long = \"...\"`, `default = \"...\"`, `hosts`";
+const ARG_KEYS: &str = "`help = \"...\"`, `short = 'x'`, `long = \"...\"`, `default = \"...\"`, \
+                        `hosts`, `positional`";
 
 /// How a parameter's type maps onto the command line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,8 @@ pub(crate) enum Shape {
     Optional,
     /// `bool`: a `--name` switch.
     Flag,
-    /// `Vec<T>`: a repeatable `--name <NAME>`, empty when absent.
+    /// `Vec<T>`: a repeatable `--name <NAME>`, empty when absent (or, with `positional`, the
+    /// required positional `<NAME>...`).
     Multiple,
 }
 
@@ -50,12 +51,14 @@ pub(crate) struct Param {
     pub(crate) default: Option<LitStr>,
     /// `#[arg(hosts)]`: positional `SERVER|ROLE` values that select the hosts the task runs on.
     pub(crate) hosts: bool,
+    /// `#[arg(positional)]`: a `Vec<T>` given as one or more positional `<NAME>...` values.
+    pub(crate) positional: bool,
 }
 
 impl Param {
     /// Whether the argument is given as `--name` rather than by position.
     pub(crate) fn is_named(&self) -> bool {
-        !self.hosts && self.shape != Shape::Value
+        !self.hosts && !self.positional && self.shape != Shape::Value
             || self.default.is_some()
             || self.short.is_some()
             || self.long.is_some()
@@ -86,6 +89,7 @@ struct ArgAttrs {
     long: Option<LitStr>,
     default: Option<(Meta, LitStr)>,
     hosts: Option<Meta>,
+    positional: Option<Meta>,
 }
 
 /// Checks the parameters of `sig` and returns the task arguments (all but the context).
@@ -132,6 +136,7 @@ pub(crate) fn parse_params(sig: &mut Signature, errors: &mut Errors) -> Vec<Para
         ));
     }
     check_unique_flags(&params, errors);
+    check_positional_order(&params, errors);
     params
 }
 
@@ -229,8 +234,13 @@ fn parse_param(
         long: settings.long,
         default: None,
         hosts: false,
+        positional: false,
     };
-    if let Some(meta) = settings.hosts {
+    if let Some(meta) = &settings.positional {
+        let (default, hosts) = (settings.default.is_some(), settings.hosts.is_some());
+        check_positional(&mut param, meta, default, hosts, errors);
+    }
+    if let Some(meta) = settings.hosts.filter(|_| settings.positional.is_none()) {
         let conflict = param
             .short
             .as_ref()
@@ -255,7 +265,8 @@ fn parse_param(
             param.hosts = true;
         }
     }
-    if let Some((meta, default)) = settings.default {
+    // A `positional` with a `default` was reported by `check_positional` already.
+    if let Some((meta, default)) = settings.default.filter(|_| settings.positional.is_none()) {
         let refusal = match shape {
             Shape::Value => None,
             Shape::Optional => Some(
@@ -284,6 +295,55 @@ fn parse_param(
         }
     }
     Some(param)
+}
+
+/// Checks `#[arg(positional)]` on `param` and marks it positional when it is usable.
+///
+/// Only a `Vec<T>` takes it (a plain `T` is positional already), and it cannot also be a flag
+/// (`short`, `long`), have a `default` (it requires one value or more) or select hosts.
+fn check_positional(
+    param: &mut Param,
+    meta: &Meta,
+    default: bool,
+    hosts: bool,
+    errors: &mut Errors,
+) {
+    if param.shape != Shape::Multiple {
+        errors.push(syn::Error::new_spanned(
+            meta,
+            "`positional` makes a list of positional values: declare the parameter as `Vec<T>` \
+             (a plain `T` is a positional argument already, without `positional`)",
+        ));
+        return;
+    }
+    let conflict = [
+        ("short", param.short.is_some()),
+        ("long", param.long.is_some()),
+        ("default", default),
+        ("hosts", hosts),
+    ]
+    .into_iter()
+    .find_map(|(key, given)| given.then_some(key));
+    match conflict {
+        Some("hosts") => errors.push(syn::Error::new_spanned(
+            meta,
+            "`positional` and `hosts` cannot be combined: keep `hosts` for servers and roles of \
+             the inventory, or `positional` for values that need not name any",
+        )),
+        Some("default") => errors.push(syn::Error::new_spanned(
+            meta,
+            "a `positional` list requires one value or more, so it takes no `default`: remove \
+             `default`",
+        )),
+        Some(key) => errors.push(syn::Error::new_spanned(
+            meta,
+            format!(
+                "a `positional` list is given by position, not as a flag, so it takes no `{key}`: \
+                 remove `{key}` (or remove `positional` for a repeatable flag)"
+            ),
+        )),
+        None => param.positional = true,
+    }
 }
 
 /// The [`Shape`] of a parameter type and the type of each of its values.
@@ -363,11 +423,12 @@ fn parse_settings(
             "default" => {
                 settings.default = errors.keep(string_value(meta)).map(|s| (meta.clone(), s));
             }
-            "hosts" => match meta {
-                Meta::Path(_) => settings.hosts = Some(meta.clone()),
+            "hosts" | "positional" => match meta {
+                Meta::Path(_) if key == "hosts" => settings.hosts = Some(meta.clone()),
+                Meta::Path(_) => settings.positional = Some(meta.clone()),
                 _ => errors.push(syn::Error::new_spanned(
                     meta,
-                    "`hosts` takes no value: write `#[arg(hosts)]`",
+                    format!("`{key}` takes no value: write `#[arg({key})]`"),
                 )),
             },
             _ => errors.push(syn::Error::new_spanned(
@@ -501,6 +562,50 @@ fn check_unique_flags(params: &[Param], errors: &mut Errors) {
                 format!(
                     "`-{}` is already the short flag of argument `{other}`: choose another letter",
                     short.value()
+                ),
+            ));
+        }
+    }
+}
+
+/// clap gives positional values to the arguments in declaration order, and a list takes all that
+/// remain: so a task has one list of positional values at most (`positional` or `hosts`), and a
+/// `positional` list comes after every plain positional argument. Reported at the argument that
+/// breaks the rule.
+fn check_positional_order(params: &[Param], errors: &mut Errors) {
+    let mut list: Option<&Param> = None;
+    for param in params {
+        if param.positional || param.hosts {
+            match list {
+                Some(first) if param.positional || first.positional => {
+                    let kind = |p: &Param| if p.hosts { "hosts" } else { "positional" };
+                    errors.push(syn::Error::new(
+                        param.span,
+                        format!(
+                            "a task has one list of positional values at most, and `{}` \
+                             (`#[arg({})]`) is one already, taking every remaining value: remove \
+                             `{}` to make `{}` a repeatable `--{}` flag",
+                            first.id,
+                            kind(first),
+                            kind(param),
+                            param.id,
+                            param.long_name()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => list = Some(param),
+            }
+        } else if param.shape == Shape::Value
+            && !param.is_named()
+            && let Some(first) = list.filter(|first| first.positional)
+        {
+            errors.push(syn::Error::new(
+                param.span,
+                format!(
+                    "`{}` is a positional argument after the `positional` list `{}`, which takes \
+                     every remaining value: move `{}` before `{}`",
+                    param.id, first.id, param.id, first.id
                 ),
             ));
         }

@@ -75,6 +75,24 @@ async fn launch(
     Ok(())
 }
 
+/// Boot servers that need not be in the inventory yet.
+#[task(local)]
+async fn spawn(
+    _ctx: &Ctx,
+    size: String,
+    #[arg(positional, help = "the servers to boot")] names: Vec<String>,
+    #[arg(short = 'y')] yes: bool,
+) -> Result<()> {
+    let _ = (size, names, yes);
+    Ok(())
+}
+
+#[task]
+async fn open_ports(_ctx: &Ctx, #[arg(positional)] ports: Vec<u16>) -> Result<()> {
+    let _ = ports;
+    Ok(())
+}
+
 /// The task of this name defined in this file (dm's standard tasks are linked in too).
 fn def(name: &str) -> &'static TaskDef {
     dm::task::registered()
@@ -110,10 +128,12 @@ fn every_task_is_registered_under_its_command_name() {
         "build-release",
         "undocumented",
         "launch",
+        "spawn",
+        "open-ports",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 8, "{names:?}");
 }
 
 #[test]
@@ -125,6 +145,8 @@ fn every_generated_command_passes_clap_validation() {
         "build-release",
         "undocumented",
         "launch",
+        "spawn",
+        "open-ports",
     ] {
         // Panics on duplicate flags, bad defaults and other mistakes clap only finds at run time.
         command(name).debug_assert();
@@ -324,4 +346,45 @@ fn hosts_argument_takes_any_number_of_positional_servers_or_roles() {
         "{}",
         help("launch")
     );
+}
+
+#[test]
+fn positional_list_takes_one_or_more_values_after_the_plain_positionals() {
+    assert_eq!(def("spawn").hosts_arg, None);
+    let m = parse("spawn", &["small", "web1", "-y", "web2"]).expect("parses");
+    assert_eq!(
+        m.get_one::<String>("size").map(String::as_str),
+        Some("small")
+    );
+    let names: Vec<&String> = m.get_many::<String>("names").expect("values").collect();
+    assert_eq!(names, ["web1", "web2"]);
+    assert!(m.get_flag("yes"));
+
+    let err = parse("spawn", &["small"]).expect_err("one name at least");
+    assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+    assert!(err.to_string().contains("<NAMES>..."), "{err}");
+    let err = parse("spawn", &["small", "--names", "web1"]).expect_err("not a flag");
+    assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+
+    let text = help("spawn");
+    for expected in ["<SIZE> <NAMES>...", "the servers to boot", "-y, --yes"] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn positional_list_values_are_parsed_as_the_element_type() {
+    let m = parse("open-ports", &["80", "443"]).expect("parses");
+    let ports: Vec<u16> = m
+        .get_many::<u16>("ports")
+        .expect("values")
+        .copied()
+        .collect();
+    assert_eq!(ports, [80, 443]);
+    let err = parse("open-ports", &["80", "http"]).expect_err("http is no u16");
+    assert_eq!(err.kind(), ErrorKind::ValueValidation);
+    assert!(err.to_string().contains("http"), "{err}");
 }

@@ -1,94 +1,68 @@
-//! The command lines `boot NAME...` and `destroy NAME... [--yes]`.
+//! The tasks `boot NAME...` and `destroy NAME... [--yes]`.
 //!
-//! Their names are servers that may not exist yet (or no longer), so they cannot be
-//! `#[arg(hosts)]` values, which must name servers of the inventory; and `#[task]` has no
-//! positional list otherwise. These two tasks are therefore registered by hand, exactly as
-//! `#[task(local)]` registers a task.
+//! Their names are servers that may not exist yet (or no longer), so they are a
+//! `#[arg(positional)]` list rather than `#[arg(hosts)]` values, which must name servers of the
+//! inventory. The parameter is called `name` so that usage reads `<NAME>...`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use dm_core::__private::clap::{Arg, ArgAction, ArgMatches};
-use dm_core::task::TaskFuture;
-use dm_core::{Ctx, TaskDef};
+use dm_core::Ctx;
+use dm_macros::task;
 
 use super::boot::boot_servers;
 use super::destroy::destroy_servers;
 use super::providers::{ServerStore, check_local_access};
 
-/// `--help` of `boot`.
-const BOOT_DOC: &str = "Boot new servers with their provider: `boot appnode2 appnode3`.
-
-Each server is booted by the provider the inventory gives it (`provider = \"local\"`, the
-default: a machine on this host, needs root), authorized for your SSH key, and recorded in
-servers.state.toml next to the inventory, so later runs find it: `-H appnode2`, `-R appnode`,
-`ssh appnode2`. Its roles are the inventory's for that name, else the one in its name
-(appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is.
-With a [dns] table in the inventory, the name's A records then point at the load balancers.";
-
-/// `--help` of `destroy`.
-const DESTROY_DOC: &str = "Destroy servers booted by dm: `destroy appnode2 --yes`.
-
-Powers the servers off at their provider, deletes them, and removes their records (and, for
-local machines, their host keys from known_hosts). Asks for confirmation unless --yes is given.
-Only servers in servers.state.toml can be destroyed.";
-
-/// The positional `NAME...` and, for destroy, `--yes`.
-fn names_arg(help: &'static str) -> Arg {
-    Arg::new("names")
-        .value_name("NAME")
-        .num_args(1..)
-        .required(true)
-        .action(ArgAction::Append)
-        .help(help)
+/// Boot new servers with their provider: `boot appnode2 appnode3`.
+///
+/// Each server is booted by the provider the inventory gives it (`provider = "local"`, the
+/// default: a machine on this host, needs root), authorized for your SSH key, and recorded in
+/// servers.state.toml next to the inventory, so later runs find it: `-H appnode2`, `-R appnode`,
+/// `ssh appnode2`. Its roles are the inventory's for that name, else the one in its name
+/// (appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is.
+/// With a [dns] table in the inventory, the name's A records then point at the load balancers.
+#[task(local)]
+async fn boot(
+    ctx: &Ctx,
+    #[arg(positional, help = "the servers to boot, e.g. appnode2")] name: Vec<String>,
+) -> anyhow::Result<()> {
+    let names = each_once(name);
+    check_local_access(ctx, &names)?;
+    let store = ServerStore::open(ctx).await?;
+    boot_servers(ctx, &store, &names).await?;
+    super::dns::follow_load_balancers(ctx).await?;
+    Ok(())
 }
 
-fn boot_args() -> Vec<Arg> {
-    vec![names_arg("the servers to boot, e.g. appnode2")]
+/// Destroy servers booted by dm: `destroy appnode2 --yes`.
+///
+/// Powers the servers off at their provider, deletes them, and removes their records (and, for
+/// local machines, their host keys from known_hosts). Asks for confirmation unless --yes is given.
+/// Only servers in servers.state.toml can be destroyed.
+#[task(local)]
+async fn destroy(
+    ctx: &Ctx,
+    #[arg(positional, help = "the servers to destroy")] name: Vec<String>,
+    #[arg(short = 'y', help = "destroy without asking for confirmation")] yes: bool,
+) -> anyhow::Result<()> {
+    let names = each_once(name);
+    if !yes {
+        confirm(&names)?;
+    }
+    check_local_access(ctx, &names)?;
+    let store = ServerStore::open(ctx).await?;
+    destroy_servers(ctx, &store, &names).await
 }
 
-fn destroy_args() -> Vec<Arg> {
-    vec![
-        names_arg("the servers to destroy"),
-        Arg::new("yes")
-            .long("yes")
-            .short('y')
-            .action(ArgAction::SetTrue)
-            .help("destroy without asking for confirmation"),
-    ]
-}
-
-/// The `NAME...` values, each once, in the order given.
-fn names(matches: &ArgMatches) -> Vec<String> {
+/// The `NAME...` values, each once, in the order given: `boot web1 web1` boots one server.
+fn each_once(given: Vec<String>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for name in matches.get_many::<String>("names").into_iter().flatten() {
-        if !names.contains(name) {
-            names.push(name.clone());
+    for name in given {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     names
-}
-
-fn run_boot<'a>(ctx: &'a Ctx, matches: &'a ArgMatches) -> TaskFuture<'a> {
-    Box::pin(async move {
-        let names = names(matches);
-        check_local_access(ctx, &names)?;
-        let store = ServerStore::open(ctx).await?;
-        boot_servers(ctx, &store, &names).await?;
-        super::dns::follow_load_balancers(ctx).await?;
-        Ok(())
-    })
-}
-
-fn run_destroy<'a>(ctx: &'a Ctx, matches: &'a ArgMatches) -> TaskFuture<'a> {
-    Box::pin(async move {
-        let names = names(matches);
-        if !matches.get_flag("yes") {
-            confirm(&names)?;
-        }
-        check_local_access(ctx, &names)?;
-        let store = ServerStore::open(ctx).await?;
-        destroy_servers(ctx, &store, &names).await
-    })
 }
 
 /// Asks on the terminal whether to destroy `names`; fails unless the answer is yes. Without a
@@ -116,34 +90,86 @@ fn confirm(names: &[String]) -> anyhow::Result<()> {
     anyhow::bail!("not confirmed: nothing was destroyed")
 }
 
-inventory::submit! {
-    TaskDef {
-        name: "boot",
-        doc: BOOT_DOC,
-        roles: &[],
-        serial: None,
-        parallel: None,
-        once: false,
-        local: true,
-        hosts_arg: None,
-        args: boot_args,
-        run: run_boot,
-        module_path: module_path!(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use dm_core::__private::clap::error::ErrorKind;
+    use dm_core::__private::clap::{ArgMatches, Command};
+    use dm_core::TaskDef;
 
-inventory::submit! {
-    TaskDef {
-        name: "destroy",
-        doc: DESTROY_DOC,
-        roles: &[],
-        serial: None,
-        parallel: None,
-        once: false,
-        local: true,
-        hosts_arg: None,
-        args: destroy_args,
-        run: run_destroy,
-        module_path: module_path!(),
+    /// The registered task `name` of this module.
+    fn def(name: &str) -> &'static TaskDef {
+        dm_core::task::registered()
+            .into_iter()
+            .find(|t| t.name == name && t.module_path == module_path!().trim_end_matches("::tests"))
+            .unwrap_or_else(|| panic!("task `{name}` is not registered"))
+    }
+
+    fn command(name: &str) -> Command {
+        let def = def(name);
+        Command::new(def.name).args((def.args)())
+    }
+
+    fn parse(name: &str, args: &[&str]) -> Result<ArgMatches, dm_core::__private::clap::Error> {
+        command(name).try_get_matches_from(std::iter::once(name).chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn boot_and_destroy_run_locally_and_select_no_hosts() {
+        for name in ["boot", "destroy"] {
+            let def = def(name);
+            assert!(def.local && !def.once, "{name}");
+            assert_eq!(
+                def.hosts_arg, None,
+                "{name}: names need not be in the inventory"
+            );
+        }
+        assert!(
+            def("boot")
+                .doc
+                .starts_with("Boot new servers with their provider")
+        );
+        assert!(def("destroy").doc.contains("unless --yes is given"));
+    }
+
+    #[test]
+    fn names_are_one_or_more_positional_values() {
+        let err = parse("boot", &[]).expect_err("a name is required");
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("<NAME>..."), "{err}");
+        let err = parse("destroy", &["--yes"]).expect_err("a name is required");
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+
+        let m = parse("boot", &["appnode2", "appnode3"]).expect("parses");
+        let names: Vec<&String> = m.get_many::<String>("name").expect("names").collect();
+        assert_eq!(names, ["appnode2", "appnode3"]);
+    }
+
+    #[test]
+    fn destroy_asks_unless_yes_is_given() {
+        assert!(!parse("destroy", &["a"]).expect("parses").get_flag("yes"));
+        assert!(
+            parse("destroy", &["a", "--yes"])
+                .expect("parses")
+                .get_flag("yes")
+        );
+        assert!(
+            parse("destroy", &["-y", "a", "b"])
+                .expect("parses")
+                .get_flag("yes")
+        );
+        let err = parse("boot", &["a", "--yes"]).expect_err("boot has no --yes");
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument);
+        let help = command("destroy").render_help().to_string();
+        assert!(help.contains("-y, --yes"), "{help}");
+        assert!(
+            help.contains("destroy without asking for confirmation"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn each_name_is_kept_once_in_order() {
+        let given = ["b", "a", "b", "a", "c"].map(String::from).to_vec();
+        assert_eq!(super::each_once(given), ["b", "a", "c"]);
     }
 }
