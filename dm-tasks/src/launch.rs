@@ -11,6 +11,8 @@
 //! | `appbalancer`   | load balancer + app node + cache node            |
 //! | `dbappbalancer` | all four                                         |
 //!
+//! (The combined roles are defined once, in [`crate::roles`].)
+//!
 //! On one server the recipes run in that order: database, cache, app, load balancer, so that what
 //! a recipe may use on the same machine is there first. Servers run in parallel. Every recipe is
 //! idempotent: launching again changes nothing, and launching after a change to the inventory
@@ -19,7 +21,6 @@
 
 use dm_core::Ctx;
 use dm_core::host::Host;
-use dm_core::inventory::Inventory;
 use dm_macros::task;
 
 /// One building block of a server, in the order they are applied on a server.
@@ -36,28 +37,20 @@ pub enum Recipe {
     LoadBalancer,
 }
 
-/// Every role `launch` knows, with the recipes it stands for.
-pub const ROLES: &[(&str, &[Recipe])] = &[
-    ("dbserver", &[Recipe::DbServer]),
-    ("cachenode", &[Recipe::CacheNode]),
-    ("appnode", &[Recipe::AppNode]),
-    ("loadbalancer", &[Recipe::LoadBalancer]),
-    (
-        "appbalancer",
-        &[Recipe::CacheNode, Recipe::AppNode, Recipe::LoadBalancer],
-    ),
-    (
-        "dbappbalancer",
-        &[
-            Recipe::DbServer,
-            Recipe::CacheNode,
-            Recipe::AppNode,
-            Recipe::LoadBalancer,
-        ],
-    ),
-];
-
 impl Recipe {
+    /// Every recipe, in launch order.
+    pub const ALL: [Recipe; 4] = [
+        Recipe::DbServer,
+        Recipe::CacheNode,
+        Recipe::AppNode,
+        Recipe::LoadBalancer,
+    ];
+
+    /// The recipe of the base role `role` (`dbserver`, ...), or `None` for any other role.
+    pub fn of_base_role(role: &str) -> Option<Recipe> {
+        Recipe::ALL.into_iter().find(|recipe| recipe.role() == role)
+    }
+
     /// The basic role this recipe is named after (`dbserver`, `appnode`, ...).
     pub fn role(self) -> &'static str {
         match self {
@@ -82,12 +75,15 @@ impl Recipe {
     }
 }
 
-/// The recipes role `role` stands for, or `None` for a role `launch` does not know.
-pub fn recipes_of_role(role: &str) -> Option<&'static [Recipe]> {
-    ROLES
-        .iter()
-        .find(|(name, _)| *name == role)
-        .map(|(_, recipes)| *recipes)
+/// The recipes role `role` stands for (its base roles', see [`crate::roles`]), in launch
+/// order, or `None` for a role `launch` does not know.
+pub fn recipes_of_role(role: &str) -> Option<Vec<Recipe>> {
+    crate::roles::base_roles_of(role).map(|bases| {
+        bases
+            .iter()
+            .filter_map(|b| Recipe::of_base_role(b))
+            .collect()
+    })
 }
 
 /// The recipes of every role of `host`, in launch order, each once.
@@ -96,7 +92,7 @@ pub fn recipes_of_role(role: &str) -> Option<&'static [Recipe]> {
 /// when it has no role at all.
 pub fn recipes_of_host(host: &Host) -> anyhow::Result<Vec<Recipe>> {
     let known = || {
-        ROLES
+        crate::roles::ROLES
             .iter()
             .map(|(name, _)| *name)
             .collect::<Vec<_>>()
@@ -120,28 +116,17 @@ pub fn recipes_of_host(host: &Host) -> anyhow::Result<Vec<Recipe>> {
                 known()
             );
         };
-        recipes.extend_from_slice(of_role);
+        recipes.extend(of_role);
     }
     recipes.sort();
     recipes.dedup();
     Ok(recipes)
 }
 
-/// Whether `host` plays the basic role `role` (`appnode`), itself or through a combined role
-/// (`appbalancer`, `dbappbalancer`). Unknown roles play nothing.
-pub fn plays(host: &Host, role: &str) -> bool {
-    host.roles.iter().any(|r| {
-        r == role
-            || recipes_of_role(r).is_some_and(|recipes| recipes.iter().any(|p| p.role() == role))
-    })
-}
-
-/// The servers of the inventory's active environment that play the basic role `role` (see
-/// [`plays`]), in inventory order: e.g. every app node behind a load balancer, or every server
-/// the database lets in.
-pub fn servers_with_role<'a>(inventory: &'a Inventory, role: &str) -> Vec<&'a Host> {
-    inventory.servers().filter(|h| plays(h, role)).collect()
-}
+/// Whether `host` plays a role, itself or through a combined role: [`crate::roles::plays`].
+pub use crate::roles::plays;
+/// The servers playing a role, in inventory order: [`crate::roles::servers_with_role`].
+pub use crate::roles::servers_with_role;
 
 /// Applies the recipe of each role of `ctx`'s host, in launch order (database, cache, app, load
 /// balancer). Stops at the first recipe that fails.
@@ -204,14 +189,5 @@ mod tests {
         assert!(message.contains("web1"), "{message}");
         assert!(message.contains("`webserver`"), "{message}");
         assert!(message.contains("dbappbalancer"), "{message}");
-    }
-
-    #[test]
-    fn combined_roles_play_their_parts() {
-        assert!(plays(&host("a", &["appbalancer"]), "appnode"));
-        assert!(plays(&host("a", &["appbalancer"]), "loadbalancer"));
-        assert!(!plays(&host("a", &["appbalancer"]), "dbserver"));
-        assert!(plays(&host("a", &["dbappbalancer"]), "dbserver"));
-        assert!(!plays(&host("a", &["worker"]), "appnode"));
     }
 }

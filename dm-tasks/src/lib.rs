@@ -20,6 +20,7 @@ pub mod postgres;
 pub mod provision;
 pub mod python;
 pub mod redis;
+pub mod roles;
 pub mod servers;
 mod shell;
 pub mod supervisor;

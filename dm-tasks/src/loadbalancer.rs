@@ -25,7 +25,7 @@
 //!   `nginx.fail_timeout` (default `10s`).
 //!
 //! Maintenance mode is not a variable: it is state on the load balancer, toggled by the
-//! `maintenance on|off` task ([`crate::maintenance`]).
+//! `maintenance on|off` task ([`crate::maintenance`](mod@crate::maintenance)).
 
 mod settings;
 
@@ -34,21 +34,19 @@ use dm_core::host::Host;
 use dm_core::ops;
 
 use crate::nginx::{self, Backend, ValidatedConfig};
+use crate::roles;
 pub use settings::LoadBalancerSettings;
 
-/// The roles whose servers run the app (and so are upstream servers).
-pub const APP_NODE_ROLES: [&str; 3] = ["appnode", "appbalancer", "dbappbalancer"];
-
-/// Whether `host` runs the app: it has role `appnode`, `appbalancer` or `dbappbalancer`.
+/// Whether `host` runs the app (and so is an upstream server): it plays `appnode`, itself or
+/// through `appbalancer` or `dbappbalancer` ([`crate::roles::plays`]).
 pub fn is_app_node(host: &Host) -> bool {
-    APP_NODE_ROLES.iter().any(|role| host.has_role(role))
+    roles::plays(host, "appnode")
 }
 
 /// The app nodes of the context's inventory (active environment), in inventory order.
 pub fn app_nodes(ctx: &Ctx) -> Vec<Host> {
-    ctx.inventory()
-        .servers()
-        .filter(|host| is_app_node(host))
+    roles::servers_with_role(ctx.inventory(), "appnode")
+        .into_iter()
         .cloned()
         .collect()
 }
@@ -141,7 +139,7 @@ fn upstream_text(
                 .environment()
                 .map(|e| format!(" (environment {e})"))
                 .unwrap_or_default(),
-            APP_NODE_ROLES.join(", ")
+            roles::roles_playing("appnode").join(", ")
         );
     }
     let upstream = settings.upstream(backends(nodes)?);

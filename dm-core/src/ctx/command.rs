@@ -411,7 +411,7 @@ impl Ctx {
     /// Runs a shell command on the host; a non-zero exit is an error (see [`Run::allow_failure`]).
     ///
     /// The command is a shell line: quote values built from user data with
-    /// [`shell_quote`](crate::shell_quote).
+    /// [`shell_quote`].
     pub fn run(&self, command: impl Into<String>) -> Run<'_> {
         Run::new(self, command.into())
     }

@@ -29,9 +29,11 @@ impl Ctx {
     /// Connects to every host in `hosts` and runs `work` there with that host's own context, all
     /// hosts at once; returns one outcome per host, in the order given.
     ///
-    /// The contexts share this run's settings (known hosts, sudo password, `--check`), and their
-    /// output is prefixed with their host's name like any task's. A failing host never stops
-    /// the others: check every outcome (e.g. with [`HostOutcome::into_result`]).
+    /// The contexts share this run's settings (known hosts, sudo password, `--check`) and see
+    /// this context's inventory (see [`Ctx::with_inventory`]); their output is prefixed with
+    /// their host's name like any task's, and the run's summary and `--json` report each host.
+    /// A failing host never stops the others: check every outcome (e.g. with
+    /// [`HostOutcome::all_ok`]).
     ///
     /// ```no_run
     /// # async fn launch_new(ctx: &dm_core::Ctx, new: Vec<dm_core::host::Host>) -> anyhow::Result<()> {
@@ -56,8 +58,9 @@ impl Ctx {
         });
         let mut running = JoinSet::new();
         for (index, host) in hosts.into_iter().enumerate() {
-            let (shared, work) = (self.shared.clone(), work.clone());
+            let (parent, work) = (self.clone(), work.clone());
             running.spawn(async move {
+                let shared = parent.shared.clone();
                 let start = Instant::now();
                 shared.events.send(Event::HostStarted {
                     host: host.name.clone(),
@@ -65,7 +68,7 @@ impl Ctx {
                 let host = Arc::new(host);
                 let (result, round_trips) = match Session::connect(&host, &shared.connect).await {
                     Ok(session) => {
-                        let ctx = Ctx::remote(host.clone(), session.clone(), shared.clone());
+                        let ctx = parent.for_session(host.clone(), session.clone());
                         let result = work(ctx).await;
                         let trips = session.round_trips();
                         session.close().await;

@@ -4,6 +4,11 @@
 //! [`Ctx::local`]), moves files ([`Ctx::put`], [`Ctx::get`]), knows the host's vars and facts, and can
 //! be scoped to a working directory or environment ([`Ctx::cd`], [`Ctx::env`]) without affecting the
 //! caller's context.
+//!
+//! The inventory belongs to the context, not to the run: a task that changes the servers (`scale`
+//! boots some) continues with the reloaded inventory through [`Ctx::with_inventory`], while
+//! everything else of the run (output, sudo password, `--check`, the hosts it fanned out to) stays
+//! shared, so the run's summary still reports every host.
 
 mod command;
 mod facts;
@@ -28,10 +33,15 @@ pub use sudo::SudoPassword;
 pub use transfer::{Get, Put};
 pub(crate) use transfer::{dir_and_base, upload_script};
 
-/// What every host of a run shares: the inventory, how to connect, where events go.
+/// What every host of a run shares: how to connect, where events go, the sudo password, the
+/// modes, the selection and the report of fanned-out hosts.
+///
+/// One per run: contexts derived from another ([`Ctx::with_inventory`], [`Ctx::on_hosts`]) share
+/// it, so what they do lands in the same report.
 #[derive(Debug)]
 pub struct RunShared {
-    /// The inventory the run was started with.
+    /// The inventory the run was started with: every context's inventory unless a task continued
+    /// with another one ([`Ctx::with_inventory`]). Read a context's with [`Ctx::inventory`].
     pub inventory: Arc<Inventory>,
     /// How to reach hosts (keys, known_hosts, timeouts).
     pub connect: ConnectOptions,
@@ -68,6 +78,8 @@ pub struct Ctx {
     host: Arc<Host>,
     target: Target,
     shared: Arc<RunShared>,
+    /// The inventory this context sees: the run's, or one a task continued with.
+    inventory: Arc<Inventory>,
     cwd: Option<Arc<str>>,
     env: Arc<Vec<(String, String)>>,
     facts: Arc<tokio::sync::OnceCell<Facts>>,
@@ -76,25 +88,69 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A context whose commands run on `host` over an established `session`.
+    /// A context whose commands run on `host` over an established `session`, seeing the run's
+    /// inventory. From inside a task, [`Ctx::for_session`] keeps the task's inventory instead.
     pub fn remote(host: Arc<Host>, session: Session, shared: Arc<RunShared>) -> Ctx {
-        Ctx::new(host, Target::Remote(session), shared)
+        let inventory = shared.inventory.clone();
+        Ctx::new(host, Target::Remote(session), shared, inventory)
+    }
+
+    /// A context of this run whose commands run on `host` over an established `session`, seeing
+    /// this context's inventory (e.g. a probe over a second connection, or a host the task fans
+    /// out to).
+    pub fn for_session(&self, host: Arc<Host>, session: Session) -> Ctx {
+        Ctx::new(
+            host,
+            Target::Remote(session),
+            self.shared.clone(),
+            self.inventory.clone(),
+        )
+    }
+
+    /// A copy of this context that sees `inventory` instead of its own: how a task continues
+    /// after changing the servers (`scale` reloads the inventory with the servers it booted, so
+    /// recipes that read it, such as a database admitting app nodes, see them).
+    ///
+    /// Everything else is this run's: output, the sudo password (asked at most once), `--check`
+    /// and `--diff`, the selected hosts, and the report, so hosts reached with [`Ctx::on_hosts`]
+    /// from the copy appear in the run's summary and `--json`. The host, its connection and its
+    /// facts stay this context's.
+    ///
+    /// ```no_run
+    /// # async fn grown(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
+    /// let grown = ctx.with_inventory(ctx.inventory().reload()?);
+    /// let app_nodes = grown.inventory().servers().filter(|h| h.has_role("appnode")).count();
+    /// grown.log(format!("{app_nodes} app node(s) now"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_inventory(&self, inventory: Inventory) -> Ctx {
+        let mut continued = self.clone();
+        continued.inventory = Arc::new(inventory);
+        continued
     }
 
     /// A context whose commands run on the controlling machine (for `#[task(local)]`).
     pub fn local_machine(shared: Arc<RunShared>) -> Ctx {
+        let inventory = shared.inventory.clone();
         Ctx::new(
             Arc::new(Host::new("local", "localhost")),
             Target::Local,
             shared,
+            inventory,
         )
     }
 
-    fn new(host: Arc<Host>, target: Target, shared: Arc<RunShared>) -> Ctx {
+    fn new(
+        host: Arc<Host>,
+        target: Target,
+        shared: Arc<RunShared>,
+        inventory: Arc<Inventory>,
+    ) -> Ctx {
         Ctx {
             host,
             target,
             shared,
+            inventory,
             cwd: None,
             env: Arc::new(Vec::new()),
             facts: Arc::new(tokio::sync::OnceCell::new()),
@@ -112,9 +168,10 @@ impl Ctx {
         &self.host.name
     }
 
-    /// The inventory of the run: other servers, roles, the environment.
+    /// The inventory this context sees: other servers, roles, the environment. The run's,
+    /// unless the task continued with another one ([`Ctx::with_inventory`]).
     pub fn inventory(&self) -> &Inventory {
-        &self.shared.inventory
+        &self.inventory
     }
 
     /// The hosts the command line selected, in inventory order: what a `local` task such as
@@ -162,8 +219,7 @@ impl Ctx {
     /// The value is masked in all of dm's output. Fails, naming the host, when there is no
     /// environment, no secrets file, no key that can decrypt it, or no such key.
     pub fn secret(&self, key: &str) -> anyhow::Result<String> {
-        self.shared
-            .inventory
+        self.inventory
             .secrets()
             .get(key)
             .map_err(|message| anyhow::anyhow!("{}: {message}", self.host.name))
@@ -175,7 +231,7 @@ impl Ctx {
     pub fn var<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
         let value = self.host.vars.get(name).ok_or_else(|| {
             // `secret` is missing when the secrets could not be decrypted: say why.
-            if let Some(why) = self.shared.inventory.secrets().failure().filter(|_| name == "secret") {
+            if let Some(why) = self.inventory.secrets().failure().filter(|_| name == "secret") {
                 return anyhow::anyhow!("{}: variable `secret`: {why}", self.host.name);
             }
             anyhow::anyhow!(
@@ -221,5 +277,71 @@ impl Ctx {
 
     pub(crate) fn events(&self) -> &EventSender {
         &self.shared.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Outcome;
+    use crate::inventory::LoadOptions;
+
+    /// An inventory with the servers `names` (each its own role, by its name).
+    fn inventory(names: &[&str]) -> Inventory {
+        let text: String = names
+            .iter()
+            .map(|name| format!("[servers.{name}]\naddress = \"127.0.0.1\"\nport = 1\n\n"))
+            .collect();
+        let opts = LoadOptions {
+            ssh_config: Some("/dev/null".into()),
+            ..LoadOptions::default()
+        };
+        Inventory::parse(&text, std::path::Path::new("/nonexistent/dm.toml"), &opts)
+            .expect("inventory parses")
+    }
+
+    fn run(inventory: Inventory) -> Ctx {
+        let (events, _rx) = crate::executor::EventSender::channel();
+        Ctx::local_machine(Arc::new(RunShared {
+            inventory: Arc::new(inventory),
+            connect: ConnectOptions::default(),
+            events,
+            sudo_password: SudoPassword::new(None, false),
+            check: true,
+            diff: false,
+            selected: Vec::new(),
+            fanned_out: Default::default(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_continued_context_sees_its_inventory_and_reports_into_the_run() {
+        let ctx = run(inventory(&["appnode1"]));
+        let grown = ctx.with_inventory(inventory(&["appnode1", "appnode2"]));
+        let names = |ctx: &Ctx| -> Vec<String> {
+            ctx.inventory().servers().map(|h| h.name.clone()).collect()
+        };
+        assert_eq!(names(&ctx), ["appnode1"]);
+        assert_eq!(names(&grown), ["appnode1", "appnode2"]);
+        assert!(grown.check_mode(), "the run's --check carries over");
+        assert!(Arc::ptr_eq(ctx.shared(), grown.shared()));
+
+        // Nothing listens on port 1: the fanned-out host fails to connect, and the run's own
+        // report (not a copy's) records it.
+        let new = grown
+            .inventory()
+            .server("appnode2")
+            .cloned()
+            .expect("appnode2");
+        let outcomes = grown.on_hosts(vec![new], |_| async { Ok(()) }).await;
+        assert!(HostOutcome::all_ok(outcomes).is_err());
+        let fanned = ctx.shared().fanned_out.lock().expect("not poisoned");
+        assert_eq!(fanned.len(), 1);
+        assert_eq!(fanned[0].host, "appnode2");
+        assert!(
+            matches!(fanned[0].outcome, Outcome::Unreachable(_)),
+            "{:?}",
+            fanned[0].outcome
+        );
     }
 }

@@ -25,23 +25,9 @@ use super::validated_file::ValidatedFile;
 /// Where nftables.service reads the rules at boot.
 pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
 
-/// The roles a server type stands for: the combined ones are several at once.
-pub fn expand_roles<'a>(roles: impl IntoIterator<Item = &'a str>) -> BTreeSet<&'static str> {
-    let mut expanded = BTreeSet::new();
-    for role in roles {
-        let parts: &[&'static str] = match role {
-            "loadbalancer" => &["loadbalancer"],
-            "appnode" => &["appnode"],
-            "dbserver" => &["dbserver"],
-            "cachenode" => &["cachenode"],
-            "appbalancer" => &["loadbalancer", "appnode", "cachenode"],
-            "dbappbalancer" => &["loadbalancer", "appnode", "cachenode", "dbserver"],
-            _ => &[],
-        };
-        expanded.extend(parts);
-    }
-    expanded
-}
+/// The base roles a server's roles stand for (the combined ones are several at once):
+/// [`crate::roles::expand_roles`].
+pub use crate::roles::expand_roles;
 
 /// Who may connect to a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,15 +179,8 @@ fn set(items: impl IntoIterator<Item = String>) -> String {
 /// The firewall of `ctx`'s host from the current inventory, with its own `extra_ports`.
 pub async fn firewall_for(ctx: &Ctx, extra_ports: &[u16]) -> anyhow::Result<String> {
     let host = ctx.host();
-    let roles = expand_roles(host.roles.iter().map(String::as_str));
-    let servers: Vec<&Host> = ctx.inventory().servers().collect();
-    let of_role = |role: &str| -> Vec<&Host> {
-        servers
-            .iter()
-            .copied()
-            .filter(|s| expand_roles(s.roles.iter().map(String::as_str)).contains(role))
-            .collect()
-    };
+    let roles = crate::roles::base_roles(host);
+    let of_role = |role: &str| crate::roles::servers_with_role(ctx.inventory(), role);
     let load_balancers = addresses(&of_role("loadbalancer")).await?;
     let app_nodes = addresses(&of_role("appnode")).await?;
     let app_port = nested_port(ctx, "app", 8000)?;

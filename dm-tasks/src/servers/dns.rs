@@ -12,7 +12,7 @@ use dm_macros::task;
 use dm_providers::{ApiConfig, DigitalOcean, DigitalOceanDns, DnsChange, DnsProvider};
 
 use super::tokens;
-use crate::launch::servers_with_role;
+use crate::roles::servers_with_role;
 
 /// The `[dns]` keys dm knows: anything else is a typo, refused rather than ignored.
 const KNOWN_KEYS: &[&str] = &[

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::Ctx;
-use dm_core::ctx::{HostOutcome, RunShared, SudoPassword};
+use dm_core::ctx::HostOutcome;
 use dm_core::host::Host;
 use dm_core::inventory::{Inventory, natural_cmp};
 use dm_macros::task;
@@ -29,7 +29,8 @@ use super::destroy::destroy_servers;
 use super::dns::{follow_load_balancers, sync_dns};
 use super::drain::drain;
 use super::providers::{ServerStore, check_local_access};
-use crate::launch::{Recipe, plays, servers_with_role};
+use crate::launch::Recipe;
+use crate::roles::{plays, servers_with_role};
 
 /// `ROLE=N`: how many servers role `ROLE` should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +105,9 @@ pub async fn scale_role(
 ) -> anyhow::Result<()> {
     check_local_access(ctx, &[format!("{role}1")])?;
     let store = ServerStore::open(ctx).await?;
-    let inventory = ctx.inventory().reload()?;
-    let current: Vec<Host> = servers_with_role(&inventory, role)
+    // The servers as they are now (the state file may list servers booted since the run began).
+    let now = ctx.with_inventory(ctx.inventory().reload()?);
+    let current: Vec<Host> = servers_with_role(now.inventory(), role)
         .into_iter()
         .cloned()
         .collect();
@@ -114,12 +116,11 @@ pub async fn scale_role(
         return Ok(());
     }
     if count > current.len() {
-        scale_up(ctx, &store, &inventory, role, count - current.len()).await?;
+        scale_up(&now, &store, role, count - current.len()).await?;
     } else {
         scale_down(
-            ctx,
+            &now,
             &store,
-            &inventory,
             role,
             &current,
             current.len() - count,
@@ -131,15 +132,10 @@ pub async fn scale_role(
     follow_load_balancers(ctx).await
 }
 
-async fn scale_up(
-    ctx: &Ctx,
-    store: &ServerStore,
-    inventory: &Inventory,
-    role: &str,
-    more: usize,
-) -> anyhow::Result<()> {
-    let names = new_names(inventory, role, more);
-    if let Some(root) = servers_with_role(inventory, role)
+/// Adds `more` servers to `role`; `ctx` sees the servers as they were before.
+async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> anyhow::Result<()> {
+    let names = new_names(ctx.inventory(), role, more);
+    if let Some(root) = servers_with_role(ctx.inventory(), role)
         .into_iter()
         .find(|h| h.user == "root")
     {
@@ -160,8 +156,10 @@ async fn scale_up(
             names = names.join(" ")
         )
     };
-    let inventory = ctx.inventory().reload()?;
-    let fresh = with_inventory(ctx, inventory.clone());
+    // From here on, with the servers just booted: recipes that read the inventory (a database
+    // admitting app nodes, a firewall, the load balancers' upstream) see them.
+    let grown = ctx.with_inventory(ctx.inventory().reload()?);
+    let inventory = grown.inventory();
     let new_hosts: Vec<Host> = names
         .iter()
         .filter_map(|name| inventory.server(name).cloned())
@@ -175,7 +173,7 @@ async fn scale_up(
         );
     }
     // The database and cache servers admit the new servers before these use them.
-    admit(&fresh, &inventory, &names).await.map_err(|e| {
+    admit(&grown, &names).await.map_err(|e| {
         e.context(not_ready(
             "admitting them on the database and cache servers",
         ))
@@ -193,33 +191,33 @@ async fn scale_up(
             .map_err(|e| e.context(not_ready("logging in to provision them")))?;
         logins.push(login.host);
     }
-    let outcomes = fresh
+    let outcomes = grown
         .on_hosts(logins, |ctx| async move {
             crate::provision::provision_host(&ctx).await
         })
         .await;
-    finish(ctx, &fresh, outcomes).map_err(|e| e.context(not_ready("provisioning")))?;
-    let outcomes = fresh
+    HostOutcome::all_ok(outcomes).map_err(|e| e.context(not_ready("provisioning")))?;
+    let outcomes = grown
         .on_hosts(new_hosts.clone(), |ctx| async move {
             crate::launch::launch_host(&ctx).await
         })
         .await;
-    finish(ctx, &fresh, outcomes).map_err(|e| e.context(not_ready("launching")))?;
+    HostOutcome::all_ok(outcomes).map_err(|e| e.context(not_ready("launching")))?;
     if new_hosts.iter().any(|h| plays(h, "appnode")) {
-        let app_nodes: Vec<Host> = servers_with_role(&inventory, "appnode")
+        let app_nodes: Vec<Host> = servers_with_role(inventory, "appnode")
             .into_iter()
             .cloned()
             .collect();
-        update_load_balancers(ctx, &fresh, &inventory, &app_nodes, &names).await?;
+        update_load_balancers(&grown, &app_nodes, &names).await?;
     }
     ctx.log(format!("{role}: {} server(s) added", names.len()));
     Ok(())
 }
 
+/// Removes `fewer` of `current` (the servers of `role`); `ctx` sees the servers as they are.
 async fn scale_down(
     ctx: &Ctx,
     store: &ServerStore,
-    inventory: &Inventory,
     role: &str,
     current: &[Host],
     fewer: usize,
@@ -249,7 +247,7 @@ async fn scale_down(
         .collect();
     let names: Vec<String> = victims.iter().map(|h| h.name.clone()).collect();
     ctx.log(format!("{role}: removing {}", names.join(", ")));
-    let current_ctx = with_inventory(ctx, inventory.clone());
+    let inventory = ctx.inventory();
     if victims.iter().any(|h| plays(h, "appnode")) {
         let remaining: Vec<Host> = servers_with_role(inventory, "appnode")
             .into_iter()
@@ -263,38 +261,36 @@ async fn scale_down(
                 names.join(", ")
             );
         }
-        update_load_balancers(ctx, &current_ctx, inventory, &remaining, &names).await?;
+        update_load_balancers(ctx, &remaining, &names).await?;
         ctx.log(format!("{role}: draining {}", names.join(", ")));
-        let outcomes = current_ctx
+        let outcomes = ctx
             .on_hosts(victims.clone(), move |ctx| async move {
                 let port = crate::deploy::AppConfig::from_ctx(&ctx)?.port;
                 drain(&ctx, port, drain_timeout).await?;
                 Ok(())
             })
             .await;
-        finish(ctx, &current_ctx, outcomes)?;
+        HostOutcome::all_ok(outcomes)?;
     }
     if victims.iter().any(|h| plays(h, "loadbalancer")) {
         // Out of DNS before they go, so clients are not sent to a destroyed server.
         sync_dns(ctx, inventory, &names).await?;
     }
     destroy_servers(ctx, store, &names).await?;
-    let inventory = ctx.inventory().reload()?;
-    let fresh = with_inventory(ctx, inventory.clone());
-    admit(&fresh, &inventory, &[]).await?;
+    // Without the destroyed servers, so the database and cache servers forget them.
+    let shrunk = ctx.with_inventory(ctx.inventory().reload()?);
+    admit(&shrunk, &[]).await?;
     ctx.log(format!("{role}: {} server(s) removed", names.len()));
     Ok(())
 }
 
-/// Points every load balancer (but those in `leaving`) at `app_nodes`.
+/// Points every load balancer of `ctx`'s inventory (but those in `leaving`) at `app_nodes`.
 async fn update_load_balancers(
     ctx: &Ctx,
-    fan_out: &Ctx,
-    inventory: &Inventory,
     app_nodes: &[Host],
     leaving: &[String],
 ) -> anyhow::Result<()> {
-    let balancers: Vec<Host> = servers_with_role(inventory, "loadbalancer")
+    let balancers: Vec<Host> = servers_with_role(ctx.inventory(), "loadbalancer")
         .into_iter()
         .filter(|h| !leaving.contains(&h.name))
         .cloned()
@@ -316,20 +312,21 @@ async fn update_load_balancers(
             .join(", ")
     ));
     let nodes = Arc::new(app_nodes.to_vec());
-    let outcomes = fan_out
+    let outcomes = ctx
         .on_hosts(balancers, move |ctx| {
             let nodes = Arc::clone(&nodes);
             async move { crate::loadbalancer::update_upstream(&ctx, &nodes).await }
         })
         .await;
-    finish(ctx, fan_out, outcomes)
+    HostOutcome::all_ok(outcomes)
 }
 
 /// Brings the database and cache servers (but those in `except`, which are being set up) in
-/// line with `inventory`'s servers: firewall (provision) and their own recipes, which admit
+/// line with `ctx`'s inventory: firewall (provision) and their own recipes, which admit
 /// exactly the inventory's app nodes.
-async fn admit(fan_out: &Ctx, inventory: &Inventory, except: &[String]) -> anyhow::Result<()> {
-    let services: Vec<Host> = inventory
+async fn admit(ctx: &Ctx, except: &[String]) -> anyhow::Result<()> {
+    let services: Vec<Host> = ctx
+        .inventory()
         .servers()
         .filter(|h| !except.contains(&h.name))
         .filter(|h| plays(h, "dbserver") || plays(h, "cachenode"))
@@ -338,7 +335,7 @@ async fn admit(fan_out: &Ctx, inventory: &Inventory, except: &[String]) -> anyho
     if services.is_empty() {
         return Ok(());
     }
-    let outcomes = fan_out
+    let outcomes = ctx
         .on_hosts(services, |ctx| async move {
             crate::provision::provision_host(&ctx).await?;
             if plays(ctx.host(), "dbserver") {
@@ -350,7 +347,7 @@ async fn admit(fan_out: &Ctx, inventory: &Inventory, except: &[String]) -> anyho
             Ok(())
         })
         .await;
-    finish(fan_out, fan_out, outcomes)
+    HostOutcome::all_ok(outcomes)
 }
 
 /// `count` unused names `ROLE1`, `ROLE2`, ...: the lowest numbers no server of the inventory
@@ -361,37 +358,6 @@ fn new_names(inventory: &Inventory, role: &str, count: usize) -> Vec<String> {
         .filter(|name| inventory.server(name).is_none())
         .take(count)
         .collect()
-}
-
-/// A context like `ctx` (same connection settings, output, check mode) whose inventory is
-/// `inventory`: the servers just booted or destroyed, for recipes that read the inventory
-/// (a database admitting app nodes, a firewall).
-fn with_inventory(ctx: &Ctx, inventory: Inventory) -> Ctx {
-    let shared = ctx.shared();
-    Ctx::local_machine(Arc::new(RunShared {
-        inventory: Arc::new(inventory),
-        connect: shared.connect.clone(),
-        events: shared.events.clone(),
-        sudo_password: SudoPassword::new(shared.sudo_password.known(), false),
-        check: shared.check,
-        diff: shared.diff,
-        selected: Vec::new(),
-        fanned_out: Default::default(),
-    }))
-}
-
-/// Moves what `fan_out`'s hosts did into the run's report (so the summary and `--json` list
-/// them), and fails when any of them failed.
-fn finish(ctx: &Ctx, fan_out: &Ctx, outcomes: Vec<HostOutcome>) -> anyhow::Result<()> {
-    if !Arc::ptr_eq(ctx.shared(), fan_out.shared())
-        && let (Ok(mut from), Ok(mut into)) = (
-            fan_out.shared().fanned_out.lock(),
-            ctx.shared().fanned_out.lock(),
-        )
-    {
-        into.append(&mut from);
-    }
-    HostOutcome::all_ok(outcomes)
 }
 
 #[cfg(test)]
