@@ -208,10 +208,16 @@ fn bare_machines_are_provisioned_hardened_and_stay_provisioned() {
         app,
         "printf 'PermitRootLogin yes\\nPasswordAuthentication yes\\n' > /etc/ssh/sshd_config.d/00-dm-provision.conf && systemctl reload ssh",
     );
-    assert!(
-        app.exec("true").expect("ssh runs").status.success(),
-        "tampering let root in"
-    );
+    // `systemctl reload ssh` returns before sshd listens again (it re-executes on SIGHUP), so
+    // a login right after it may be refused: give it a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app.exec("true").expect("ssh runs").status.success() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tampering let root in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let repair = provision(&fleet, &["app1"]);
     assert!(repair.success, "{}", errors(&repair));
     assert_eq!(

@@ -19,8 +19,26 @@ use super::validated_file::ValidatedFile;
 
 /// Checks the whole configuration and reloads sshd when it runs (a socket-activated sshd reads
 /// its configuration at each connection and needs no reload).
-const RELOAD_SSHD: &str =
-    "sshd -t && if systemctl is-active --quiet ssh; then systemctl reload ssh; fi";
+const RELOAD_SSHD: &str = concat!(
+    "sshd -t && if systemctl is-active --quiet ssh; then ",
+    reload_and_wait!(),
+    "; fi"
+);
+
+/// Reloads sshd and returns once it listens again. `systemctl reload ssh` only sends SIGHUP:
+/// sshd then closes its listening socket and re-executes itself, and a connection in between is
+/// refused (a test that connected right after provision returned saw exactly that). The new
+/// listener is recognised by its socket inode; waits at most 10 s.
+macro_rules! reload_and_wait {
+    () => {
+        "listener() { ss -Hltnpe 2>/dev/null | grep '\"sshd\"' | sed -n 's/.*ino:\\([0-9]*\\).*/\\1/p' | sort | head -n 1; }; \
+         before=$(listener); systemctl reload ssh; \
+         i=0; while [ $i -lt 100 ]; do now=$(listener); \
+         if [ -n \"$now\" ] && [ \"$now\" != \"$before\" ]; then break; fi; \
+         i=$((i + 1)); sleep 0.1; done"
+    };
+}
+use reload_and_wait;
 
 /// How long the new login is retried while sshd restarts its listener after the reload.
 const LOGIN_RETRY_FOR: Duration = Duration::from_secs(5);
@@ -116,7 +134,8 @@ async fn restore(ctx: &Ctx, previous: Option<&[u8]>) -> anyhow::Result<()> {
     let script = format!(
         "set -e\n{put_back}\n\
          if ! sshd -t; then echo 'sshd -t rejects the restored configuration; sshd was not reloaded' >&2; exit 1; fi\n\
-         if systemctl is-active --quiet ssh; then systemctl reload ssh; fi"
+         if systemctl is-active --quiet ssh; then {reload}; fi",
+        reload = reload_and_wait!()
     );
     ctx.sudo(script)
         .stdin(previous.unwrap_or_default().to_vec())
@@ -151,4 +170,38 @@ async fn login_as(ctx: &Ctx, user: &str) -> Result<(), String> {
     result.map(|_| ()).map_err(|e| {
         format!("it logged in, but `sudo -n true` failed ({e}); the administrator needs passwordless sudo")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reload_waits_for_a_new_sshd_listener_and_parses_as_shell() {
+        assert!(RELOAD_SSHD.starts_with("sshd -t && if systemctl is-active --quiet ssh; then "));
+        assert!(RELOAD_SSHD.contains("ino:"), "{RELOAD_SSHD}");
+        let parsed = std::process::Command::new("sh")
+            .args(["-n", "-c", RELOAD_SSHD])
+            .status()
+            .expect("sh runs");
+        assert!(parsed.success(), "{RELOAD_SSHD}");
+        // The listener's inode is read from ss's output (ss replaced by a sample line).
+        let start = RELOAD_SSHD
+            .find("listener()")
+            .expect("the listener function");
+        let end = RELOAD_SSHD[start..].find("; };").expect("its end") + start + 4;
+        let script = format!(
+            "ss() {{ echo 'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=71,fd=3)) ino:4242 sk:1'; }}; {} listener",
+            &RELOAD_SSHD[start..end]
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("sh runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "4242",
+            "{script}"
+        );
+    }
 }
