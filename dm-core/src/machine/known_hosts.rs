@@ -17,6 +17,7 @@ use super::error::Error;
 /// replacing earlier plain lines for that address. Creates the file (and its directory) if
 /// needed; written aside and renamed, so a concurrent reader never sees half a file.
 pub fn record_host_key(path: &Path, address: Ipv4Addr, key_line: &str) -> Result<(), Error> {
+    let _lock = lock(path)?;
     let mut lines = lines_without(path, address)?;
     lines.push(format!("{address} {}", key_line.trim()));
     write_lines(path, &lines)
@@ -27,8 +28,32 @@ pub fn forget_host_key(path: &Path, address: Ipv4Addr) -> Result<(), Error> {
     if !path.exists() {
         return Ok(());
     }
+    let _lock = lock(path)?;
     let lines = lines_without(path, address)?;
     write_lines(path, &lines)
+}
+
+/// Takes an exclusive lock for changing `path`, held until the returned file is dropped.
+///
+/// Machines boot in parallel and each records its key: without the lock, two read-modify-write
+/// rounds overlap and one key is lost (a scale test then met "host key ... is not known"). The
+/// lock is a sidecar file because the known_hosts file itself is replaced by a rename.
+fn lock(path: &Path) -> Result<fs::File, Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+    }
+    let mut lock_path = path.as_os_str().to_os_string();
+    lock_path.push(".dm-lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io("cannot open", &lock_path, e))?;
+    file.lock()
+        .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
+    Ok(file)
 }
 
 /// The file's lines, without those whose host field is exactly `address`.
@@ -55,7 +80,10 @@ fn write_lines(path: &Path, lines: &[String]) -> Result<(), Error> {
         fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }
     let mut scratch = path.as_os_str().to_os_string();
-    scratch.push(format!(".dm-{}", std::process::id()));
+    // Unique per process and thread: writers in one process must not share a scratch file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch.push(format!(".dm-{}-{n}", std::process::id()));
     let scratch = std::path::PathBuf::from(scratch);
     let mut file =
         fs::File::create(&scratch).map_err(|e| Error::io("cannot write", &scratch, e))?;
@@ -91,5 +119,24 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert!(!text.contains("NEW"), "{text}");
         assert!(text.contains("OTHER"), "{text}");
+    }
+
+    #[test]
+    fn keys_recorded_from_many_threads_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let threads: Vec<_> = (1..=16u8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    record_host_key(&path, Ipv4Addr::new(10, 0, 0, i), "ssh-ed25519 KEY").unwrap();
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 16, "{text}");
     }
 }
