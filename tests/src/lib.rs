@@ -13,6 +13,9 @@ use std::process::{Command, Output};
 
 use dm::testing::Fleet;
 
+mod secrets;
+pub use secrets::{init_secrets, secrets_cli, set_secret};
+
 /// Boots a fleet of named machines with roles through the public testing API (`dm::testing`, the
 /// same one fabfile tests use), panicking with the harness's message on failure.
 pub fn fleet(machines: &[(&str, &[&str])]) -> Fleet {

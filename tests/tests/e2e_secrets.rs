@@ -1,46 +1,13 @@
 //! Secrets on a real machine: an environment's encrypted secret reaches the host in a file
 //! (mode 0600), and no output, JSON report or error message of any run contains it.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dm_core::testing::Fleet;
 use dm_tests::*;
 
 const SECRET: &str = "Pg-pass-7f3k9-x2q";
-
-/// The fabfile's `secrets ...` command in `dir`, with `stdin` and `DM_AGE_IDENTITY=key`.
-fn secrets_cli(dir: &Path, key: Option<&Path>, args: &[&str], stdin: &str) -> Run {
-    let mut cmd = Command::new(fabfile_bin());
-    cmd.current_dir(dir)
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DM_ENV")
-        .env_remove("DM_INVENTORY")
-        .env_remove("DM_AGE_IDENTITY")
-        .arg("secrets")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(key) = key {
-        cmd.env("DM_AGE_IDENTITY", key);
-    }
-    let mut child = cmd.spawn().expect("start the fabfile");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("fabfile ends");
-    let mut all = vec!["secrets".to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    Run::from_output(all, output)
-}
 
 /// The fleet's inventory with an environment `production` holding app1, and an age key whose
 /// secrets (`postgres_password = SECRET`) are made with the `secrets` command.

@@ -4,14 +4,12 @@
 //! changes nothing.
 
 mod ops_support;
-mod secrets_support;
 
 use std::path::{Path, PathBuf};
 
 use dm_core::testing::{Fleet, Machine};
 use dm_tests::*;
 use ops_support::*;
-use secrets_support::*;
 
 /// The first password, kept in `secrets/dev.age`.
 const SECRET_PASSWORD: &str = "Pg-secret-7f3k9x2q";

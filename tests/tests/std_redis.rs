@@ -4,14 +4,12 @@
 //! secrets, which is never printed, and a second launch changes nothing.
 
 mod ops_support;
-mod secrets_support;
 
 use std::path::Path;
 
 use dm_core::testing::{Fleet, Machine};
 use dm_tests::*;
 use ops_support::*;
-use secrets_support::*;
 
 const PASSWORD: &str = "Redis-secret-q8w2e6";
 

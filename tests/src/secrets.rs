@@ -1,13 +1,11 @@
-//! Secrets for tests of the standard tasks: an age key and an environment's secrets file made
-//! with the fabfile's own `secrets` command, as a user would.
-
-#![allow(dead_code)]
+//! Secrets for tests: an age key and an environment's secrets file made with the fabfile's own
+//! `secrets` command, as a user would.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use dm_tests::*;
+use crate::{Run, fabfile_bin};
 
 /// The fabfile's `secrets ...` command in `dir` (also its HOME), with `stdin`, decrypting with
 /// `key` when given.
@@ -35,7 +33,9 @@ pub fn secrets_cli(dir: &Path, key: Option<&Path>, args: &[&str], stdin: &str) -
         .write_all(stdin.as_bytes())
         .expect("write stdin");
     let output = child.wait_with_output().expect("fabfile ends");
-    Run::from_output(args.iter().map(|a| a.to_string()).collect(), output)
+    let mut all = vec!["secrets".to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Run::from_output(all, output)
 }
 
 /// Makes an age key `dir/age.key` and an empty secrets file for `environment` in `dir/secrets/`
