@@ -208,6 +208,48 @@ pub struct FileStat {
 }
 
 impl FileStat {
+    /// The commands that bring mode, owner and group of the existing path `quoted` (shell-quoted)
+    /// to the wanted ones, with a description of each change (`mode 644 → 600`); nothing for
+    /// what already matches or is not asked for. Shared by files and directories.
+    pub(crate) fn attribute_changes(
+        &self,
+        quoted: &str,
+        mode: Option<u32>,
+        owner: Option<&str>,
+        group: Option<&str>,
+        changes: &mut Vec<String>,
+        lines: &mut Vec<String>,
+    ) {
+        if let Some(m) = mode.filter(|&m| Some(m) != self.mode) {
+            changes.push(format!(
+                "mode {} → {}",
+                self.mode.map(super::diff::mode).unwrap_or_default(),
+                super::diff::mode(m)
+            ));
+            lines.push(format!("chmod {m:o} -- {quoted}"));
+        }
+        if let Some(o) = owner.filter(|o| !self.owner_is(o)) {
+            changes.push(format!(
+                "owner {} → {o}",
+                self.user.as_deref().unwrap_or("?")
+            ));
+            lines.push(format!(
+                "chown {} -- {quoted}",
+                crate::quote::shell_quote(o)
+            ));
+        }
+        if let Some(g) = group.filter(|g| !self.group_is(g)) {
+            changes.push(format!(
+                "group {} → {g}",
+                self.group.as_deref().unwrap_or("?")
+            ));
+            lines.push(format!(
+                "chgrp {} -- {quoted}",
+                crate::quote::shell_quote(g)
+            ));
+        }
+    }
+
     /// Whether the owner is `wanted`, given as a name or a numeric uid.
     pub fn owner_is(&self, wanted: &str) -> bool {
         self.user.as_deref() == Some(wanted)

@@ -381,28 +381,14 @@ impl Operation for File {
             });
         } else {
             let mut lines = Vec::new();
-            if let Some(m) = self.mode.filter(|&m| Some(m) != stat.mode) {
-                changes.push(format!(
-                    "mode {} → {}",
-                    stat.mode.map(diff::mode).unwrap_or_default(),
-                    diff::mode(m)
-                ));
-                lines.push(format!("chmod {m:o} -- {q}"));
-            }
-            if let Some(o) = self.owner.as_deref().filter(|o| !stat.owner_is(o)) {
-                changes.push(format!(
-                    "owner {} → {o}",
-                    stat.user.as_deref().unwrap_or("?")
-                ));
-                lines.push(format!("chown {} -- {q}", shell_quote(o)));
-            }
-            if let Some(g) = self.group.as_deref().filter(|g| !stat.group_is(g)) {
-                changes.push(format!(
-                    "group {} → {g}",
-                    stat.group.as_deref().unwrap_or("?")
-                ));
-                lines.push(format!("chgrp {} -- {q}", shell_quote(g)));
-            }
+            stat.attribute_changes(
+                &q,
+                self.mode,
+                self.owner.as_deref(),
+                self.group.as_deref(),
+                &mut changes,
+                &mut lines,
+            );
             if lines.is_empty() {
                 return Ok(Plan::Ok);
             }
