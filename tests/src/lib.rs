@@ -312,3 +312,21 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
 pub fn webapp_example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp")
 }
+
+/// `ssh user@machine true` with only password (and keyboard-interactive) authentication
+/// allowed, never prompting: its stderr names the methods the server offers.
+pub fn password_login(fleet: &Fleet, machine: &dm::testing::Machine, user: &str) -> Output {
+    let known_hosts = format!("UserKnownHostsFile={}", fleet.known_hosts().display());
+    Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .args(["-o", &known_hosts, "-o", "PubkeyAuthentication=no"])
+        .args([
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+        ])
+        .args(["-o", "ConnectTimeout=10"])
+        .arg(format!("{user}@{}", machine.address()))
+        .arg("true")
+        .output()
+        .expect("ssh runs")
+}

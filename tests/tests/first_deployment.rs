@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dm_core::testing::{Fleet, Machine};
@@ -157,23 +156,6 @@ fn wait_for_lb(fleet: &Fleet, path: &str, want: &str) {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// `ssh user@machine true` offering only password authentication, never prompting.
-fn password_login(fleet: &Fleet, machine: &Machine, user: &str) -> std::process::Output {
-    let known_hosts = format!("UserKnownHostsFile={}", fleet.known_hosts().display());
-    Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-        .args(["-o", &known_hosts, "-o", "PubkeyAuthentication=no"])
-        .args([
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-        ])
-        .args(["-o", "ConnectTimeout=10"])
-        .arg(format!("{user}@{}", machine.address()))
-        .arg("true")
-        .output()
-        .expect("ssh runs")
 }
 
 #[test]

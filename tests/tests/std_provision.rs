@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use dm::testing::{Fleet, Machine, RunReport};
+use dm_tests::password_login;
 
 /// Boots `machines` with the inventory logging in as `admin`, as a provisioned fleet does.
 fn admin_fleet(builder: dm::testing::FleetBuilder) -> Fleet {
@@ -35,24 +36,6 @@ fn errors(report: &RunReport) -> String {
         .filter_map(|h| h.error.as_deref())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `ssh user@machine true` with only password (and keyboard-interactive) authentication
-/// allowed, never prompting: its stderr names the methods the server offers.
-fn password_login(fleet: &Fleet, machine: &Machine, user: &str) -> Output {
-    let known_hosts = format!("UserKnownHostsFile={}", fleet.known_hosts().display());
-    Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-        .args(["-o", &known_hosts, "-o", "PubkeyAuthentication=no"])
-        .args([
-            "-o",
-            "PreferredAuthentications=password,keyboard-interactive",
-        ])
-        .args(["-o", "ConnectTimeout=10"])
-        .arg(format!("{user}@{}", machine.address()))
-        .arg("true")
-        .output()
-        .expect("ssh runs")
 }
 
 fn stderr(output: &Output) -> String {
