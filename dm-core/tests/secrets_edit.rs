@@ -1,7 +1,7 @@
 //! `secrets edit` with fake editors (shell scripts): the round trip, and that no plaintext is left
 //! behind and the original is kept when the editor fails or writes something invalid.
 
-mod secrets_support;
+use crate::secrets_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! stopped, the plaintext copy removed, the original kept. Alone in its test binary, because it
 //! signals its own process.
 
-mod secrets_support;
+use crate::secrets_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Secrets as a run sees them: decrypted for the active environment, registered for redaction,
 //! given to hosts as the `secret` variable, and clear errors when they cannot be had.
 
-mod secrets_support;
+use crate::secrets_support;
 
 use std::path::Path;
 

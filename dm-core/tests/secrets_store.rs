@@ -1,7 +1,7 @@
 //! The secrets store without machines: set/show round trips, recipients added and removed, SSH
 //! keys as recipients, and the errors for a wrong key and a damaged file.
 
-mod secrets_support;
+use crate::secrets_support;
 
 use dm_core::Error;
 use dm_core::secrets::{Identities, Recipient, SecretDoc};

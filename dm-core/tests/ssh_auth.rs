@@ -1,7 +1,7 @@
 //! Authentication with key files: plain, RSA (SHA-2 signatures), passphrase-protected (asked once
 //! per run), and a failure that lists what was tried.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! Many concurrent commands over one connection: the per-connection cap keeps them under sshd's
 //! `MaxSessions` (10), so they all succeed instead of the 11th being refused.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::time::Instant;
 

@@ -1,7 +1,5 @@
 //! Connection failures are `Error::Connect`, naming the host and destination, within the timeout.
 
-mod ssh_support;
-
 use std::time::{Duration, Instant};
 
 use dm_core::Error;

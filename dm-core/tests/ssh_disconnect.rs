@@ -1,7 +1,7 @@
 //! A server that dies or stops answering turns into `Error::Disconnected` naming the host, never a
 //! hang.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! `Session::exec` against a real sshd: stdout, stderr, exit codes, signals, round trips.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use dm_core::ssh::{ExitStatus, Session, Stream};
 use ssh_support::Sshd;

@@ -1,7 +1,7 @@
 //! Host-key checking: strict refuses unknown keys, accept-new records them, a changed key is
 //! always refused, and the algorithm recorded in known_hosts is the one negotiated.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::process::Command;
 

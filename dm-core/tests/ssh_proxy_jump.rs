@@ -1,7 +1,7 @@
 //! ProxyJump: the target is reached through a `direct-tcpip` channel of the jump host's session
 //! (and chains of jumps), proven by the jump sshd's own log.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use dm_core::Error;
 use dm_core::ssh::Session;

@@ -1,7 +1,7 @@
 //! `Session::shell` in a real pseudo-terminal (util-linux `script`): PTY on the remote side,
 //! window size and its change forwarded, exit status returned, local terminal restored.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -53,7 +53,7 @@ fn shell_in_a_pty() {
     let sshd = Sshd::start();
     let exe = std::env::current_exe().unwrap();
     let inner = format!(
-        "stty rows 24 cols 80; {} --exact shell_child --ignored --nocapture --test-threads=1",
+        "stty rows 24 cols 80; {} --exact ssh_shell::shell_child --ignored --nocapture --test-threads=1",
         exe.display()
     );
     let mut script = Command::new("script")

@@ -1,6 +1,6 @@
 //! Streaming stdin through `exec`: 50 MB into `cat > file` must arrive intact and fast.
 
-mod ssh_support;
+use crate::ssh_support;
 
 use std::process::Command;
 use std::time::Instant;

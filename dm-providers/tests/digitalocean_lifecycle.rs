@@ -2,7 +2,7 @@
 //! API; keys registered once, tags and cloud-init as documented, create idempotent by name even
 //! though DigitalOcean itself allows duplicate names.
 
-mod fake;
+use crate::fake;
 
 use dm_providers::{Destroyed, DigitalOcean, Provider, ServerStatus};
 use fake::{Api, Fake};

@@ -1,7 +1,7 @@
 //! DNS A records converge through DigitalOcean's Domains API: missing ones are created, surplus
 //! ones re-pointed or deleted, right ones left alone, other records never touched.
 
-mod fake;
+use crate::fake;
 
 use std::net::Ipv4Addr;
 

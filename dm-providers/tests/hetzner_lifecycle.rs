@@ -1,7 +1,7 @@
 //! Hetzner Cloud: create → wait until running and SSH answers → list → destroy, against the fake
 //! API; keys registered once, labels and cloud-init as documented, create idempotent by name.
 
-mod fake;
+use crate::fake;
 
 use dm_providers::{Destroyed, Hetzner, Provider, ServerStatus};
 use fake::{Api, Fake};

@@ -1,7 +1,7 @@
 //! 429 and 5xx answers are retried with the documented headers honoured and a bounded number of
 //! attempts; a create is never repeated blindly after a 5xx.
 
-mod fake;
+use crate::fake;
 
 use std::time::{Duration, Instant};
 

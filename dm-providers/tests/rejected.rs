@@ -1,7 +1,7 @@
 //! 4xx answers become errors that quote the API's own message and name the field: DigitalOcean's
 //! documented 422, Hetzner's `invalid_input` (400, with `details.fields`) and a 422.
 
-mod fake;
+use crate::fake;
 
 use axum::http::Method;
 use dm_providers::{DigitalOcean, Error, Hetzner, Provider};

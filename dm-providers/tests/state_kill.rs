@@ -2,7 +2,7 @@
 //! record, adopts the server the create made, and boots nothing twice. The killed process is
 //! this test binary run again as a child, executing `child_creates_a_server`.
 
-mod fake;
+use crate::fake;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,7 +22,7 @@ async fn killed_mid_create_then_reconciled_without_loss_or_duplicate() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_creates_a_server",
+            "state_kill::child_creates_a_server",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

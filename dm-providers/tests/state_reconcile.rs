@@ -2,7 +2,7 @@
 //! next run: the server is adopted if the create reached the provider, the record dropped if it
 //! did not; nothing is created twice; an interrupted destroy is finished.
 
-mod fake;
+use crate::fake;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `wait_ready` needs both: the provider saying running, and the SSH port taking a connection.
 //! Either one missing ends in a timeout error that says which.
 
-mod fake;
+use crate::fake;
 
 use std::time::{Duration, Instant};
 

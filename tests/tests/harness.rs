@@ -554,7 +554,7 @@ fn fleet_of_a_killed_test_process_is_swept_by_the_next_boot() {
     let mut helper = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "helper_boots_a_fleet_and_waits_to_be_killed",
+            "harness::helper_boots_a_fleet_and_waits_to_be_killed",
             "--ignored",
             "--nocapture",
         ])

@@ -1,7 +1,7 @@
 //! apt packages: installed in one apt call, then nothing to do; a removed package is noticed,
 //! reported by check mode without installing it, and installed again.
 
-mod ops_support;
+use crate::ops_support;
 
 use ops_support::*;
 

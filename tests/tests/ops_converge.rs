@@ -2,7 +2,7 @@
 //! one round trip, a manual change of each is detected and repaired, check mode reports the
 //! changes without writing anything, and reactions run only when what notifies them changed.
 
-mod ops_support;
+use crate::ops_support;
 
 use dm_core::testing::Fleet;
 use dm_tests::*;

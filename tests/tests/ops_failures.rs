@@ -1,7 +1,7 @@
 //! A failing operation stops its host's step (not other hosts'), names the operation and shows
 //! its stderr; a template with an undefined variable fails before anything is written.
 
-mod ops_support;
+use crate::ops_support;
 
 use dm_tests::*;
 use ops_support::*;

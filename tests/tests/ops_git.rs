@@ -2,7 +2,7 @@
 //! is repaired when moved by hand, reported by check mode without moving, and refuses to
 //! discard local modifications unless forced.
 
-mod ops_support;
+use crate::ops_support;
 
 use ops_support::*;
 

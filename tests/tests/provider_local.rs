@@ -250,7 +250,7 @@ fn machines_of_a_killed_test_are_swept() {
         .args([
             "--ignored",
             "--exact",
-            "child_boots_then_dies_without_cleaning_up",
+            "provider_local::child_boots_then_dies_without_cleaning_up",
             "--nocapture",
         ])
         .output()

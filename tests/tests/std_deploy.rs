@@ -13,7 +13,7 @@ use dm_tests::git;
 
 /// The appnode role recipe, as `launch` applies it.
 #[task]
-async fn appnode_recipe(ctx: &Ctx) -> Result<()> {
+async fn deploy_recipe(ctx: &Ctx) -> Result<()> {
     dm::tasks::appnode::appnode(ctx).await
 }
 
@@ -159,7 +159,7 @@ fn deploys_roll_back_and_are_locked() {
     write_inventory(&fleet, &base, &repo, 3);
 
     // The role recipe installs everything and makes the first deploy.
-    let first = dm(&fleet, &["-H", "app1", "appnode-recipe"]);
+    let first = dm(&fleet, &["-H", "app1", "deploy-recipe"]);
     assert!(first.success, "{}", text(&first));
     assert_eq!(answer(m), "version v1");
     assert!(
@@ -183,7 +183,7 @@ fn deploys_roll_back_and_are_locked() {
     );
 
     // A second run of the recipe changes nothing and does not deploy again.
-    let again = dm(&fleet, &["-H", "app1", "appnode-recipe"]);
+    let again = dm(&fleet, &["-H", "app1", "deploy-recipe"]);
     assert!(again.success, "{}", text(&again));
     assert_eq!(
         again.operations.changed, 0,

@@ -8,7 +8,7 @@ use dm_tests::write;
 
 /// The load balancer recipe as a task.
 #[task]
-async fn lb(ctx: &Ctx) -> Result<()> {
+async fn maintenance_lb(ctx: &Ctx) -> Result<()> {
     dm::tasks::loadbalancer::loadbalancer(ctx).await
 }
 
@@ -44,7 +44,7 @@ fn maintenance_mode_answers_503_until_switched_off() {
          printf 'server {\\n listen 8000;\\n root /var/www/html;\\n}\\n' > /etc/nginx/sites-enabled/default
          systemctl restart nginx",
     );
-    fleet.dm_ok(["-H", "lb1", "lb"]);
+    fleet.dm_ok(["-H", "lb1", "maintenance-lb"]);
     lb.exec_ok("mkdir -p /srv/static && echo body{} > /srv/static/site.css");
     assert_eq!(get(lb, "/"), (200, "served by app1\n".to_string()));
     assert_eq!(get(lb, "/static/site.css").0, 200);
@@ -65,7 +65,7 @@ fn maintenance_mode_answers_503_until_switched_off() {
     assert_eq!(changed(&again), 0, "{again:?}");
 
     // The recipe does not switch maintenance off behind the operator's back.
-    let relaunch = fleet.dm_ok(["--json", "-H", "lb1", "lb"]);
+    let relaunch = fleet.dm_ok(["--json", "-H", "lb1", "maintenance-lb"]);
     assert_eq!(changed(&relaunch), 0, "{relaunch:?}");
     assert_eq!(get(lb, "/").0, 503);
 

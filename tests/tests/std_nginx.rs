@@ -12,7 +12,7 @@ use dm_tests::write;
 
 /// The load balancer recipe as a task.
 #[task]
-async fn lb(ctx: &Ctx) -> Result<()> {
+async fn nginx_lb(ctx: &Ctx) -> Result<()> {
     dm::tasks::loadbalancer::loadbalancer(ctx).await
 }
 
@@ -126,7 +126,7 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
     });
 
     // First run sets everything up; requests reach both app nodes.
-    let first = fleet.dm_ok(["--json", "-H", "lb1", "lb"]);
+    let first = fleet.dm_ok(["--json", "-H", "lb1", "nginx-lb"]);
     assert!(!changed(&first).is_empty(), "{first:?}");
     let upstream = lb.read_file("/etc/nginx/conf.d/shop-upstream.conf");
     for machine in [app1, app2] {
@@ -142,7 +142,7 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
     assert_eq!(bodies(lb, 6), both());
 
     // Second run: nothing to do.
-    let second = fleet.dm_ok(["--json", "-H", "lb1", "lb"]);
+    let second = fleet.dm_ok(["--json", "-H", "lb1", "nginx-lb"]);
     assert_eq!(changed(&second), Vec::<String>::new(), "{second:?}");
     assert_eq!(second.operations.changed, 0);
 
@@ -218,7 +218,7 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
         &fleet,
         r#"{ app = { name = "shop", port = 8000 }, nginx = { client_max_body_size = "lots" } }"#,
     );
-    let refused = fleet.dm(["--json", "-H", "lb1", "lb"]).expect("runs");
+    let refused = fleet.dm(["--json", "-H", "lb1", "nginx-lb"]).expect("runs");
     let message = error(&refused);
     assert!(
         message.contains("\"client_max_body_size\" directive invalid value"),
@@ -237,7 +237,7 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
         &fleet,
         r#"{ app = { name = "shop", port = 8000 }, nginx = { tls = true } }"#,
     );
-    fleet.dm_ok(["-H", "lb1", "lb"]);
+    fleet.dm_ok(["-H", "lb1", "nginx-lb"]);
     let url = format!("https://{}/", lb.address());
     let curl = Command::new("curl")
         .args(["-sk", "--noproxy", "*", "--max-time", "10", &url])
@@ -260,6 +260,6 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
     );
     assert_eq!(subject, "subject=CN = lb1\nissuer=CN = lb1\n600\n");
     assert_eq!(bodies(lb, 4), both());
-    let tls_again = fleet.dm_ok(["--json", "-H", "lb1", "lb"]);
+    let tls_again = fleet.dm_ok(["--json", "-H", "lb1", "nginx-lb"]);
     assert_eq!(changed(&tls_again), Vec::<String>::new(), "{tls_again:?}");
 }

@@ -3,7 +3,7 @@
 //! reachable on the private address from app nodes only, never printed, and a second launch
 //! changes nothing.
 
-mod ops_support;
+use crate::ops_support;
 
 use std::path::{Path, PathBuf};
 

@@ -16,7 +16,7 @@ use dm_tests::{Dm, git};
 
 /// The appnode role recipe, as `launch` applies it: packages, app user, first deploy.
 #[task]
-async fn appnode_recipe(ctx: &Ctx) -> Result<()> {
+async fn python_recipe(ctx: &Ctx) -> Result<()> {
     dm::tasks::appnode::appnode(ctx).await
 }
 
@@ -262,7 +262,7 @@ fn django_helpers_venv_pip_migrate_collectstatic_and_manage_py() {
     write_inventory(&fleet, &repo);
 
     // The recipe installs git, python3-venv and Debian's Django, and deploys the project.
-    dm_ok(&fleet, &["-H", "app1", "appnode-recipe"]);
+    dm_ok(&fleet, &["-H", "app1", "python-recipe"]);
     let release = m
         .exec_ok(&format!("readlink -f {APP}/current"))
         .trim()

@@ -3,7 +3,7 @@
 //! password is set), reachable from an app node with the password from the environment's
 //! secrets, which is never printed, and a second launch changes nothing.
 
-mod ops_support;
+use crate::ops_support;
 
 use std::path::Path;
 

@@ -383,7 +383,7 @@ fn run_child(name: &str, setup: impl FnOnce(&mut Command)) -> Output {
     command
         .args([
             "--exact",
-            name,
+            &format!("testing_api::{name}"),
             "--ignored",
             "--nocapture",
             "--test-threads=1",

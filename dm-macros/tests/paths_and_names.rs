@@ -50,7 +50,8 @@ async fn tune(
     Ok(())
 }
 
-fn main() {
+#[test]
+fn tasks_in_modules_and_macros_named_like_generated_items_are_registered() {
     let run = dm::task::find("ops-run").expect("ops-run");
     assert!(run.module_path.ends_with("::ops"), "{}", run.module_path);
     assert_eq!(

@@ -29,7 +29,8 @@ async fn with_own_error(_ctx: &Ctx) -> std::result::Result<(), DeployError> {
     Err(DeployError)
 }
 
-fn main() {
+#[test]
+fn tasks_returning_any_error_that_converts_into_anyhow_are_registered() {
     for name in ["with-anyhow", "with-io-error", "with-own-error"] {
         assert!(dm::task::find(name).is_some(), "{name}");
     }

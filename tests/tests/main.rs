@@ -1,0 +1,42 @@
+//! dm end to end against real local Debian machines (systemd-nspawn in network namespaces): the CLI,
+//! SSH, operations, the standard library's tasks, the local provider and the testing API.
+//!
+//! One module per behaviour, all in one test binary: every test binary links all of dm, and one
+//! binary per file filled CI's disk. Run one module with `cargo test -p dm-tests --test integration
+//! std_nginx::`.
+
+mod ops_support;
+
+mod demo;
+mod e2e_cli_errors;
+mod e2e_context;
+mod e2e_failures;
+mod e2e_host_keys;
+mod e2e_key_passphrase;
+mod e2e_parallel;
+mod e2e_proxy_jump;
+mod e2e_secrets;
+mod e2e_selection;
+mod e2e_shell;
+mod e2e_sudo;
+mod e2e_targets;
+mod e2e_transfer;
+mod first_deployment;
+mod harness;
+mod ops_apt;
+mod ops_converge;
+mod ops_failures;
+mod ops_git;
+mod provider_local;
+mod quickstart;
+mod std_deploy;
+mod std_launch;
+mod std_logs;
+mod std_maintenance;
+mod std_nginx;
+mod std_postgres;
+mod std_provision;
+mod std_python;
+mod std_redis;
+mod std_supervisor;
+mod testing_api;
