@@ -160,6 +160,48 @@ impl Hetzner {
         }
     }
 
+    async fn get_server(&self, id: u64) -> Result<Server> {
+        let one: One = self.api.get(&format!("/servers/{id}"), &[]).await?;
+        self.convert(one.server)
+    }
+
+    /// `POST /servers/{id}/actions/poweron` unless the server runs or starts already, then the
+    /// server as `GET /servers/{id}` reports it. Powering on twice does no harm, so after a 5xx
+    /// or a lost answer the server is looked at again and, if still off, powered on again.
+    async fn start_server(&self, id: &str) -> Result<Server> {
+        let id = numeric_id(id)?;
+        let path = format!("/servers/{id}/actions/poweron");
+        let policy = self.api.retry().clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let server = self.get_server(id).await?;
+            if matches!(
+                server.status,
+                ServerStatus::Running | ServerStatus::Starting
+            ) {
+                tracing::debug!(server = %server.name, id, status = %server.status, "Hetzner server is not off; not powering it on");
+                return Ok(server);
+            }
+            // The action takes no parameters; the client sends a JSON body with every POST, so
+            // an empty object.
+            match self.api.post::<ActionAnswer>(&path, &json!({})).await {
+                Ok(answer) => {
+                    tracing::info!(server = %server.name, id, action = answer.action.id, action_status = %answer.action.status, "Hetzner server powering on");
+                    return self.get_server(id).await;
+                }
+                Err(e @ (Error::ServerError { .. } | Error::Transport { .. }))
+                    if attempt < policy.max_attempts =>
+                {
+                    let wait = policy.backoff(attempt);
+                    tracing::warn!(server = %server.name, id, error = %e, wait_ms = wait.as_millis() as u64, "power on failed; checking the server's status before trying again");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn convert(&self, s: HServer) -> Result<Server> {
         let bad_ip = |ip: &str| Error::Decode {
             provider: self.api.provider(),
@@ -235,13 +277,16 @@ impl Provider for Hetzner {
     fn status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Server>> {
         Box::pin(async move {
             let id = numeric_id(id)?;
-            let one: One = self.api.get(&format!("/servers/{id}"), &[]).await?;
-            self.convert(one.server)
+            self.get_server(id).await
         })
     }
 
     fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Server>>> {
         Box::pin(self.find_server(name))
+    }
+
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Server>> {
+        Box::pin(self.start_server(id))
     }
 }
 
@@ -294,4 +339,17 @@ struct SshKey {
 #[derive(Debug, Deserialize)]
 struct SshKeyCreated {
     ssh_key: SshKey,
+}
+
+/// The answer of a server action such as `POST /servers/{id}/actions/poweron`: 201
+/// `{"action": {id, command, status, progress, started, finished, resources, error}}`.
+#[derive(Debug, Deserialize)]
+struct ActionAnswer {
+    action: Action,
+}
+
+#[derive(Debug, Deserialize)]
+struct Action {
+    id: u64,
+    status: String,
 }

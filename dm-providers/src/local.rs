@@ -147,6 +147,21 @@ impl Provider for LocalProvider {
         })
     }
 
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Server>> {
+        Box::pin(async move {
+            let id = id.to_string();
+            let timeout = self.boot_timeout;
+            let machine = self
+                .blocking(move |machines| Ok(machines.start(&id, timeout)?))
+                .await?;
+            // The same key as before; recorded again in case known_hosts lost it meanwhile.
+            if !machine.host_key.is_empty() {
+                record_host_key(&self.known_hosts, machine.address, &machine.host_key)?;
+            }
+            Ok(to_server(&machine))
+        })
+    }
+
     fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Server>>> {
         Box::pin(async move {
             let wanted = name.to_string();

@@ -267,6 +267,12 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// The server dm created under this name, if there is one.
     fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Server>>>;
 
+    /// Powers on the server with this provider id, which is off (a local machine after this host
+    /// rebooted, a cloud server shut down), keeping its disk, addresses and host key; returns it
+    /// as the provider reports it right after, usually still starting. A server that runs
+    /// already is returned as it is.
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Server>>;
+
     /// Waits until the provider says the server is running and its SSH port accepts TCP
     /// connections; returns it as last seen. See [`Wait`] for the timeout and the port.
     fn wait_ready<'a>(&'a self, id: &'a str, wait: &'a Wait) -> BoxFuture<'a, Result<Server>> {

@@ -12,6 +12,7 @@ mod dns;
 mod hetzner_lifecycle;
 mod rate_limit;
 mod rejected;
+mod start;
 mod state_atomic;
 mod state_kill;
 mod state_lock;

@@ -1,8 +1,9 @@
 //! The local provider end to end: `boot appnode2` brings up a real machine that later runs reach
 //! by name (`-H appnode2`, `-R appnode`) with a host key dm already trusts; `servers` lists it;
 //! `destroy appnode2` removes the machine, its state record and its host key; killing dm in the
-//! middle of a boot and booting again leaves exactly one server; without root the message says
-//! so. Each test owns a `LocalProject`, whose drop destroys its machines even when it fails.
+//! middle of a boot and booting again leaves exactly one server; a machine that is off (powered
+//! off from inside, or this host rebooted) boots again with its files; without root the message
+//! says so. Each test owns a `LocalProject`, whose drop destroys its machines even when it fails.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -132,6 +133,113 @@ fn boot_reach_list_and_destroy_a_local_server() {
     assert!(!known.contains(&machine.address.to_string()), "{known}");
     let gone = project.dm(["-H", "appnode2", "run", "true"]).unwrap_err();
     assert!(gone.to_string().contains("appnode2"), "{gone}");
+}
+
+/// The status column of `servers` for `name`.
+fn listed_status(project: &LocalProject, name: &str) -> String {
+    let report = project.dm_ok(["--json", "servers"]);
+    lines(&report)
+        .iter()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .and_then(|line| line.split_whitespace().last().map(str::to_string))
+        .unwrap_or_else(|| panic!("{name} is not listed: {report:?}"))
+}
+
+/// Waits (up to 60 s) until machine `name` of the project is off.
+fn wait_until_off(project: &LocalProject, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let machines = project.machines().unwrap();
+        let machine = machines.iter().find(|m| m.name == name).expect("listed");
+        if machine.status == LocalStatus::Off {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not go off: {machine:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What a reboot of this host does to a local machine: its systemd-nspawn is killed, its
+/// network namespace and its root file system's mount are gone.
+fn reboot_host_under(id: &str) {
+    let dir = Path::new(dm_core::machine::local::LOCAL_DIR)
+        .join("machines")
+        .join(id);
+    let meta = std::fs::read_to_string(dir.join("machine.toml")).unwrap();
+    let pid = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("nspawn = ["))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse::<i32>().ok())
+        .unwrap_or_else(|| panic!("no nspawn pid in {meta}"));
+    let sh = |cmd: &str| {
+        let status = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .unwrap();
+        assert!(status.success(), "{cmd}");
+    };
+    sh(&format!(
+        "kill -KILL {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done"
+    ));
+    // Whatever of the machine outlived nspawn is in its namespace.
+    sh(&format!(
+        "while [ -n \"$(ip netns pids dml-{id})\" ]; do \
+           kill -KILL $(ip netns pids dml-{id}) 2>/dev/null; sleep 0.1; done"
+    ));
+    sh(&format!("ip netns del dml-{id}"));
+    sh(&format!("umount {}", dir.join("root").display()));
+}
+
+#[test]
+fn a_machine_that_is_off_boots_again_with_its_files_address_and_host_key() {
+    let project = project();
+    project.write_inventory("").unwrap();
+    project.dm_ok(["boot", "appnode2"]);
+    let first = project.machines().unwrap().remove(0);
+    project.dm_ok(["-H", "appnode2", "run", "echo kept > /root/marker"]);
+
+    // Powered off from inside: nspawn ends, the mount and the namespace it ran in stay.
+    let _ = project.ssh(&first.address.to_string(), "systemctl poweroff --no-block");
+    wait_until_off(&project, "appnode2");
+    assert_eq!(listed_status(&project, "appnode2"), "off");
+    let gone = project.dm(["-H", "appnode2", "run", "true"]).unwrap();
+    assert!(!gone.success, "an off machine does not answer");
+
+    // Booting it again starts it: dm reaches it with the host key it trusted at the first boot
+    // (known_hosts is checked strictly), and its files are as they were.
+    let report = project.dm_ok(["--json", "boot", "appnode2"]);
+    let output = lines(&report).join("\n");
+    assert!(output.contains("appnode2: is off, starting it"), "{output}");
+    assert!(
+        output.contains(&format!("appnode2: up at {}", first.address)),
+        "{output}"
+    );
+    let again = project.machines().unwrap().remove(0);
+    assert_eq!(again.status, LocalStatus::Running);
+    assert_eq!(
+        (&again.address, &again.host_key),
+        (&first.address, &first.host_key)
+    );
+    let report = project.dm_ok(["--json", "-H", "appnode2", "run", "cat /root/marker"]);
+    assert!(lines(&report).contains(&"kept".to_string()), "{report:?}");
+    assert_eq!(listed_status(&project, "appnode2"), "running");
+
+    // After a reboot of this host (nothing of its last run is left but its files) it starts
+    // the same way.
+    reboot_host_under(&first.id);
+    wait_until_off(&project, "appnode2");
+    project.dm_ok(["boot", "appnode2"]);
+    let report = project.dm_ok(["--json", "-H", "appnode2", "run", "cat /root/marker"]);
+    assert!(lines(&report).contains(&"kept".to_string()), "{report:?}");
+    assert_eq!(project.machines().unwrap()[0].status, LocalStatus::Running);
+
+    project.dm_ok(["destroy", "appnode2", "--yes"]);
+    assert_eq!(project.machines().unwrap(), []);
+    assert_eq!(namespaces_of(&project), Vec::<String>::new());
 }
 
 #[test]

@@ -18,6 +18,11 @@
 //! process is dead: the next look at the project's machines ([`LocalMachines::list`],
 //! [`LocalMachines::find`], [`LocalMachines::boot`]) removes it completely, so a later run
 //! never finds half a machine; a boot that completed before dm died is simply found.
+//!
+//! A machine that is off (this host rebooted, or it was powered off from inside) starts again
+//! with [`LocalMachines::start`], or when it is booted again: same files, address and host key.
+//! A start that fails or is interrupted leaves the machine off, never removed: its files are the
+//! user's.
 
 use std::fs::{self, File};
 use std::net::Ipv4Addr;
@@ -33,7 +38,10 @@ use super::cgroup::LOCAL_PARENT;
 use super::error::Error;
 use super::network::{self, LOCAL_OCTET, Plan};
 use super::prerequisites::{self, Purpose};
-use super::record::{Owner, Record, Resource, process_start, read_resources, undo_all, wait_until};
+use super::record::{
+    Owner, Record, Resource, kill_and_wait, process_start, read_resources, replace_resources,
+    undo_all, wait_until,
+};
 use super::rootfs::{self, RootfsSpec};
 
 /// Where local machines live: one directory per machine under `machines/`, the shared network's
@@ -137,6 +145,9 @@ enum Phase {
     Booting,
     /// Booted completely.
     Ready,
+    /// Booted before and being started again by `booted_by`: if that process is dead, the
+    /// machine is off (and kept).
+    Restarting,
 }
 
 /// `machine.toml` in a machine's directory.
@@ -159,6 +170,9 @@ struct Meta {
     /// systemd-nspawn's pid and start time, once started.
     #[serde(default)]
     nspawn: Option<(u32, u64)>,
+    /// The base tree under its writable layer, which a later start must use again.
+    #[serde(default)]
+    base: Option<PathBuf>,
 }
 
 impl Meta {
@@ -175,10 +189,12 @@ impl Meta {
     }
 
     fn status(&self) -> LocalStatus {
+        let starting = || Owner::parse(&self.booted_by).is_some_and(|owner| owner.is_alive());
         match self.phase {
             Phase::Booting => LocalStatus::Booting,
-            Phase::Ready if self.is_running() => LocalStatus::Running,
-            Phase::Ready => LocalStatus::Off,
+            Phase::Restarting if starting() => LocalStatus::Booting,
+            Phase::Ready | Phase::Restarting if self.is_running() => LocalStatus::Running,
+            Phase::Ready | Phase::Restarting => LocalStatus::Off,
         }
     }
 }
@@ -207,9 +223,9 @@ impl LocalMachines {
     }
 
     /// Boots machine `spec.name` and returns once its sshd greets; if the project has a machine
-    /// of that name already, returns it instead (booting nothing), or fails when that machine is
-    /// off (restarting a stopped machine is not supported: destroy it and boot it again). Fails with
-    /// [`Error::NotRoot`] when not root; on any failure, whatever was created is removed again.
+    /// of that name already, returns it instead (booting nothing), starting it first if it is off
+    /// (see [`LocalMachines::start`]). Fails with [`Error::NotRoot`] when not root; on any failure
+    /// of a new machine, whatever was created is removed again.
     pub fn boot(&self, spec: &LocalBoot) -> Result<LocalMachine, Error> {
         validate_name(&spec.name)?;
         if spec.authorized_keys.is_empty() {
@@ -229,14 +245,8 @@ impl LocalMachines {
             settle_abandoned(None);
             if let Some(meta) = read_meta(&dir) {
                 if meta.status() == LocalStatus::Off {
-                    return Err(Error::InvalidMachine(format!(
-                        "{} exists but is off (its systemd-nspawn stopped, e.g. this host \
-                         rebooted; console log {}): destroy it (`destroy {} --yes`) and boot it \
-                         again",
-                        spec.name,
-                        dir.join("console.log").display(),
-                        spec.name
-                    )));
+                    drop(_lock);
+                    return self.start(&id, spec.timeout);
                 }
                 return Ok(to_machine(&id, &meta));
             }
@@ -255,11 +265,12 @@ impl LocalMachines {
                 roles: spec.roles.clone(),
                 client_token: spec.client_token.clone(),
                 nspawn: None,
+                base: Some(base.clone()),
             };
             write_meta(&dir, &meta)?;
             (record, meta)
         };
-        match self.start(spec, &plan, &base, &dir, &record, &mut meta) {
+        match self.boot_new(spec, &plan, &base, &dir, &record, &mut meta) {
             Ok(()) => Ok(to_machine(&id, &meta)),
             Err(e) => {
                 // Leave nothing behind; the boot error matters more than a clean-up error,
@@ -270,8 +281,8 @@ impl LocalMachines {
         }
     }
 
-    /// Network, root file system, nspawn, wait: the part of a boot done outside the lock.
-    fn start(
+    /// Network, root file system, nspawn, wait: the part of a first boot done outside the lock.
+    fn boot_new(
         &self,
         spec: &LocalBoot,
         plan: &Plan,
@@ -316,6 +327,46 @@ impl LocalMachines {
         boot::wait_for_sshd(&boot_spec, pid, start, spec.timeout)?;
         meta.phase = Phase::Ready;
         write_meta(dir, meta)
+    }
+
+    /// Starts machine `id` of this project again if it is off (this host rebooted, or it was
+    /// powered off from inside) and returns once its sshd greets, with the files, address and
+    /// host key it had; a machine that runs (or is starting) is returned as it is. `timeout`
+    /// bounds the wait for sshd. A start that fails leaves the machine off, with its files.
+    pub fn start(&self, id: &str, timeout: Duration) -> Result<LocalMachine, Error> {
+        prerequisites::check(false, Purpose::LocalProvider)?;
+        let dir = machines_dir().join(id);
+        let plan = Plan::local();
+        let mut meta = {
+            let _lock = lock()?;
+            let meta = read_meta(&dir).filter(|meta| meta.project == self.project);
+            let Some(mut meta) = meta else {
+                return Err(Error::InvalidMachine(format!(
+                    "no local machine {id} in project {}",
+                    self.project.display()
+                )));
+            };
+            if meta.status() != LocalStatus::Off {
+                return Ok(to_machine(id, &meta));
+            }
+            ensure_network(&plan)?;
+            meta.phase = Phase::Restarting;
+            meta.booted_by = Owner::current().to_text().trim().to_string();
+            write_meta(&dir, &meta)?;
+            meta
+        };
+        match start_again(&plan, &dir, &mut meta, timeout) {
+            Ok(()) => Ok(to_machine(id, &meta)),
+            Err(e) => {
+                // Back to off, files kept; the start error matters more than a clean-up error,
+                // which the next start retries.
+                let _ = stop_runtime(&dir, &meta);
+                meta.phase = Phase::Ready;
+                meta.nspawn = None;
+                let _ = write_meta(&dir, &meta);
+                Err(e)
+            }
+        }
     }
 
     /// Every machine of this project, by name. Removes interrupted boots first (see the module
@@ -412,6 +463,74 @@ fn stop_and_remove(dir: &Path, meta: &Meta) -> Result<(), Error> {
         fs::remove_dir_all(dir).map_err(|e| Error::io("cannot remove", dir, e))?;
     }
     Ok(())
+}
+
+/// Starts a machine that was off from its directory: undoes what its last run left (a machine
+/// powered off from inside keeps its mounts and namespace; a reboot removed them), then network,
+/// root file system (its own layer as it was) and nspawn, like a first boot but without making
+/// it a new machine: hostname, keys and users stay as the machine itself last had them.
+fn start_again(plan: &Plan, dir: &Path, meta: &mut Meta, timeout: Duration) -> Result<(), Error> {
+    stop_runtime(dir, meta)?;
+    let base = match &meta.base {
+        Some(base) if base.is_dir() => base.clone(),
+        Some(base) => {
+            return Err(Error::InvalidMachine(format!(
+                "{} cannot start again: the base tree under its files, {}, is gone (a newer dm \
+                 replaced it): destroy it (`destroy {} --yes`) and boot it again",
+                meta.name,
+                base.display(),
+                meta.name
+            )));
+        }
+        // Booted by a dm that did not record its base tree: the one of this dm.
+        None => base::ensure(Purpose::LocalProvider)?,
+    };
+    let record = Record::open(dir.to_path_buf())?;
+    let index = usize::from(meta.address.octets()[3]) - 2;
+    let id = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    network::create_machine_network(plan, &record, index, &id)?;
+    let root = rootfs::mount(&meta.name, &base, dir, &record)?;
+    rootfs::refresh_resolver(&root)?;
+    let log = dir.join("console.log");
+    let boot_spec = BootSpec {
+        name: &meta.name,
+        address: meta.address,
+        root: &root,
+        netns: &meta.netns,
+        log: &log,
+        cgroup_parent: LOCAL_PARENT,
+        detached: true,
+    };
+    let child = boot::spawn(&boot_spec, &record)?;
+    let pid = child.id();
+    let start = process_start(pid).unwrap_or(0);
+    reap_in_background(child);
+    meta.nspawn = Some((pid, start));
+    meta.base = Some(base.clone());
+    write_meta(dir, meta)?;
+    boot::wait_for_sshd(&boot_spec, pid, start, timeout)?;
+    meta.phase = Phase::Ready;
+    write_meta(dir, meta)
+}
+
+/// Stops machine's nspawn if it runs and undoes everything its record holds but its directory,
+/// which then is all the record holds: the machine is off, with its files.
+fn stop_runtime(dir: &Path, meta: &Meta) -> Result<(), Error> {
+    if let Some((pid, start)) = meta.nspawn {
+        kill_and_wait(pid, start);
+    }
+    let own = Resource::Dir(dir.to_path_buf());
+    let runtime: Vec<Resource> = read_resources(dir)
+        .into_iter()
+        .filter(|resource| *resource != own)
+        .collect();
+    if let Some(first) = undo_all(&runtime).into_iter().next() {
+        return Err(first);
+    }
+    replace_resources(dir, &[own])
 }
 
 /// Removes the shared network when no machine is left. Call under [`lock`].
@@ -612,6 +731,7 @@ mod tests {
             roles: vec!["appnode".into()],
             client_token: Some("t".into()),
             nspawn: Some((42, 7)),
+            base: Some("/var/cache/dm-testing/bookworm-r1".into()),
         };
         let text = toml::to_string(&meta).unwrap();
         let back: Meta = toml::from_str(&text).unwrap();
@@ -621,5 +741,22 @@ mod tests {
             back.is_abandoned(),
             "a made-up booting process is not alive"
         );
+    }
+
+    #[test]
+    fn an_interrupted_start_leaves_the_machine_off_and_never_abandoned() {
+        let mut meta: Meta = toml::from_str(
+            "name = \"db1\"\nproject = \"/srv/shop\"\naddress = \"10.231.255.3\"\n\
+             netns = \"dml-0123abcd-db1\"\nphase = \"restarting\"\nbooted_by = \"1 2 boot\"\n",
+        )
+        .unwrap();
+        // The process starting it is gone (a made-up owner): off, and kept.
+        assert_eq!(meta.status(), LocalStatus::Off);
+        assert!(!meta.is_abandoned());
+        // While this process starts it, it is booting.
+        meta.booted_by = Owner::current().to_text().trim().to_string();
+        assert_eq!(meta.status(), LocalStatus::Booting);
+        // Written by a dm that did not record the base tree: it still reads.
+        assert_eq!(meta.base, None);
     }
 }

@@ -262,6 +262,20 @@ impl Record {
     }
 }
 
+/// Replaces the record in `dir` with `resources` (atomically: a crash leaves the old record or
+/// the new one, never half of one). For a local machine that starts again: what its last run
+/// created is undone, only its directory stays recorded.
+pub(crate) fn replace_resources(dir: &Path, resources: &[Resource]) -> Result<(), Error> {
+    let path = dir.join("resources");
+    let temp = dir.join(".resources.tmp");
+    let text: String = resources
+        .iter()
+        .map(|r| format!("{}\n", r.to_line()))
+        .collect();
+    fs::write(&temp, text).map_err(|e| Error::io("cannot write", &temp, e))?;
+    fs::rename(&temp, &path).map_err(|e| Error::io("cannot replace", &path, e))
+}
+
 /// Reads the resources of the record in `dir` (for sweeping a dead fleet's record).
 pub(crate) fn read_resources(dir: &Path) -> Vec<Resource> {
     fs::read_to_string(dir.join("resources"))

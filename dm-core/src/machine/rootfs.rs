@@ -32,35 +32,10 @@ pub(crate) fn prepare(
     spec: &RootfsSpec<'_>,
     record: &Record,
 ) -> Result<(PathBuf, PublicKey), Error> {
-    let upper = spec.state.join("upper");
-    let work = spec.state.join("work");
-    let merged = spec.state.join("root");
-    for dir in [&upper, &work, &merged] {
-        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    }
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        spec.base.display(),
-        upper.display(),
-        work.display()
-    );
-    record.add(Resource::Mount(merged.clone()))?;
-    run_program(
-        format!("mounting the root file system of machine {}", spec.name),
-        "mount",
-        [
-            Path::new("-t"),
-            Path::new("overlay"),
-            Path::new("overlay"),
-            Path::new("-o"),
-            Path::new(&options),
-            &merged,
-        ],
-    )?;
-
+    let merged = mount(spec.name, spec.base, spec.state, record)?;
     write(&merged.join("etc/hostname"), &format!("{}\n", spec.name))?;
     write(&merged.join("etc/hosts"), spec.hosts)?;
-    write(&merged.join("etc/resolv.conf"), &host_resolv_conf())?;
+    refresh_resolver(&merged)?;
     let authorized = format!("{}\n", spec.authorized_key);
     write(&merged.join("root/.ssh/authorized_keys"), &authorized)?;
     let deploy_keys = merged
@@ -77,6 +52,48 @@ pub(crate) fn prepare(
         &format!("root@{}", spec.name),
     )?;
     Ok((merged, host_key))
+}
+
+/// Mounts machine `name`'s root file system: the base tree `base` under its own writable layer in
+/// `state` (kept there between starts). Returns the mounted directory.
+pub(crate) fn mount(
+    name: &str,
+    base: &Path,
+    state: &Path,
+    record: &Record,
+) -> Result<PathBuf, Error> {
+    let upper = state.join("upper");
+    let work = state.join("work");
+    let merged = state.join("root");
+    for dir in [&upper, &work, &merged] {
+        fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        base.display(),
+        upper.display(),
+        work.display()
+    );
+    record.add(Resource::Mount(merged.clone()))?;
+    run_program(
+        format!("mounting the root file system of machine {name}"),
+        "mount",
+        [
+            Path::new("-t"),
+            Path::new("overlay"),
+            Path::new("overlay"),
+            Path::new("-o"),
+            Path::new(&options),
+            &merged,
+        ],
+    )?;
+    Ok(merged)
+}
+
+/// Writes the machine's `/etc/resolv.conf` from this host's resolver (see [`host_resolv_conf`]):
+/// at its first boot, and again at every start, since the host may have moved networks.
+pub(crate) fn refresh_resolver(root: &Path) -> Result<(), Error> {
+    write(&root.join("etc/resolv.conf"), &host_resolv_conf())
 }
 
 /// The resolver configuration for machines: this machine's, unless it points at a local stub

@@ -1,9 +1,11 @@
-//! The fake's DigitalOcean endpoints: `/v2/droplets`, `/v2/droplets/{id}`, `/v2/account/keys` and
-//! the Domains API `/v2/domains/{domain}/records[/{id}]`.
+//! The fake's DigitalOcean endpoints: `/v2/droplets`, `/v2/droplets/{id}`,
+//! `/v2/droplets/{id}/actions` (`power_on`), `/v2/account/keys` and the Domains API
+//! `/v2/domains/{domain}/records[/{id}]`.
 //!
-//! As documented: a create answers 202 `{droplet, links}`, a delete 204 without a body, invalid
-//! input 422 `{"id": "unprocessable_entity", "message": ...}`, lists paginate with
-//! `links.pages.next` and `meta.total`. A new droplet has no addresses until it is active.
+//! As documented: a create answers 202 `{droplet, links}`, a delete 204 without a body, a droplet
+//! action 201 `{action}`, invalid input 422 `{"id": "unprocessable_entity", "message": ...}`,
+//! lists paginate with `links.pages.next` and `meta.total`. A new droplet has no addresses until
+//! it is active; one that is powered off keeps them, and stays `off` until active again.
 
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +42,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
         ("POST", ["droplets"]) => create(world, &req).await,
         ("GET", ["droplets", id]) => get(world, id),
         ("DELETE", ["droplets", id]) => delete(world, id),
+        ("POST", ["droplets", id, "actions"]) => action(world, id, &req),
         ("GET", ["account", "keys"]) => list_keys(world, &req),
         ("POST", ["account", "keys"]) => create_key(world, &req),
         ("GET", ["domains", domain, "records"]) => list_records(world, domain, &req),
@@ -51,7 +54,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
 }
 
 fn droplet_json(s: &FakeServer, active: bool) -> Value {
-    let v4 = if active {
+    let v4 = if active || s.off || s.power_ons > 0 {
         json!([
             {"ip_address": "127.0.0.1", "netmask": "255.255.240.0", "gateway": "127.0.0.254", "type": "public"},
             {"ip_address": format!("10.110.{}.{}", s.id / 250 % 250, s.id % 250 + 2), "netmask": "255.255.0.0", "gateway": "10.110.0.1", "type": "private"}
@@ -66,7 +69,13 @@ fn droplet_json(s: &FakeServer, active: bool) -> Value {
         "vcpus": 1,
         "disk": 25,
         "locked": false,
-        "status": if active { "active" } else { "new" },
+        "status": if s.off || (!active && s.power_ons > 0) {
+            "off"
+        } else if active {
+            "active"
+        } else {
+            "new"
+        },
         "created_at": "2026-05-01T10:00:00Z",
         "networks": {"v4": v4, "v6": []},
         "region": {"slug": s.request["region"]},
@@ -171,6 +180,8 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             request: b.clone(),
             labels: Default::default(),
             tags,
+            off: false,
+            power_ons: 0,
         };
         w.servers.insert(d.id, d.clone());
         d
@@ -205,6 +216,42 @@ fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
         Some(_) => Answer::empty(204),
         None => not_found(),
     }
+}
+
+/// `POST /droplets/{id}/actions` with `{"type": "power_on"}`; other types are not faked (422).
+/// A droplet that is on stays as it is (the action completes at once).
+fn action(world: &Arc<Mutex<World>>, id: &str, req: &Request) -> Answer {
+    let mut w = world.lock().unwrap();
+    let Some(s) = id.parse::<u64>().ok().and_then(|id| w.servers.get_mut(&id)) else {
+        return not_found();
+    };
+    match req.body["type"].as_str() {
+        Some("power_on") => {}
+        Some(other) => {
+            return unprocessable(&format!("'{other}' is not a droplet action the fake knows"));
+        }
+        None => return unprocessable("Type is invalid"),
+    }
+    let was_off = s.off;
+    if was_off {
+        s.off = false;
+        s.power_ons += 1;
+        s.polls = 0;
+    }
+    Answer::json(
+        201,
+        json!({"action": {
+            "id": s.id + 92_000 + u64::from(s.power_ons),
+            "status": if was_off { "in-progress" } else { "completed" },
+            "type": "power_on",
+            "started_at": "2026-05-01T11:00:00Z",
+            "completed_at": if was_off { Value::Null } else { "2026-05-01T11:00:00Z".into() },
+            "resource_id": s.id,
+            "resource_type": "droplet",
+            "region": {"slug": s.request["region"]},
+            "region_slug": s.request["region"],
+        }}),
+    )
 }
 
 fn key_json(k: &FakeKey) -> Value {

@@ -1,7 +1,9 @@
-//! The fake's Hetzner Cloud endpoints: `/v1/servers`, `/v1/servers/{id}`, `/v1/ssh_keys`.
+//! The fake's Hetzner Cloud endpoints: `/v1/servers`, `/v1/servers/{id}`,
+//! `/v1/servers/{id}/actions/poweron`, `/v1/ssh_keys`.
 //!
 //! Status codes as documented: `invalid_input` 400 with `details.fields`, `uniqueness_error` 409,
-//! `not_found` 404; a create answers 201 `{server, action, next_actions, root_password}`.
+//! `not_found` 404; a create answers 201 `{server, action, next_actions, root_password}`, a power
+//! on 201 `{action}` (command `start_server`), after which the server is `starting`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
         ("POST", ["servers"]) => create(world, &req).await,
         ("GET", ["servers", id]) => get(world, id),
         ("DELETE", ["servers", id]) => delete(world, id),
+        ("POST", ["servers", id, "actions", "poweron"]) => power_on(world, id),
         ("GET", ["ssh_keys"]) => list_keys(world, &req),
         ("POST", ["ssh_keys"]) => create_key(world, &req),
         _ => error(404, "not_found", "not found"),
@@ -47,7 +50,15 @@ fn server_json(s: &FakeServer, running: bool) -> Value {
     json!({
         "id": s.id,
         "name": s.name,
-        "status": if running { "running" } else { "initializing" },
+        "status": if s.off {
+            "off"
+        } else if running {
+            "running"
+        } else if s.power_ons > 0 {
+            "starting"
+        } else {
+            "initializing"
+        },
         "created": "2026-05-01T10:00:00+00:00",
         "public_net": {
             "ipv4": {"id": s.id + 50_000, "ip": "127.0.0.1", "blocked": false, "dns_ptr": "static.1.0.0.127.clients.your-server.de"},
@@ -163,6 +174,8 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             request: b.clone(),
             labels,
             tags: Vec::new(),
+            off: false,
+            power_ons: 0,
         };
         w.servers.insert(server.id, server.clone());
         server
@@ -211,6 +224,38 @@ fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
             &format!("server with ID '{id}' not found"),
         ),
     }
+}
+
+/// `POST /servers/{id}/actions/poweron`: takes no parameters; a server that is on stays as it is
+/// (the action succeeds at once).
+fn power_on(world: &Arc<Mutex<World>>, id: &str) -> Answer {
+    let mut w = world.lock().unwrap();
+    let Some(s) = id.parse::<u64>().ok().and_then(|id| w.servers.get_mut(&id)) else {
+        return error(
+            404,
+            "not_found",
+            &format!("server with ID '{id}' not found"),
+        );
+    };
+    let was_off = s.off;
+    if was_off {
+        s.off = false;
+        s.power_ons += 1;
+        s.polls = 0;
+    }
+    Answer::json(
+        201,
+        json!({"action": {
+            "id": s.id + 92_000 + u64::from(s.power_ons),
+            "command": "start_server",
+            "status": if was_off { "running" } else { "success" },
+            "progress": if was_off { 0 } else { 100 },
+            "started": "2026-05-01T11:00:00+00:00",
+            "finished": if was_off { Value::Null } else { "2026-05-01T11:00:00+00:00".into() },
+            "resources": [{"id": s.id, "type": "server"}],
+            "error": null
+        }}),
+    )
 }
 
 fn key_json(k: &FakeKey) -> Value {

@@ -2,7 +2,9 @@
 //! tests: they speak the documented endpoints and payloads, keep servers in memory, move a new
 //! server to running after a number of polls, check the bearer token, paginate, and can be told
 //! to answer the next matching request with a 429 (with the rate-limit headers), a 5xx or an
-//! error body, or to stall a create (to kill a client in the middle of it).
+//! error body, or to stall a create (to kill a client in the middle of it). A test can power a
+//! server off ([`Fake::power_off`]); the power-on actions bring it back to running after the same
+//! number of polls.
 //!
 //! Every server reports the public IPv4 127.0.0.1, so `wait_ready` probes a local listener.
 
@@ -67,6 +69,11 @@ pub struct FakeServer {
     pub labels: BTreeMap<String, String>,
     /// DigitalOcean tags.
     pub tags: Vec<String>,
+    /// Powered off ([`Fake::power_off`]): reports status `off` until a power-on action.
+    pub off: bool,
+    /// Power-on actions that found it off; after one, it reports Hetzner `starting` (not
+    /// `initializing`) / DigitalOcean `off` (not `new`) until running again.
+    pub power_ons: u32,
 }
 
 /// A registered SSH key.
@@ -106,6 +113,9 @@ pub struct World {
     pub faults: VecDeque<(Method, String, Fault)>,
     /// Every request: method, path with query, status answered.
     pub log: Vec<(String, String, u16)>,
+    /// Every request: method, path with query, JSON body as sent (`Null` when empty, a string
+    /// when not JSON).
+    pub requests: Vec<(String, String, Value)>,
     /// Create requests stop here when set.
     pub stall: Option<Stall>,
     /// Create requests received (counted on arrival, before any stall).
@@ -133,6 +143,7 @@ impl Fake {
             max_page_size: 25,
             faults: VecDeque::new(),
             log: Vec::new(),
+            requests: Vec::new(),
             stall: None,
             create_requests: 0,
         }));
@@ -175,6 +186,25 @@ impl Fake {
             .iter()
             .filter(|(m, p, _)| m == method && p.starts_with(prefix))
             .count()
+    }
+
+    /// The bodies of the requests with this method to paths starting with `prefix`, in order.
+    pub fn bodies(&self, method: &str, prefix: &str) -> Vec<Value> {
+        self.world()
+            .requests
+            .iter()
+            .filter(|(m, p, _)| m == method && p.starts_with(prefix))
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    }
+
+    /// Powers the server (droplet) with this id off, as a shutdown at the provider would: its
+    /// status is `off` until a power-on action, its addresses stay. Panics on an unknown id.
+    pub fn power_off(&self, id: &str) {
+        let id: u64 = id.parse().expect("a numeric server id");
+        let mut w = self.world();
+        let server = w.servers.get_mut(&id).expect("a server of the fake");
+        server.off = true;
     }
 
     /// The statuses answered to requests with this method and path prefix, in order.
@@ -232,6 +262,17 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let sent = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    world
+        .lock()
+        .unwrap()
+        .requests
+        .push((method.to_string(), path_and_query.clone(), sent));
     let answer = route(&world, method.clone(), &uri, &headers, &body).await;
     world
         .lock()

@@ -85,15 +85,10 @@ async fn boot_one(
         )
     })?;
     // A server that is off will not come up by waiting (a local machine after this host
-    // rebooted, a cloud server powered off): say so now rather than after the timeout.
+    // rebooted, a cloud server powered off): start it, with its disk as it was.
     if provider.status(&id).await?.status == ServerStatus::Off {
-        anyhow::bail!(
-            "{} exists but is off at provider {}: start it there, or destroy it (`destroy {} \
-             --yes`) and boot it again",
-            spec.name,
-            provider.name(),
-            spec.name
-        );
+        ctx.log(format!("{}: is off, starting it", spec.name));
+        provider.start(&id).await?;
     }
     let server = provider.wait_ready(&id, &wait).await?;
     let record = state.update(&server)?;

@@ -19,7 +19,8 @@ use super::providers::{ServerStore, check_local_access};
 /// default: a machine on this host, needs root), authorized for your SSH key, and recorded in
 /// servers.state.toml next to the inventory, so later runs find it: `-H appnode2`, `-R appnode`,
 /// `ssh appnode2`. Its roles are the inventory's for that name, else the one in its name
-/// (appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is.
+/// (appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is, or
+/// started again with its disk as it was if it is off (e.g. after this host rebooted).
 /// With a [dns] table in the inventory, the name's A records then point at the load balancers.
 #[task(local)]
 async fn boot(
