@@ -330,3 +330,36 @@ pub fn password_login(fleet: &Fleet, machine: &dm::testing::Machine, user: &str)
         .output()
         .expect("ssh runs")
 }
+
+/// Does to local machine `id` (see `dm_core::machine::local`) what a reboot of this host does:
+/// its systemd-nspawn and everything in its network namespace are killed, the namespace and the
+/// mount of its root file system are gone; its files stay.
+pub fn simulate_host_reboot(id: &str) {
+    let dir = Path::new(dm_core::machine::local::LOCAL_DIR)
+        .join("machines")
+        .join(id);
+    let meta = std::fs::read_to_string(dir.join("machine.toml")).expect("the machine's record");
+    let pid = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("nspawn = ["))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse::<i32>().ok())
+        .unwrap_or_else(|| panic!("no nspawn pid in {meta}"));
+    let sh = |cmd: &str| {
+        let status = Command::new("sh")
+            .args(["-c", cmd])
+            .status()
+            .expect("sh runs");
+        assert!(status.success(), "{cmd}");
+    };
+    sh(&format!(
+        "kill -KILL {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done"
+    ));
+    // Whatever of the machine outlived nspawn is in its namespace.
+    sh(&format!(
+        "while [ -n \"$(ip netns pids dml-{id})\" ]; do \
+           kill -KILL $(ip netns pids dml-{id}) 2>/dev/null; sleep 0.1; done"
+    ));
+    sh(&format!("ip netns del dml-{id}"));
+    sh(&format!("umount {}", dir.join("root").display()));
+}

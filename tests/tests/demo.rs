@@ -1,13 +1,18 @@
 //! README's first command, `scripts/demo`, keeps working: a first deployment of the webapp
 //! example on local machines (boot, provision, launch) that the load balancer then serves from
-//! both app nodes, and `--destroy` removes every machine.
+//! both app nodes; after this host reboots, running it again brings the same machines back with
+//! their data; and `--destroy` removes every machine.
 //!
-//! It runs on a copy of the example in a directory of its own under the test cache (so a user's
-//! own demo machines are never touched, and a killed run's machines are swept: their project
-//! directory is gone), with its own HOME for the operator key and known_hosts.
+//! It runs on a copy of the example in a test project's directory (so a user's own demo machines
+//! are never touched, two checkouts' test runs never share it, and a killed run's machines are
+//! swept), with its own HOME for the operator key and known_hosts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use dm::testing::LocalProject;
+use dm_core::machine::local::LocalMachines;
+use dm_tests::simulate_host_reboot;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -47,9 +52,10 @@ fn demo(home: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn demo_deploys_the_webapp_on_local_machines_and_destroys_them() {
-    let scratch = Path::new(dm::testing::CACHE_DIR).join("demo-test");
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (project, home) = (scratch.join("webapp"), scratch.join("home"));
+    // The example is copied into a test project's directory (unique to this test run, removed
+    // with its machines when the test ends or its process dies).
+    let scratch = LocalProject::new().expect("a local project");
+    let (project, home) = (scratch.dir().to_path_buf(), scratch.dir().join("home"));
     let example = repo_root().join("examples/webapp");
     for part in ["dm.toml", "secrets", "app"] {
         let from = example.join(part);
@@ -66,10 +72,17 @@ fn demo_deploys_the_webapp_on_local_machines_and_destroys_them() {
     let out = demo(&home, &["--project", project_arg]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // After this host reboots, the demo brings the same machines back, data included.
+    let after_reboot = out.status.success().then(|| {
+        let machines = LocalMachines::new(&project).expect("the project's machines");
+        for machine in machines.list().expect("listed") {
+            simulate_host_reboot(&machine.id);
+        }
+        demo(&home, &["--project", project_arg])
+    });
     // Always destroy, also when the deployment failed, before asserting anything.
     let destroyed = demo(&home, &["--project", project_arg, "--destroy"]);
     let left = std::fs::read_to_string(project.join("servers.state.toml")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&scratch);
 
     println!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -85,6 +98,25 @@ fn demo_deploys_the_webapp_on_local_machines_and_destroys_them() {
     }
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("launch (dev): 4 hosts: 4 ok"), "{all}");
+
+    let again = after_reboot.expect("ran after the first deployment succeeded");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&again.stderr),
+    );
+    println!("after the reboot:\n{stdout}");
+    assert!(again.status.success(), "{stdout}\n{stderr}");
+    for part in [
+        "lb1: is off, starting it",
+        "db1: is off, starting it",
+        "served by appnode1: hello from postgres",
+        "served by appnode2: hello from postgres",
+    ] {
+        assert!(
+            format!("{stdout}{stderr}").contains(part),
+            "missing `{part}` after the reboot:\n{stdout}\n{stderr}"
+        );
+    }
     assert!(
         destroyed.status.success(),
         "{}",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dm::testing::{LocalProject, RunReport};
 use dm_core::machine::local::LocalStatus;
-use dm_tests::{Dm, git, webapp_example};
+use dm_tests::{Dm, git, simulate_host_reboot, webapp_example};
 
 /// Links dm's standard tasks (boot, destroy, servers, run) into this test binary.
 fn project() -> LocalProject {
@@ -162,38 +162,6 @@ fn wait_until_off(project: &LocalProject, name: &str) {
     }
 }
 
-/// What a reboot of this host does to a local machine: its systemd-nspawn is killed, its
-/// network namespace and its root file system's mount are gone.
-fn reboot_host_under(id: &str) {
-    let dir = Path::new(dm_core::machine::local::LOCAL_DIR)
-        .join("machines")
-        .join(id);
-    let meta = std::fs::read_to_string(dir.join("machine.toml")).unwrap();
-    let pid = meta
-        .lines()
-        .find_map(|l| l.strip_prefix("nspawn = ["))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|pid| pid.trim().parse::<i32>().ok())
-        .unwrap_or_else(|| panic!("no nspawn pid in {meta}"));
-    let sh = |cmd: &str| {
-        let status = std::process::Command::new("sh")
-            .args(["-c", cmd])
-            .status()
-            .unwrap();
-        assert!(status.success(), "{cmd}");
-    };
-    sh(&format!(
-        "kill -KILL {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done"
-    ));
-    // Whatever of the machine outlived nspawn is in its namespace.
-    sh(&format!(
-        "while [ -n \"$(ip netns pids dml-{id})\" ]; do \
-           kill -KILL $(ip netns pids dml-{id}) 2>/dev/null; sleep 0.1; done"
-    ));
-    sh(&format!("ip netns del dml-{id}"));
-    sh(&format!("umount {}", dir.join("root").display()));
-}
-
 #[test]
 fn a_machine_that_is_off_boots_again_with_its_files_address_and_host_key() {
     let project = project();
@@ -230,7 +198,7 @@ fn a_machine_that_is_off_boots_again_with_its_files_address_and_host_key() {
 
     // After a reboot of this host (nothing of its last run is left but its files) it starts
     // the same way.
-    reboot_host_under(&first.id);
+    simulate_host_reboot(&first.id);
     wait_until_off(&project, "appnode2");
     project.dm_ok(["boot", "appnode2"]);
     let report = project.dm_ok(["--json", "-H", "appnode2", "run", "cat /root/marker"]);
