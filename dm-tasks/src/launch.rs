@@ -18,6 +18,12 @@
 //! idempotent: launching again changes nothing, and launching after a change to the inventory
 //! (a new app node) brings every server to the new state (the load balancer's upstream, the
 //! database's allowed clients).
+//!
+//! With a `[dns]` table, once every selected server has been launched and one of them is a load
+//! balancer, the name's A records are made the load balancers' addresses, once for the run (see
+//! [`crate::servers`](mod@crate::servers)), leaving out load balancers whose launch failed.
+
+use std::sync::Mutex;
 
 use dm_core::Ctx;
 use dm_core::host::Host;
@@ -141,7 +147,9 @@ pub async fn launch_host(ctx: &Ctx) -> anyhow::Result<()> {
 ///
 /// Each server gets the recipe of each of its roles (dbserver: PostgreSQL, cachenode: Redis,
 /// appnode: the app, loadbalancer: nginx; appbalancer and dbappbalancer combine them). Run it
-/// again at any time: it changes only what differs.
+/// again at any time: it changes only what differs. With a [dns] table, once every server is
+/// launched and one of them is a load balancer, the name's A records point at the load
+/// balancers, but for those whose launch failed.
 #[task]
 pub async fn launch(
     ctx: &Ctx,
@@ -149,7 +157,79 @@ pub async fn launch(
 ) -> anyhow::Result<()> {
     // The values select the hosts this runs on (done by the command line); nothing else to do.
     let _ = targets;
-    launch_host(ctx).await
+    let launched = launch_host(ctx).await;
+    let synced = follow_dns(ctx, launched.is_ok()).await;
+    if let (Err(_), Err(dns)) = (&launched, &synced) {
+        // The launch's own error is the one the summary shows.
+        ctx.log(format!("{dns:#}"));
+    }
+    launched.and(synced)
+}
+
+/// With a `[dns]` table and a load balancer among the selected servers: notes that `ctx`'s host
+/// finished its launch (`ok` or not) and, on the run's last host to finish, syncs DNS once for
+/// the whole run, leaving out the load balancers whose launch failed. (The output of the sync
+/// is that host's.) A selected server whose launch never ran (unreachable, or skipped after a
+/// failure with --fail-fast) leaves DNS as it was: run the `dns` task once it is fixed.
+async fn follow_dns(ctx: &Ctx, ok: bool) -> anyhow::Result<()> {
+    if ctx.inventory().dns_settings().is_empty() {
+        return Ok(());
+    }
+    let selected: Vec<String> = ctx
+        .selected_hosts()
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
+    let any_balancer = ctx
+        .selected_hosts()
+        .iter()
+        .any(|h| crate::roles::plays(h, "loadbalancer"));
+    if !any_balancer {
+        return Ok(());
+    }
+    let tally = ctx.run_state::<LaunchTally>();
+    let finished = tally
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .note_finished(&selected, &ctx.host().name, ok);
+    match finished {
+        Some(failed) => crate::servers::follow_launched_balancers(ctx, &selected, &failed).await,
+        None => Ok(()),
+    }
+}
+
+/// The hosts of this run that finished their launch: one per run ([`Ctx::run_state`]).
+#[derive(Debug, Default)]
+struct LaunchTally(Mutex<Tally>);
+
+/// Which hosts finished, and which of them failed.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Every host that finished, failed or not.
+    finished: Vec<String>,
+    /// The hosts whose launch failed.
+    failed: Vec<String>,
+    /// Whether the last host has been told already (the run's one sync).
+    done: bool,
+}
+
+impl Tally {
+    /// Notes that `host` finished (`ok` or failed). Returns the hosts that failed when `host` is
+    /// the last of `expected` to finish, `None` before (and after).
+    fn note_finished(&mut self, expected: &[String], host: &str, ok: bool) -> Option<Vec<String>> {
+        if !self.finished.iter().any(|h| h == host) {
+            self.finished.push(host.to_string());
+        }
+        if !ok && !self.failed.iter().any(|h| h == host) {
+            self.failed.push(host.to_string());
+        }
+        if self.done || !expected.iter().all(|h| self.finished.contains(h)) {
+            return None;
+        }
+        self.done = true;
+        Some(self.failed.clone())
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +260,21 @@ mod tests {
             recipes,
             [Recipe::CacheNode, Recipe::AppNode, Recipe::LoadBalancer]
         );
+    }
+
+    #[test]
+    fn the_last_host_of_a_run_to_finish_syncs_once_without_the_failed_ones() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let expected = names(&["lb1", "lb2", "appnode1"]);
+        let mut tally = Tally::default();
+        assert_eq!(tally.note_finished(&expected, "lb2", false), None);
+        assert_eq!(tally.note_finished(&expected, "appnode1", true), None);
+        assert_eq!(
+            tally.note_finished(&expected, "lb1", true),
+            Some(names(&["lb2"]))
+        );
+        // Once per run, even if a host reports twice.
+        assert_eq!(tally.note_finished(&expected, "lb1", true), None);
     }
 
     #[test]

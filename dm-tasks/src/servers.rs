@@ -44,11 +44,13 @@
 //! Either way the token is masked in all of dm's output, and errors never contain it.
 //!
 //! # DNS
-//! With a `[dns]` table, `boot` and `scale` (up or down), and the `dns` task, point the name's A
-//! records at the load balancers: afterwards the name has exactly one A record per server
-//! playing `loadbalancer` (also as `appbalancer` or `dbappbalancer`) at its address (the
-//! inventory's, or the state file's for servers dm booted); other names and record types are
-//! never touched, and the output says what was added, re-pointed or removed. Scaling load
+//! With a `[dns]` table, `boot`, `launch` (when it launched a load balancer) and `scale` (up or
+//! down), and the `dns` task, point the name's A records at the load balancers: afterwards the
+//! name has exactly one A record per server playing `loadbalancer` (also as `appbalancer` or
+//! `dbappbalancer`) at its address (the inventory's, or the state file's for servers dm
+//! booted); other names and record types are never touched, and the output says what was added,
+//! re-pointed or removed. A load balancer that `boot` just created serves nothing yet: it is
+//! left out until `launch` has set it up, and so is one whose launch failed. Scaling load
 //! balancers down takes the leaving ones out of DNS before they are destroyed. Without load
 //! balancers the records are left alone; without a `[dns]` table nothing is contacted.
 //!
@@ -80,8 +82,9 @@ mod scale;
 mod table;
 mod tokens;
 
-pub use boot::boot_servers;
+pub use boot::{Booted, boot_servers, boot_servers_noting_new};
 pub use destroy::destroy_servers;
+pub(crate) use dns::follow_launched_balancers;
 pub use dns::{dns, sync_dns};
 pub use operator_keys::operator_public_keys;
 pub use providers::{ServerStore, provider_named};

@@ -92,6 +92,7 @@ fn run_ctx(inventory: Inventory, check: bool) -> (Ctx, UnboundedReceiver<Event>)
         diff: false,
         selected: Vec::new(),
         fanned_out: Default::default(),
+        run_state: Default::default(),
     };
     (Ctx::local_machine(Arc::new(shared)), rx)
 }

@@ -264,6 +264,7 @@ pub async fn run_task(
         diff: settings.diff,
         selected,
         fanned_out: Default::default(),
+        run_state: Default::default(),
     });
     let plan = Plan {
         task,

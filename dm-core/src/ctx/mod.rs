@@ -13,6 +13,7 @@
 mod command;
 mod facts;
 mod fan_out;
+mod run_state;
 mod sudo;
 mod transfer;
 
@@ -29,6 +30,7 @@ pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
 pub use fan_out::HostOutcome;
+pub use run_state::RunState;
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put};
 pub(crate) use transfer::{dir_and_base, upload_script};
@@ -59,6 +61,8 @@ pub struct RunShared {
     /// How the work on hosts that tasks fanned out to ([`Ctx::on_hosts`]) ended, one entry per
     /// host, so the summary and `--json` report them like the task's own hosts.
     pub fanned_out: std::sync::Mutex<Vec<crate::executor::HostResult>>,
+    /// Values the run's hosts share, one per type: read with [`Ctx::run_state`].
+    pub run_state: RunState,
 }
 
 /// Where a context's commands run.
@@ -178,6 +182,26 @@ impl Ctx {
     /// `provision appnode2` works on (a host task runs on each of them itself).
     pub fn selected_hosts(&self) -> &[Arc<Host>] {
         &self.shared.selected
+    }
+
+    /// The run's value of type `T`, shared by every host (and fanned-out context) of this run
+    /// and created with `T::default()` on first use: for tasks that coordinate across hosts,
+    /// e.g. counting hosts that finished so that the last one does something once for the run.
+    ///
+    /// ```
+    /// # use dm_core::Ctx;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// #[derive(Default)]
+    /// struct Finished(AtomicUsize);
+    ///
+    /// fn last_to_finish(ctx: &Ctx) -> bool {
+    ///     let finished = ctx.run_state::<Finished>().0.fetch_add(1, Ordering::SeqCst) + 1;
+    ///     finished == ctx.selected_hosts().len()
+    /// }
+    /// ```
+    pub fn run_state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.shared.run_state.get::<T>()
     }
 
     /// What the whole run shares (to start work on other hosts from a task).
@@ -311,6 +335,7 @@ mod tests {
             diff: false,
             selected: Vec::new(),
             fanned_out: Default::default(),
+            run_state: Default::default(),
         }))
     }
 

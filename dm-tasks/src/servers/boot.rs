@@ -20,6 +20,30 @@ pub async fn boot_servers(
     store: &ServerStore,
     names: &[String],
 ) -> anyhow::Result<Vec<Record>> {
+    Ok(boot_servers_noting_new(ctx, store, names)
+        .await?
+        .into_iter()
+        .map(|booted| booted.record)
+        .collect())
+}
+
+/// A server [`boot_servers_noting_new`] brought up.
+#[derive(Debug, Clone)]
+pub struct Booted {
+    /// Its record, as in the state file.
+    pub record: Record,
+    /// Whether this boot created it: `false` for a server that was booted already (running, or
+    /// off and started again with its disk as it was), which may be serving already.
+    pub created: bool,
+}
+
+/// [`boot_servers`], saying of each server whether this boot created it (a new server has
+/// nothing set up on it yet: a load balancer serves nothing until it is launched).
+pub async fn boot_servers_noting_new(
+    ctx: &Ctx,
+    store: &ServerStore,
+    names: &[String],
+) -> anyhow::Result<Vec<Booted>> {
     let (keys, notes) = operator_public_keys(ctx.inventory(), &ctx.shared().connect)?;
     for note in notes {
         ctx.log(note);
@@ -36,7 +60,7 @@ pub async fn boot_servers(
             (index, booted)
         });
     }
-    let mut results: Vec<Option<anyhow::Result<Record>>> = names.iter().map(|_| None).collect();
+    let mut results: Vec<Option<anyhow::Result<Booted>>> = names.iter().map(|_| None).collect();
     while let Some(joined) = running.join_next().await {
         match joined {
             Ok((index, booted)) => results[index] = Some(booted),
@@ -67,10 +91,11 @@ async fn boot_one(
     provider: Arc<dyn Provider>,
     spec: ServerSpec,
     wait: Wait,
-) -> anyhow::Result<Record> {
-    let already = state
-        .get(&spec.name)
-        .is_some_and(|r| r.status == ServerStatus::Running);
+) -> anyhow::Result<Booted> {
+    let known = state.get(&spec.name).map(|r| r.status);
+    let already = known == Some(ServerStatus::Running);
+    // Booted before, now off: it comes back with its disk (and its setup) as it was.
+    let created = !matches!(known, Some(ServerStatus::Running | ServerStatus::Off));
     ctx.log(format!(
         "{}: {} with provider {}",
         spec.name,
@@ -104,7 +129,7 @@ async fn boot_one(
             record.roles.join(", ")
         }
     ));
-    Ok(record)
+    Ok(Booted { record, created })
 }
 
 /// The spec of server `name`: its roles (the inventory's for that name, else inferred from the

@@ -9,7 +9,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use dm_core::Ctx;
 use dm_macros::task;
 
-use super::boot::boot_servers;
+use super::boot::boot_servers_noting_new;
 use super::destroy::destroy_servers;
 use super::providers::{ServerStore, check_local_access};
 
@@ -21,7 +21,8 @@ use super::providers::{ServerStore, check_local_access};
 /// `ssh appnode2`. Its roles are the inventory's for that name, else the one in its name
 /// (appnode2 -> appnode). Servers boot in parallel; a name booted already is left as it is, or
 /// started again with its disk as it was if it is off (e.g. after this host rebooted).
-/// With a [dns] table in the inventory, the name's A records then point at the load balancers.
+/// With a [dns] table in the inventory, the name's A records then point at the load balancers,
+/// but for those this boot created: nothing serves on them yet, so they join once launched.
 #[task(local)]
 async fn boot(
     ctx: &Ctx,
@@ -30,8 +31,13 @@ async fn boot(
     let names = each_once(name);
     check_local_access(ctx, &names)?;
     let store = ServerStore::open(ctx).await?;
-    boot_servers(ctx, &store, &names).await?;
-    super::dns::follow_load_balancers(ctx).await?;
+    let booted = boot_servers_noting_new(ctx, &store, &names).await?;
+    let created: Vec<String> = booted
+        .into_iter()
+        .filter(|b| b.created)
+        .map(|b| b.record.name)
+        .collect();
+    super::dns::follow_load_balancers_but_new(ctx, &created).await?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
-//! Pointing the site's name at the load balancers: after `boot` and `scale` (and with the `dns`
-//! task), the A records of the `[dns]` name are made exactly the load balancers' addresses.
+//! Pointing the site's name at the load balancers: after `boot`, `launch` and `scale` (and with
+//! the `dns` task), the A records of the `[dns]` name are made exactly the load balancers'
+//! addresses, but for load balancers that serve nothing yet: one `boot` created (it joins once
+//! `launch` set it up) and one whose launch failed.
 //!
 //! Without a `[dns]` table nothing happens: no token is looked up, no API is contacted. The
 //! table's keys are described in the module docs of [`crate::servers`](mod@crate::servers).
@@ -54,9 +56,63 @@ pub(crate) async fn follow_load_balancers(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After `boot` created servers `created`: [`sync_dns`] with the inventory as it is now, but
+/// for the load balancers among `created`, which serve nothing until launched; the output says
+/// that each joins once launched. Does nothing without a `[dns]` table.
+pub(crate) async fn follow_load_balancers_but_new(
+    ctx: &Ctx,
+    created: &[String],
+) -> anyhow::Result<()> {
+    if ctx.inventory().dns_settings().is_empty() {
+        return Ok(());
+    }
+    let inventory = ctx.inventory().reload()?;
+    let waiting = balancers_among(&inventory, created);
+    for name in &waiting {
+        ctx.log(format!(
+            "{name}: joins DNS once launched (dm launch {name})"
+        ));
+    }
+    sync_dns(ctx, &inventory, &waiting).await?;
+    Ok(())
+}
+
+/// After `launch` ran on servers `launched` (all of them, whether it worked or not), those in
+/// `failed` failing: when one of them is a load balancer, [`sync_dns`] with `ctx`'s inventory,
+/// but for the load balancers among `failed`. Does nothing without a `[dns]` table, and when no
+/// load balancer was launched.
+pub(crate) async fn follow_launched_balancers(
+    ctx: &Ctx,
+    launched: &[String],
+    failed: &[String],
+) -> anyhow::Result<()> {
+    let inventory = ctx.inventory();
+    if inventory.dns_settings().is_empty() || balancers_among(inventory, launched).is_empty() {
+        return Ok(());
+    }
+    let broken = balancers_among(inventory, failed);
+    for name in &broken {
+        ctx.log(format!(
+            "dns: {name} is left out: its launch failed (it joins once `dm launch {name}` works)"
+        ));
+    }
+    sync_dns(ctx, inventory, &broken).await?;
+    Ok(())
+}
+
+/// The load balancers of `inventory` (also through a combined role) named in `names`, in
+/// inventory order.
+fn balancers_among(inventory: &Inventory, names: &[String]) -> Vec<String> {
+    servers_with_role(inventory, "loadbalancer")
+        .into_iter()
+        .filter(|host| names.contains(&host.name))
+        .map(|host| host.name.clone())
+        .collect()
+}
+
 /// Makes the A records of `inventory`'s `[dns]` name exactly the addresses of its load
-/// balancers, leaving out servers `leaving` (load balancers about to be destroyed), and says in
-/// `ctx`'s output what changed.
+/// balancers, leaving out servers `leaving` (load balancers about to be destroyed, or not
+/// serving yet: just created, or their launch failed), and says in `ctx`'s output what changed.
 ///
 /// Returns `None`, having contacted nothing, when the inventory has no `[dns]` table; also
 /// `None` when there is no load balancer (the records are left alone rather than removed) and
@@ -77,8 +133,13 @@ pub async fn sync_dns(
     let shown = settings.full_name();
     let addresses = balancer_addresses(inventory, leaving)?;
     if addresses.is_empty() {
+        let none = if servers_with_role(inventory, "loadbalancer").is_empty() {
+            "no load balancer in the inventory"
+        } else {
+            "no load balancer serving yet"
+        };
         ctx.log(format!(
-            "dns: no load balancer in the inventory; the A records of {shown} were left as they are"
+            "dns: {none}; the A records of {shown} were left as they are"
         ));
         return Ok(None);
     }
@@ -300,6 +361,32 @@ mod tests {
         assert!(err("provider = \"digitalocean\"").contains("names no domain"));
         assert!(
             err("provider = \"digitalocean\"\ndomain = \"e.com\"\nttl = 5").contains("at least 30")
+        );
+    }
+
+    #[test]
+    fn only_load_balancers_are_left_out() {
+        let text = "[servers.lb1]\naddress = \"192.0.2.10\"\nroles = [\"loadbalancer\"]\n\n[servers.lb2]\naddress = \
+                    \"192.0.2.11\"\nroles = [\"appbalancer\"]\n\n[servers.appnode1]\naddress \
+                    = \"192.0.2.20\"\nroles = [\"appnode\"]\n\n[servers.loadbalancer1]\naddress \
+                    = \"192.0.2.12\"\n";
+        let opts = dm_core::inventory::LoadOptions {
+            ssh_config: Some("/dev/null".into()),
+            ..Default::default()
+        };
+        let inventory =
+            Inventory::parse(text, std::path::Path::new("/nonexistent/dm.toml"), &opts).unwrap();
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // New or failed: the load balancers among them (also through a combined role).
+        assert_eq!(
+            balancers_among(&inventory, &names(&["appnode1", "lb2", "loadbalancer1"])),
+            ["lb2", "loadbalancer1"]
+        );
+        assert!(balancers_among(&inventory, &names(&["appnode1", "db9"])).is_empty());
+        let left = names(&["lb2", "loadbalancer1"]);
+        assert_eq!(
+            balancer_addresses(&inventory, &left).unwrap(),
+            [Ipv4Addr::new(192, 0, 2, 10)]
         );
     }
 

@@ -1,0 +1,170 @@
+//! The `[dns]` name follows only load balancers that serve: `boot lb1 appnode1` leaves the new
+//! lb1 out of DNS (nothing serves on it yet) and says it joins once launched; `launch` then
+//! points the name at lb1, once, and lb1 serves the app. Real local machines, with dm-providers'
+//! fake DigitalOcean API on 127.0.0.1 as the DNS provider; the token is given to the dm process
+//! only (`DIGITALOCEAN_TOKEN` of the subprocess), never set in this shared test process.
+
+#[path = "../../dm-providers/tests/fake/mod.rs"]
+mod fake;
+
+use std::time::{Duration, Instant};
+
+use dm::testing::LocalProject;
+use dm_tests::{Dm, Run, git, webapp_example};
+use fake::{Api, Fake, FakeRecord};
+
+/// The account token the fake accepts.
+const TOKEN: &str = "dop_v1_dns-follow-test-7c2d41e0";
+
+/// The example's `[vars.app]` (and `[vars.postgres]`, unused without a database server), with
+/// the app repository at `repo`.
+fn app_vars(repo: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(webapp_example().join("dm.toml")).expect("example dm.toml");
+    let start = text.find("[vars.app]").expect("[vars.app] in the example");
+    let end = text.find("[servers.").expect("[servers.*] in the example");
+    text[start..end].replace("\"build/app\"", &format!("\"{}\"", repo.display()))
+}
+
+/// The addresses of `www.example.com`'s A records at the fake, sorted.
+fn a_records(fake: &Fake) -> Vec<String> {
+    let mut ips: Vec<String> = fake.world().domains["example.com"]
+        .iter()
+        .filter(|r| r.kind == "A" && r.name == "www")
+        .map(|r| r.data.clone())
+        .collect();
+    ips.sort();
+    ips
+}
+
+/// `STATUS BODY` of `GET path` on port 80 of `address`, or `error ...`.
+fn get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let attempt = || -> std::io::Result<String> {
+        let target: std::net::SocketAddr = format!("{address}:80").parse().expect("an address");
+        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw)?;
+        let status = raw.split_whitespace().nth(1).unwrap_or("?").to_string();
+        let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
+        Ok(format!("{status} {body}"))
+    };
+    attempt().unwrap_or_else(|e| format!("error {e}"))
+}
+
+/// Every output line of run `run`'s `--json` report, all hosts together.
+fn lines(run: &Run) -> Vec<String> {
+    run.json()["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .flat_map(|h| h["output"].as_array().cloned().unwrap_or_default())
+        .filter_map(|l| l["line"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_new_load_balancer_joins_dns_once_launched() {
+    let project = LocalProject::new().unwrap_or_else(|e| panic!("cannot create a project: {e}"));
+    // The fake API runs in this process, on a runtime of its own, while dm runs as a subprocess.
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let fake = runtime.block_on(Fake::start(Api::DigitalOcean, TOKEN));
+    fake.world().domains.insert(
+        "example.com".into(),
+        vec![FakeRecord {
+            id: 1,
+            kind: "NS".into(),
+            name: "@".into(),
+            data: "ns1.digitalocean.com".into(),
+            ttl: 1800,
+        }],
+    );
+
+    let repo = project.dir().join("app-repo");
+    std::fs::create_dir_all(&repo).expect("repo dir");
+    for file in ["app.py", "db.py", "migrate.py", "requirements.txt"] {
+        std::fs::copy(webapp_example().join("app").join(file), repo.join(file)).expect("copy");
+    }
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first release"]);
+    project
+        .write_inventory(&format!(
+            "{}\n[servers.lb1]\nroles = [\"loadbalancer\"]\n\n[servers.appnode1]\nroles = \
+             [\"appnode\"]\n\n[dns]\nprovider = \"digitalocean\"\ndomain = \"example.com\"\nname \
+             = \"www\"\napi_url = \"{}\"\n",
+            app_vars(&repo),
+            fake.base_url()
+        ))
+        .expect("write dm.toml");
+    let dm = |args: &[&str]| {
+        let run = Dm::in_dir(project.dir())
+            .env("DIGITALOCEAN_TOKEN", TOKEN)
+            .args(args)
+            .run();
+        run.assert_success();
+        run
+    };
+
+    let start = Instant::now();
+    let booted = dm(&["--json", "boot", "lb1", "appnode1"]);
+    let boot_secs = start.elapsed().as_secs_f64();
+    let printed = lines(&booted);
+    assert!(
+        printed
+            .iter()
+            .any(|l| l == "lb1: joins DNS once launched (dm launch lb1)"),
+        "{printed:#?}"
+    );
+    assert_eq!(a_records(&fake), Vec::<String>::new(), "{printed:#?}");
+    assert_eq!(
+        fake.count("PUT", "/v2/domains") + fake.count("POST", "/v2/domains"),
+        0
+    );
+
+    let lb = project
+        .machines()
+        .expect("the machines")
+        .into_iter()
+        .find(|m| m.name == "lb1")
+        .expect("lb1 is booted")
+        .address
+        .to_string();
+    let start = Instant::now();
+    let launched = dm(&["--json", "launch"]);
+    let launch_secs = start.elapsed().as_secs_f64();
+    let json = launched.json();
+    let mut hosts: Vec<&str> = json["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    hosts.sort();
+    assert_eq!(
+        hosts,
+        ["appnode1", "lb1"],
+        "one entry per server, as before"
+    );
+    let printed = lines(&launched);
+    assert_eq!(a_records(&fake), [lb.as_str()], "{printed:#?}");
+    assert_eq!(
+        fake.count("POST", "/v2/domains/example.com/records"),
+        1,
+        "DNS was synced once: {printed:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = get(&lb, "/health");
+        if answer == "200 ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lb1 does not serve: {answer}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("dns_follow: boot {boot_secs:.1} s, launch {launch_secs:.1} s");
+}
