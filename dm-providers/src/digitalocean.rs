@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
+use crate::power_on::{ActionAnswer, power_on};
 use crate::provider::{
     BoxFuture, Destroyed, Provider, Server, ServerSpec, ServerStatus, key_material, key_name,
 };
@@ -142,39 +143,18 @@ impl DigitalOcean {
 
     /// `POST /droplets/{id}/actions` with `{"type": "power_on"}` unless the droplet is active or
     /// new, then the droplet as `GET /droplets/{id}` reports it (still `off` while it powers
-    /// on: DigitalOcean has no status for that). After a 5xx or a lost answer the droplet is
-    /// looked at again and, if still off, powered on again.
+    /// on: DigitalOcean has no status for that). See [`power_on`].
     async fn start_droplet(&self, id: &str) -> Result<Server> {
         let id = numeric_id(id)?;
         let path = format!("/droplets/{id}/actions");
         let body = json!({ "type": "power_on" });
-        let policy = self.api.retry().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let server = self.get_droplet(id).await?;
-            if matches!(
-                server.status,
-                ServerStatus::Running | ServerStatus::Starting
-            ) {
-                tracing::debug!(server = %server.name, id, status = %server.status, "droplet is not off; not powering it on");
-                return Ok(server);
-            }
-            match self.api.post::<ActionAnswer>(&path, &body).await {
-                Ok(answer) => {
-                    tracing::info!(server = %server.name, id, action = answer.action.id, action_status = %answer.action.status, "droplet powering on");
-                    return self.get_droplet(id).await;
-                }
-                Err(e @ (Error::ServerError { .. } | Error::Transport { .. }))
-                    if attempt < policy.max_attempts =>
-                {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(server = %server.name, id, error = %e, wait_ms = wait.as_millis() as u64, "power on failed; checking the droplet's status before trying again");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        power_on(
+            "digitalocean",
+            self.api.retry(),
+            || self.get_droplet(id),
+            || self.api.post::<ActionAnswer>(&path, &body),
+        )
+        .await
     }
 
     fn convert(&self, d: Droplet) -> Result<Server> {
@@ -313,17 +293,4 @@ struct SshKey {
 #[derive(Debug, Deserialize)]
 struct SshKeyCreated {
     ssh_key: SshKey,
-}
-
-/// The answer of `POST /droplets/{id}/actions`: 201 `{"action": {id, status, type, started_at,
-/// completed_at, resource_id, resource_type, region, region_slug}}`.
-#[derive(Debug, Deserialize)]
-struct ActionAnswer {
-    action: Action,
-}
-
-#[derive(Debug, Deserialize)]
-struct Action {
-    id: u64,
-    status: String,
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
+use crate::power_on::{ActionAnswer, power_on};
 use crate::provider::{
     BoxFuture, Destroyed, Provider, Server, ServerSpec, ServerStatus, key_material, key_name,
 };
@@ -166,40 +167,20 @@ impl Hetzner {
     }
 
     /// `POST /servers/{id}/actions/poweron` unless the server runs or starts already, then the
-    /// server as `GET /servers/{id}` reports it. Powering on twice does no harm, so after a 5xx
-    /// or a lost answer the server is looked at again and, if still off, powered on again.
+    /// server as `GET /servers/{id}` reports it. See [`power_on`].
     async fn start_server(&self, id: &str) -> Result<Server> {
         let id = numeric_id(id)?;
         let path = format!("/servers/{id}/actions/poweron");
-        let policy = self.api.retry().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let server = self.get_server(id).await?;
-            if matches!(
-                server.status,
-                ServerStatus::Running | ServerStatus::Starting
-            ) {
-                tracing::debug!(server = %server.name, id, status = %server.status, "Hetzner server is not off; not powering it on");
-                return Ok(server);
-            }
-            // The action takes no parameters; the client sends a JSON body with every POST, so
-            // an empty object.
-            match self.api.post::<ActionAnswer>(&path, &json!({})).await {
-                Ok(answer) => {
-                    tracing::info!(server = %server.name, id, action = answer.action.id, action_status = %answer.action.status, "Hetzner server powering on");
-                    return self.get_server(id).await;
-                }
-                Err(e @ (Error::ServerError { .. } | Error::Transport { .. }))
-                    if attempt < policy.max_attempts =>
-                {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(server = %server.name, id, error = %e, wait_ms = wait.as_millis() as u64, "power on failed; checking the server's status before trying again");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // The action takes no parameters; the client sends a JSON body with every POST, so an
+        // empty object.
+        let body = json!({});
+        power_on(
+            "hetzner",
+            self.api.retry(),
+            || self.get_server(id),
+            || self.api.post::<ActionAnswer>(&path, &body),
+        )
+        .await
     }
 
     fn convert(&self, s: HServer) -> Result<Server> {
@@ -339,17 +320,4 @@ struct SshKey {
 #[derive(Debug, Deserialize)]
 struct SshKeyCreated {
     ssh_key: SshKey,
-}
-
-/// The answer of a server action such as `POST /servers/{id}/actions/poweron`: 201
-/// `{"action": {id, command, status, progress, started, finished, resources, error}}`.
-#[derive(Debug, Deserialize)]
-struct ActionAnswer {
-    action: Action,
-}
-
-#[derive(Debug, Deserialize)]
-struct Action {
-    id: u64,
-    status: String,
 }

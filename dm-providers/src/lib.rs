@@ -20,6 +20,7 @@ pub mod error;
 pub mod hetzner;
 pub mod http;
 pub mod local;
+mod power_on;
 pub mod provider;
 pub mod ready;
 pub mod state;

@@ -363,3 +363,27 @@ pub fn simulate_host_reboot(id: &str) {
     sh(&format!("ip netns del dml-{id}"));
     sh(&format!("umount {}", dir.join("root").display()));
 }
+
+/// `GET path` from `address` port 80 over plain HTTP/1.1 (a load balancer from outside): the
+/// status code and body as `STATUS BODY`, or `error ...` when the request failed.
+pub fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let attempt = || -> std::io::Result<String> {
+        let target: std::net::SocketAddr = format!("{address}:80")
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let timeout = std::time::Duration::from_secs(5);
+        let mut stream = std::net::TcpStream::connect_timeout(&target, timeout)?;
+        stream.set_read_timeout(Some(timeout * 2))?;
+        stream.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw)?;
+        let status = raw.split_whitespace().nth(1).unwrap_or("?").to_string();
+        let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
+        Ok(format!("{status} {body}"))
+    };
+    attempt().unwrap_or_else(|e| format!("error {e}"))
+}

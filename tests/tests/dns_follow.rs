@@ -10,7 +10,7 @@ mod fake;
 use std::time::{Duration, Instant};
 
 use dm::testing::LocalProject;
-use dm_tests::{Dm, Run, git, webapp_example};
+use dm_tests::{Dm, Run, git, http_get, webapp_example};
 use fake::{Api, Fake, FakeRecord};
 
 /// The account token the fake accepts.
@@ -34,26 +34,6 @@ fn a_records(fake: &Fake) -> Vec<String> {
         .collect();
     ips.sort();
     ips
-}
-
-/// `STATUS BODY` of `GET path` on port 80 of `address`, or `error ...`.
-fn get(address: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let attempt = || -> std::io::Result<String> {
-        let target: std::net::SocketAddr = format!("{address}:80").parse().expect("an address");
-        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )?;
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw)?;
-        let status = raw.split_whitespace().nth(1).unwrap_or("?").to_string();
-        let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
-        Ok(format!("{status} {body}"))
-    };
-    attempt().unwrap_or_else(|e| format!("error {e}"))
 }
 
 /// Every output line of run `run`'s `--json` report, all hosts together.
@@ -159,7 +139,7 @@ fn a_new_load_balancer_joins_dns_once_launched() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let answer = get(&lb, "/health");
+        let answer = http_get(&lb, "/health");
         if answer == "200 ok" {
             break;
         }

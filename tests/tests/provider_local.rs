@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use dm::testing::{LocalProject, RunReport};
 use dm_core::machine::local::LocalStatus;
-use dm_tests::{Dm, git, simulate_host_reboot, webapp_example};
+use dm_tests::{Dm, git, http_get, simulate_host_reboot, webapp_example};
 
 /// Links dm's standard tasks (boot, destroy, servers, run) into this test binary.
 fn project() -> LocalProject {
@@ -354,25 +354,6 @@ fn machines_of_a_killed_test_are_swept() {
     assert!(!Path::new("/run/netns").join(format!("dml-{id}")).exists());
 }
 
-/// `GET /` from `address` port 80 over plain HTTP/1.1: `status body`, or `error ...`.
-fn get(address: &str) -> String {
-    use std::io::{Read, Write};
-    let attempt = || -> std::io::Result<String> {
-        let target: std::net::SocketAddr = format!("{address}:80").parse().unwrap();
-        let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(
-            format!("GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )?;
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw)?;
-        let status = raw.split_whitespace().nth(1).unwrap_or("?").to_string();
-        let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
-        Ok(format!("{status} {body}"))
-    };
-    attempt().unwrap_or_else(|e| format!("error {e}"))
-}
-
 /// The app nodes that answered `answers` (`200 served by NAME: ...`), sorted.
 fn served_by(answers: &[String]) -> Vec<String> {
     let mut names: Vec<String> = answers
@@ -391,7 +372,7 @@ fn served_by(answers: &[String]) -> Vec<String> {
 fn wait_for_nodes(lb: &str, nodes: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let answers: Vec<String> = (0..20).map(|_| get(lb)).collect();
+        let answers: Vec<String> = (0..20).map(|_| http_get(lb, "/")).collect();
         if served_by(&answers) == nodes && answers.iter().all(|a| a.starts_with("200 ")) {
             return;
         }
@@ -462,7 +443,7 @@ fn scaling_app_nodes_2_3_1_under_load_answers_every_request_from_the_live_nodes(
         std::thread::spawn(move || {
             let mut answers = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                answers.push(get(&lb));
+                answers.push(http_get(&lb, "/"));
                 std::thread::sleep(Duration::from_millis(20));
             }
             answers

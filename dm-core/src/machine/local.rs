@@ -308,25 +308,7 @@ impl LocalMachines {
         };
         let (root, host_key) = rootfs::prepare(&rootfs_spec, record)?;
         meta.host_key = host_key.line;
-        let log = dir.join("console.log");
-        let boot_spec = BootSpec {
-            name: &spec.name,
-            address: meta.address,
-            root: &root,
-            netns: &meta.netns,
-            log: &log,
-            cgroup_parent: LOCAL_PARENT,
-            detached: true,
-        };
-        let child = boot::spawn(&boot_spec, record)?;
-        let pid = child.id();
-        let start = process_start(pid).unwrap_or(0);
-        reap_in_background(child);
-        meta.nspawn = Some((pid, start));
-        write_meta(dir, meta)?;
-        boot::wait_for_sshd(&boot_spec, pid, start, spec.timeout)?;
-        meta.phase = Phase::Ready;
-        write_meta(dir, meta)
+        run_nspawn(dir, meta, &root, record, spec.timeout)
     }
 
     /// Starts machine `id` of this project again if it is off (this host rebooted, or it was
@@ -494,22 +476,35 @@ fn start_again(plan: &Plan, dir: &Path, meta: &mut Meta, timeout: Duration) -> R
     network::create_machine_network(plan, &record, index, &id)?;
     let root = rootfs::mount(&meta.name, &base, dir, &record)?;
     rootfs::refresh_resolver(&root)?;
+    meta.base = Some(base);
+    run_nspawn(dir, meta, &root, &record, timeout)
+}
+
+/// Starts the machine's systemd-nspawn on `root`, detached (it outlives dm), records its pid in
+/// `machine.toml`, waits until its sshd greets, and marks the machine ready.
+fn run_nspawn(
+    dir: &Path,
+    meta: &mut Meta,
+    root: &Path,
+    record: &Record,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let (name, netns) = (meta.name.clone(), meta.netns.clone());
     let log = dir.join("console.log");
     let boot_spec = BootSpec {
-        name: &meta.name,
+        name: &name,
         address: meta.address,
-        root: &root,
-        netns: &meta.netns,
+        root,
+        netns: &netns,
         log: &log,
         cgroup_parent: LOCAL_PARENT,
         detached: true,
     };
-    let child = boot::spawn(&boot_spec, &record)?;
+    let child = boot::spawn(&boot_spec, record)?;
     let pid = child.id();
     let start = process_start(pid).unwrap_or(0);
     reap_in_background(child);
     meta.nspawn = Some((pid, start));
-    meta.base = Some(base.clone());
     write_meta(dir, meta)?;
     boot::wait_for_sshd(&boot_spec, pid, start, timeout)?;
     meta.phase = Phase::Ready;
