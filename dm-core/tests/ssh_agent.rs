@@ -1,4 +1,5 @@
-//! Authentication through a real ssh-agent (`SSH_AUTH_SOCK`), tried after the key files.
+//! Authentication through a real ssh-agent (`SSH_AUTH_SOCK`), tried after the key files, and
+//! the agent's keys listed for authorizing them.
 
 mod ssh_support;
 
@@ -49,7 +50,7 @@ impl Drop for Agent {
     }
 }
 
-// One test in this binary: SSH_AUTH_SOCK is process-wide.
+// The only test of this binary that sets SSH_AUTH_SOCK, which is process-wide.
 #[tokio::test]
 async fn agent_keys_are_offered_after_key_files() {
     let sshd = Sshd::start();
@@ -83,4 +84,33 @@ async fn agent_keys_are_offered_after_key_files() {
     opts.use_agent = false;
     let err = Session::connect(&host, &opts).await.expect_err("no agent");
     assert!(!err.to_string().contains("agent key"), "{err}");
+}
+
+/// What `provision` and `boot` authorize besides key files: the agent's keys as public key lines.
+#[tokio::test]
+async fn the_agents_keys_are_listed_as_public_key_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start(dir.path());
+    let key = dir.path().join("operator");
+    keygen(&key, "ed25519", "");
+    agent.add(&key);
+
+    let lines = dm_core::ssh::agent_public_keys(&agent.socket)
+        .await
+        .unwrap();
+    let public = std::fs::read_to_string(dir.path().join("operator.pub")).unwrap();
+    fn type_and_blob(line: &str) -> Vec<&str> {
+        line.split_whitespace().take(2).collect()
+    }
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        type_and_blob(&lines[0]),
+        type_and_blob(&public),
+        "{lines:?}"
+    );
+
+    // No agent at a socket: the error names it.
+    let missing = dir.path().join("no-agent.sock");
+    let err = dm_core::ssh::agent_public_keys(&missing).await.unwrap_err();
+    assert!(err.contains("no-agent.sock"), "{err}");
 }

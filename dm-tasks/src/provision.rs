@@ -23,9 +23,9 @@
 //!
 //! # Variables (`admin` table, every key optional)
 //! - `admin.user`: the administrator's login (default `admin`);
-//! - `admin.keys`: public key lines that may log in as it (default: the `.pub` of each identity
-//!   file this run connects with: `-i`, `identity_file`, else `~/.ssh/id_ed25519`, `id_ecdsa`,
-//!   `id_rsa`);
+//! - `admin.keys`: public key lines that may log in as it (default: the keys this run connects
+//!   with: the `.pub` of each identity file, `-i`, `identity_file`, else `~/.ssh/id_ed25519`,
+//!   `id_ecdsa`, `id_rsa`, and the ssh-agent's keys);
 //! - `admin.timezone` (default `UTC`), `admin.locale` (default `en_US.UTF-8`);
 //! - `admin.packages`: more Debian packages;
 //! - `admin.ports`: more TCP ports open to everyone.
@@ -54,6 +54,7 @@ pub use admin_account::{add_admin_account, render_sudoers, sudoers_path};
 pub use locale::Locale;
 pub use login::{Login, choose_login};
 pub use operator_keys::operator_keys;
+pub(crate) use operator_keys::same_key;
 pub use settings::AdminSettings;
 pub use sshd::{EffectiveSettings, HARDENED, SSHD_DROP_IN, render_drop_in};
 pub use timezone::Timezone;
@@ -156,7 +157,7 @@ pub async fn provision(
 pub async fn provision_host(ctx: &Ctx) -> anyhow::Result<()> {
     let admin = AdminSettings::of(ctx)?;
     let keys = if admin.keys.is_empty() {
-        operator_keys(ctx)?
+        operator_keys(ctx).await?
     } else {
         admin.keys.clone()
     };

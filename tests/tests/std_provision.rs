@@ -1,7 +1,8 @@
 //! `provision` on bare machines: afterwards root and password logins are refused, the
 //! administrator gets in with the operator's key and has sudo, the firewall opens only what the
 //! roles need, a second run changes nothing, a tampered sshd drop-in is repaired, and a
-//! hardening that would lock the operator out is rolled back.
+//! hardening that would lock the operator out is rolled back; keys that live only in the
+//! operator's ssh-agent are authorized for the administrator too.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
@@ -274,4 +275,90 @@ fn an_sshd_that_would_ignore_the_hardening_keeps_its_configuration() {
             .lines()
             .any(|l| l == "passwordauthentication yes")
     );
+}
+
+/// `ssh-agent -D` on a socket in `dir` holding a new key `dir/agent-key`, killed on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl Agent {
+    fn with_new_key(dir: &std::path::Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let key = dir.join("agent-key");
+        let run = |cmd: &mut std::process::Command| {
+            let status = cmd.stdout(std::process::Stdio::null()).status();
+            assert!(status.is_ok_and(|s| s.success()), "{cmd:?}");
+        };
+        run(std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "agent-only", "-f"])
+            .arg(&key));
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent starts");
+        for _ in 0..250 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run(std::process::Command::new("ssh-add")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &socket));
+        Agent { child, socket, key }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_administrator_accepts_the_keys_of_the_operators_ssh_agent() {
+    let fleet = admin_fleet(Fleet::builder().machine("app1", &["appnode"]));
+    let app = fleet.machine("app1");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let agent = Agent::with_new_key(dir.path());
+
+    // dm runs with the agent (the user's, not the test process's environment).
+    let run = dm_tests::Dm::new(&fleet)
+        .env("SSH_AUTH_SOCK", agent.socket.to_str().expect("utf-8 path"))
+        .args(["provision"])
+        .run();
+    run.assert_success();
+
+    // The key that exists only in the agent logs in as the administrator (OpenSSH, strict host
+    // key checking, no other key offered).
+    let known_hosts = format!("UserKnownHostsFile={}", fleet.known_hosts().display());
+    let login = std::process::Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .args([
+            "-o",
+            &known_hosts,
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+        ])
+        .arg("-i")
+        .arg(&agent.key)
+        .arg(format!("admin@{}", app.address()))
+        .arg("echo in")
+        .output()
+        .expect("ssh runs");
+    assert!(login.status.success(), "{}", stderr(&login));
+    assert_eq!(String::from_utf8_lossy(&login.stdout).trim(), "in");
+    // Both the fleet's key file and the agent's key are authorized.
+    let authorized = admin_sudo(app, "cat /home/admin/.ssh/authorized_keys");
+    assert!(authorized.contains("agent-only"), "{authorized}");
+    assert_eq!(authorized.lines().count(), 2, "{authorized}");
 }

@@ -5,9 +5,11 @@
 //! a command as a channel over it, [`Session::shell`] opens an interactive shell.
 //!
 //! One concept per file: [`options`](ConnectOptions) (what to connect with), `host_keys`
-//! (known_hosts checking), `auth` (key files and agent), `connect` (TCP, jumps, timeouts),
-//! `session` (the shared connection and its channel cap), `exec` and `shell`.
+//! (known_hosts checking), `auth` (key files and agent), `agent_keys` (the agent's public keys,
+//! for authorizing them), `connect` (TCP, jumps, timeouts), `session` (the shared connection and
+//! its channel cap), `exec` and `shell`.
 
+mod agent_keys;
 mod auth;
 mod connect;
 mod exec;
@@ -16,6 +18,7 @@ mod options;
 mod session;
 mod shell;
 
+pub use agent_keys::{agent_public_keys, env_agent_public_keys};
 pub use exec::{ExitStatus, Stream};
 pub use options::{ConnectOptions, HostKeyPolicy, Prompt};
 pub use session::Session;

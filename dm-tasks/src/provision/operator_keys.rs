@@ -2,8 +2,9 @@
 //!
 //! dm offers, in order, the `-i` key files, then the host's `identity_file`s from the inventory
 //! or `~/.ssh/config`, and only when both are empty the default keys `~/.ssh/id_ed25519`,
-//! `id_ecdsa` and `id_rsa` (dm-core's `ssh::auth`). The administrator must accept the keys this
-//! run logs in with, so the default keys are the `.pub` files next to those same files.
+//! `id_ecdsa` and `id_rsa` (dm-core's `ssh::auth`), then the keys of the ssh-agent. The
+//! administrator must accept the keys this run logs in with, so the default keys are the `.pub`
+//! files next to those same files, and the agent's keys.
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +13,12 @@ use dm_core::Ctx;
 /// The default key files dm-core tries when no identity file is configured.
 const DEFAULT_KEYS: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
 
-/// The public keys of the identity files this run connects to `ctx`'s host with.
+/// The public keys this run connects to `ctx`'s host with: of the identity files, and of the
+/// ssh-agent (unless the run does not use it).
 ///
-/// Fails, naming the files, when none has a readable `.pub` next to it: then the operator sets
-/// `admin.keys` instead.
-pub fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+/// Fails, naming the files, when there is none (no readable `.pub` next to a key file, no agent
+/// key): then the operator sets `admin.keys` instead.
+pub async fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let configured: Vec<PathBuf> = ctx
         .shared()
         .connect
@@ -49,6 +51,18 @@ pub fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             Err(e) => problems.push(format!("cannot read {}: {e}", public.display())),
         }
     }
+    if ctx.shared().connect.use_agent {
+        match dm_core::ssh::env_agent_public_keys().await {
+            Ok(agent_keys) => {
+                for key in agent_keys {
+                    if !keys.iter().any(|k| same_key(k, &key)) {
+                        keys.push(key);
+                    }
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+    }
     if keys.is_empty() {
         let tried: Vec<String> = files
             .iter()
@@ -67,6 +81,14 @@ pub fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
         );
     }
     Ok(keys)
+}
+
+/// Whether two public key lines are the same key (type and blob; comments may differ).
+pub(crate) fn same_key(a: &str, b: &str) -> bool {
+    fn type_and_blob(line: &str) -> Vec<&str> {
+        line.split_whitespace().take(2).collect()
+    }
+    type_and_blob(a) == type_and_blob(b)
 }
 
 /// `KEY.pub` for the private key file `KEY`, as ssh-keygen names it.
@@ -108,6 +130,20 @@ mod tests {
             None
         );
         assert_eq!(parse_public_key(""), None);
+    }
+
+    #[test]
+    fn a_key_from_a_file_and_from_the_agent_is_one_key_whatever_the_comments() {
+        let file = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr5 alice@laptop";
+        assert!(same_key(
+            file,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr5 /home/alice/.ssh/id"
+        ));
+        assert!(same_key(file, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr5"));
+        assert!(!same_key(
+            file,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr6 alice@laptop"
+        ));
     }
 
     #[test]

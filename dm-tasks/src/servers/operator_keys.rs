@@ -7,12 +7,15 @@ use std::process::Command;
 use dm_core::inventory::Inventory;
 use dm_core::ssh::ConnectOptions;
 
+use crate::provision::same_key;
+
 /// The public key lines (`ssh-ed25519 AAAA... comment`) to authorize on new servers, and notes
 /// for the operator (a key pair that had to be generated). Keys: the `.pub` next to each `-i`
 /// key and `[defaults] identity_file(s)`; when none is configured, `~/.ssh/id_ed25519.pub`
 /// (or `id_ecdsa.pub`, `id_rsa.pub`), and when there is none of those either, a new ed25519
-/// key pair at `~/.ssh/id_ed25519`, which dm then logs in with.
-pub fn operator_public_keys(
+/// key pair at `~/.ssh/id_ed25519`, which dm then logs in with. The ssh-agent's keys (dm logs in
+/// with them too) are authorized as well; with agent keys and no key file, nothing is generated.
+pub async fn operator_public_keys(
     inventory: &Inventory,
     connect: &ConnectOptions,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
@@ -23,6 +26,7 @@ pub fn operator_public_keys(
         .chain(inventory.default_identity_files())
         .collect();
     let mut notes = Vec::new();
+    let agent = agent_keys(connect, &mut notes).await;
     let mut keys = Vec::new();
     if configured.is_empty() {
         let ssh_dir = home()?.join(".ssh");
@@ -32,7 +36,7 @@ pub fn operator_public_keys(
                 keys.push(public_key_of(&private)?);
             }
         }
-        if keys.is_empty() {
+        if keys.is_empty() && agent.is_empty() {
             let private = ssh_dir.join("id_ed25519");
             generate(&private)?;
             notes.push(format!(
@@ -49,7 +53,27 @@ pub fn operator_public_keys(
         }
     }
     keys.dedup();
+    for key in agent {
+        if !keys.iter().any(|k| same_key(k, &key)) {
+            keys.push(key);
+        }
+    }
     Ok((keys, notes))
+}
+
+/// The ssh-agent's public keys when the run uses the agent; a note when it cannot be asked.
+async fn agent_keys(connect: &ConnectOptions, notes: &mut Vec<String>) -> Vec<String> {
+    if !connect.use_agent {
+        return Vec::new();
+    }
+    dm_core::ssh::env_agent_public_keys()
+        .await
+        .unwrap_or_else(|e| {
+            notes.push(format!(
+                "{e}: its keys are not authorized on the new servers"
+            ));
+            Vec::new()
+        })
 }
 
 /// The public key line of the private key at `private`: its `.pub`, else derived with
