@@ -146,14 +146,7 @@ pub(crate) fn wait_for_ssh(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(Error::BootTimeout {
-        machine: spec.name.to_string(),
-        address: spec.address,
-        seconds: timeout.as_secs(),
-        last_attempt,
-        log: spec.log.to_path_buf(),
-        tail: command::tail_of_file(spec.log, 30),
-    })
+    Err(boot_timeout(spec, timeout, last_attempt))
 }
 
 /// Waits until sshd on the machine greets with its `SSH-2.0-` banner, polling. Fails early if
@@ -184,14 +177,7 @@ pub(crate) fn wait_for_sshd(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(Error::BootTimeout {
-        machine: spec.name.to_string(),
-        address: spec.address,
-        seconds: timeout.as_secs(),
-        last_attempt,
-        log: spec.log.to_path_buf(),
-        tail: command::tail_of_file(spec.log, 30),
-    })
+    Err(boot_timeout(spec, timeout, last_attempt))
 }
 
 /// The first line a server at `address` sends after a TCP connection.
@@ -203,4 +189,16 @@ fn read_banner(address: SocketAddr) -> std::io::Result<String> {
     let read = stream.read(&mut buffer)?;
     let text = String::from_utf8_lossy(&buffer[..read]);
     Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// The machine did not answer within `timeout`; `last_attempt` says what the last try saw.
+fn boot_timeout(spec: &BootSpec<'_>, timeout: Duration, last_attempt: String) -> Error {
+    Error::BootTimeout {
+        machine: spec.name.to_string(),
+        address: spec.address,
+        seconds: timeout.as_secs(),
+        last_attempt,
+        log: spec.log.to_path_buf(),
+        tail: command::tail_of_file(spec.log, 30),
+    }
 }

@@ -17,7 +17,7 @@ use super::base::CACHE_DIR;
 use super::error::Error;
 use super::prerequisites::{self, Purpose};
 use super::record::{Record, Resource};
-use super::run::{command_line, describe, run_blocking};
+use super::run::{command_line, expect_success, run_blocking};
 use super::{keys, sweep};
 use crate::machine::local::{LocalMachine, LocalMachines};
 use crate::report::RunReport;
@@ -145,11 +145,7 @@ impl LocalProject {
         S: AsRef<OsStr>,
     {
         let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        match self.dm(&args) {
-            Ok(report) if report.success => report,
-            Ok(report) => panic!("dm {args:?} did not succeed:\n{}", describe(&report)),
-            Err(e) => panic!("dm {args:?} could not run: {e}"),
-        }
+        expect_success(&args, self.dm(&args))
     }
 
     /// Runs `cmd` as root on `address` with the OpenSSH client, the project key and STRICT host

@@ -55,11 +55,7 @@ impl Fleet {
         S: AsRef<OsStr>,
     {
         let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        match self.dm(&args) {
-            Ok(report) if report.success => report,
-            Ok(report) => panic!("dm {args:?} did not succeed:\n{}", describe(&report)),
-            Err(e) => panic!("dm {args:?} could not run: {e}"),
-        }
+        expect_success(&args, self.dm(&args))
     }
 
     /// The whole command line: program name, the fleet's inventory, then `args`.
@@ -156,4 +152,18 @@ pub(crate) fn describe(report: &RunReport) -> String {
         }
     }
     text
+}
+
+/// The report of the run of `args`, which must have succeeded: the end of `dm_ok` of
+/// [`Fleet`] and [`super::LocalProject`].
+///
+/// # Panics
+/// When the run could not start or did not succeed, with each failed host's error.
+#[track_caller]
+pub(crate) fn expect_success(args: &[OsString], result: Result<RunReport, Error>) -> RunReport {
+    match result {
+        Ok(report) if report.success => report,
+        Ok(report) => panic!("dm {args:?} did not succeed:\n{}", describe(&report)),
+        Err(e) => panic!("dm {args:?} could not run: {e}"),
+    }
 }

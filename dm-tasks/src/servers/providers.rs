@@ -30,21 +30,27 @@ pub struct ServerStore {
     ctx: Ctx,
 }
 
+/// The project directory (the inventory's, `.` without one) and the state file next to the
+/// inventory.
+pub(crate) fn project_and_state_path(ctx: &Ctx) -> (PathBuf, PathBuf) {
+    let inventory_path = ctx
+        .inventory()
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("dm.toml"));
+    let project = match inventory_path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    (project, State::path_next_to(&inventory_path))
+}
+
 impl ServerStore {
     /// Opens and locks `servers.state.toml` next to the run's inventory (`./` without one),
     /// waiting up to 2 minutes for another run that holds it, then settles what interrupted runs
     /// left (see [`ServerStore::reconcile`]).
     pub async fn open(ctx: &Ctx) -> anyhow::Result<ServerStore> {
-        let inventory_path = ctx
-            .inventory()
-            .path()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("dm.toml"));
-        let project = match inventory_path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let state_path = State::path_next_to(&inventory_path);
+        let (project, state_path) = project_and_state_path(ctx);
         let log = ctx.clone();
         let state = State::open_with_notice(&state_path, LOCK_TIMEOUT, move |notice| {
             log.log(notice);

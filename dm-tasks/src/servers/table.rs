@@ -1,13 +1,11 @@
 //! `servers`: the table of servers dm booted, as the state file records them and their
 //! providers see them now.
 
-use std::path::{Path, PathBuf};
-
 use dm_core::Ctx;
 use dm_macros::task;
 use dm_providers::State;
 
-use super::providers::provider_named;
+use super::providers::{project_and_state_path, provider_named};
 
 /// List the servers dm booted: name, provider, address, roles, status.
 ///
@@ -16,16 +14,7 @@ use super::providers::provider_named;
 /// asked (no token), the recorded status is shown with a `?`.
 #[task(local)]
 pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
-    let inventory_path = ctx
-        .inventory()
-        .path()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("dm.toml"));
-    let project = match inventory_path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let state_path = State::path_next_to(&inventory_path);
+    let (project, state_path) = project_and_state_path(ctx);
     let records = State::read(&state_path)?;
     if records.is_empty() {
         ctx.log(format!(
