@@ -9,9 +9,9 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::act_once::{ActionAnswer, look_then_act, power_on};
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
-use crate::power_on::{ActionAnswer, power_on};
 use crate::provider::{
     BoxFuture, Destroyed, Provider, Server, ServerSpec, ServerStatus, key_material, key_name,
 };
@@ -108,32 +108,16 @@ impl DigitalOcean {
             "user_data": spec.effective_user_data(),
             "tags": tags,
         });
-        let policy = self.api.retry().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            // Idempotent by name: DigitalOcean would happily make a second droplet with the same
-            // name, so look first, every attempt.
-            if let Some(existing) = self.find_droplet(&spec.name).await? {
-                tracing::info!(server = %spec.name, id = %existing.id, "droplet exists already; adopting it");
-                return Ok(existing);
-            }
-            match self.api.post::<One>("/droplets", &body).await {
-                Ok(created) => {
-                    let server = self.convert(created.droplet)?;
-                    tracing::info!(server = %server.name, id = %server.id, "droplet created");
-                    return Ok(server);
-                }
-                Err(e @ (Error::ServerError { .. } | Error::Transport { .. }))
-                    if attempt < policy.max_attempts =>
-                {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(server = %spec.name, error = %e, wait_ms = wait.as_millis() as u64, "create failed; checking whether the droplet exists before trying again");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // Idempotent by name: DigitalOcean would happily make a second droplet with the same
+        // name, so look first, every attempt.
+        look_then_act(
+            "create droplet",
+            &spec.name,
+            self.api.retry(),
+            || self.find_droplet(&spec.name),
+            || async { self.convert(self.api.post::<One>("/droplets", &body).await?.droplet) },
+        )
+        .await
     }
 
     async fn get_droplet(&self, id: u64) -> Result<Server> {
@@ -149,7 +133,7 @@ impl DigitalOcean {
         let path = format!("/droplets/{id}/actions");
         let body = json!({ "type": "power_on" });
         power_on(
-            "digitalocean",
+            &format!("droplet {id}"),
             self.api.retry(),
             || self.get_droplet(id),
             || self.api.post::<ActionAnswer>(&path, &body),

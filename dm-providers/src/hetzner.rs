@@ -11,9 +11,9 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::act_once::{ActionAnswer, look_then_act, power_on};
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
-use crate::power_on::{ActionAnswer, power_on};
 use crate::provider::{
     BoxFuture, Destroyed, Provider, Server, ServerSpec, ServerStatus, key_material, key_name,
 };
@@ -133,32 +133,16 @@ impl Hetzner {
             "labels": labels,
             "start_after_create": true,
         });
-        let policy = self.api.retry().clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            // Idempotent by name: a server dm made under this name (by an earlier, interrupted
-            // run, or by the attempt whose answer was lost) is adopted, not duplicated.
-            if let Some(existing) = self.find_server(&spec.name).await? {
-                tracing::info!(server = %spec.name, id = %existing.id, "Hetzner server exists already; adopting it");
-                return Ok(existing);
-            }
-            match self.api.post::<Created>("/servers", &body).await {
-                Ok(created) => {
-                    let server = self.convert(created.server)?;
-                    tracing::info!(server = %server.name, id = %server.id, "Hetzner server created");
-                    return Ok(server);
-                }
-                Err(e @ (Error::ServerError { .. } | Error::Transport { .. }))
-                    if attempt < policy.max_attempts =>
-                {
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(server = %spec.name, error = %e, wait_ms = wait.as_millis() as u64, "create failed; checking whether the server exists before trying again");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // Idempotent by name: a server dm made under this name (by an earlier, interrupted run,
+        // or by the attempt whose answer was lost) is adopted, not duplicated.
+        look_then_act(
+            "create Hetzner server",
+            &spec.name,
+            self.api.retry(),
+            || self.find_server(&spec.name),
+            || async { self.convert(self.api.post::<Created>("/servers", &body).await?.server) },
+        )
+        .await
     }
 
     async fn get_server(&self, id: u64) -> Result<Server> {
@@ -175,7 +159,7 @@ impl Hetzner {
         // empty object.
         let body = json!({});
         power_on(
-            "hetzner",
+            &format!("Hetzner server {id}"),
             self.api.retry(),
             || self.get_server(id),
             || self.api.post::<ActionAnswer>(&path, &body),

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod act_once;
 pub mod cloud_init;
 pub mod digitalocean;
 pub mod dns;
@@ -20,7 +21,6 @@ pub mod error;
 pub mod hetzner;
 pub mod http;
 pub mod local;
-mod power_on;
 pub mod provider;
 pub mod ready;
 pub mod state;
