@@ -166,11 +166,12 @@ pub async fn launch(
     launched.and(synced)
 }
 
-/// With a `[dns]` table and a load balancer among the selected servers: notes that `ctx`'s host
-/// finished its launch (`ok` or not) and, on the run's last host to finish, syncs DNS once for
-/// the whole run, leaving out the load balancers whose launch failed. (The output of the sync
-/// is that host's.) A selected server whose launch never ran (unreachable, or skipped after a
-/// failure with --fail-fast) leaves DNS as it was: run the `dns` task once it is fixed.
+/// With a `[dns]` table: notes that `ctx`'s host finished its launch (`ok` or not) and, on the
+/// run's last host to finish, syncs DNS once for the whole run if a load balancer was among them
+/// ([`crate::servers::follow_launched_balancers`] decides), leaving out those whose launch
+/// failed. (The output of the sync is that host's.) A selected server whose launch never ran
+/// (unreachable, or skipped after a failure with --fail-fast) leaves DNS as it was: run the `dns`
+/// task once it is fixed.
 async fn follow_dns(ctx: &Ctx, ok: bool) -> anyhow::Result<()> {
     if ctx.inventory().dns_settings().is_empty() {
         return Ok(());
@@ -180,13 +181,6 @@ async fn follow_dns(ctx: &Ctx, ok: bool) -> anyhow::Result<()> {
         .iter()
         .map(|h| h.name.clone())
         .collect();
-    let any_balancer = ctx
-        .selected_hosts()
-        .iter()
-        .any(|h| crate::roles::plays(h, "loadbalancer"));
-    if !any_balancer {
-        return Ok(());
-    }
     let tally = ctx.run_state::<LaunchTally>();
     let finished = tally
         .0
