@@ -5,7 +5,8 @@ use dm_macros::task;
 
 /// Run an ad-hoc shell command on every selected host.
 ///
-/// `-R appnode run 'systemctl status nginx'`; with `--sudo` it runs as root.
+/// `-R appnode run 'systemctl status nginx'`; with `--sudo` it runs as root. Under --check the
+/// command does not run (dm cannot know what it does): it is reported as not run.
 #[task]
 pub async fn run(
     ctx: &Ctx,

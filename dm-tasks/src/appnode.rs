@@ -57,6 +57,7 @@ pub async fn appnode(ctx: &Ctx) -> anyhow::Result<()> {
         let current = ctx
             .sudo(format!("test -e {}", shell_quote(&app.current())))
             .quiet()
+            .check_safe()
             .allow_failure()
             .await?;
         if !current.success() {

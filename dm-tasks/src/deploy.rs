@@ -95,6 +95,9 @@ pub async fn rollback(ctx: &Ctx) -> anyhow::Result<()> {
 pub async fn deploy_unlock(ctx: &Ctx) -> anyhow::Result<()> {
     let app = AppConfig::from_ctx(ctx)?;
     match break_lock(ctx, &app.lock_dir()).await? {
+        Some(holder) if ctx.check_mode() => ctx.log(format!(
+            "check mode: would break the deploy lock held by {holder}"
+        )),
         Some(holder) => ctx.log(format!("broke the deploy lock held by {holder}")),
         None => ctx.log("no deploy lock was held"),
     }

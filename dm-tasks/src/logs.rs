@@ -46,13 +46,14 @@ pub async fn service_logs(
     }
     let command = journal_command(service, lines, follow);
     if !follow {
-        ctx.sudo(command).await?;
+        // Reading the journal changes nothing: it shows under --check too.
+        ctx.sudo(command).check_safe().await?;
         return Ok(());
     }
     // Ctrl-C ends following on every host: an expected end, not a failure. Dropping the command
     // closes its channel, and journalctl exits when its output is gone.
     tokio::select! {
-        result = ctx.sudo(command).into_future() => { result?; }
+        result = ctx.sudo(command).check_safe().into_future() => { result?; }
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())

@@ -62,6 +62,7 @@ pub async fn set_maintenance(ctx: &Ctx, on: bool) -> anyhow::Result<()> {
             dm_core::shell_quote(&format!("if (-f {flag})"))
         ))
         .quiet()
+        .check_safe()
         .allow_failure()
         .await?;
     if !checked.success() {

@@ -169,6 +169,7 @@ pub async fn manage_py(
     let live = ctx
         .sudo(format!("test -f {}/manage.py", shell_quote(&current)))
         .quiet()
+        .check_safe()
         .allow_failure()
         .await?;
     anyhow::ensure!(

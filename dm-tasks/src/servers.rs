@@ -72,6 +72,7 @@
 //! that owns the name): a top-level table alone applies to every environment.
 
 mod boot;
+mod check_plan;
 mod cli;
 mod destroy;
 mod dns;

@@ -64,6 +64,7 @@ pub async fn apply_programs(
             shell_quote(&marker)
         ))
         .quiet()
+        .check_safe()
         .await?;
     let mut step = ctx.step();
     step.add(ops::Apt::present(["supervisor"]));
@@ -107,6 +108,10 @@ pub async fn restart(ctx: &Ctx, programs: &[Program]) -> anyhow::Result<()> {
         .quiet()
         .allow_failure()
         .await?;
+    if out.skipped {
+        // --check: reported as not run; there is nothing to verify.
+        return Ok(());
+    }
     let text = format!("{}{}", out.stdout, out.stderr);
     if !out.success() || text.contains("ERROR") {
         let logs: Vec<String> = programs

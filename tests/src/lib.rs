@@ -141,6 +141,66 @@ impl Dm {
         }
     }
 
+    /// Runs it to completion, killing it and panicking when it takes longer than `limit`.
+    pub fn run_within(mut self, limit: std::time::Duration) -> Run {
+        use std::io::Read;
+        let mut child = self
+            .cmd
+            .args(&self.args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"));
+        // Drained on threads, so a chatty run cannot block on a full pipe.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let started = std::time::Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() < limit => {
+                    // Polling the child's exit: a process offers no readiness signal to block
+                    // on with a timeout in std.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("dm {:?} did not finish within {limit:?}", self.args);
+                }
+                Err(e) => panic!("dm {:?}: cannot wait for it: {e}", self.args),
+            }
+        };
+        let output = Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
+        Run {
+            args: self.args,
+            output,
+        }
+    }
+
     /// Starts it without waiting (for tests that interrupt it or act on hosts meanwhile).
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd

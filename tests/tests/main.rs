@@ -9,6 +9,7 @@ mod ops_support;
 
 mod demo;
 mod dns_follow;
+mod e2e_check;
 mod e2e_cli_errors;
 mod e2e_context;
 mod e2e_failures;

@@ -9,12 +9,12 @@ use dm_core::testing::Fleet;
 use dm_tests::*;
 
 /// The example fabfile's directory.
-fn example_dir() -> PathBuf {
+pub(crate) fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/webapp")
 }
 
 /// The `[vars.*]` tables of the example's dm.toml (everything from `[vars.app]` to the servers).
-fn example_vars() -> String {
+pub(crate) fn example_vars() -> String {
     let text = std::fs::read_to_string(example_dir().join("dm.toml")).expect("example dm.toml");
     let start = text.find("[vars.app]").expect("[vars.app] in the example");
     let end = text.find("[servers.").expect("[servers.*] in the example");
@@ -22,7 +22,7 @@ fn example_vars() -> String {
 }
 
 /// A git repository of the example's app in `repo`.
-fn make_app_repo(repo: &Path) {
+pub(crate) fn make_app_repo(repo: &Path) {
     std::fs::create_dir_all(repo).expect("repo dir");
     for entry in std::fs::read_dir(example_dir().join("app")).expect("examples/webapp/app") {
         let entry = entry.expect("entry");

@@ -15,6 +15,12 @@ use crate::quote::shell_quote;
 use crate::ssh::{ExitStatus, Stream};
 
 /// What a finished command printed and how it exited.
+///
+/// Under `--check` a command that was not marked read-only ([`Run::check_safe`]) does not run:
+/// its `Output` is [`Output::not_run`] — empty output, exit status 0, [`Output::skipped`] true —
+/// so a task goes on planning as if the command had succeeded without printing anything. A task
+/// that needs what an acting command prints (a path it creates, an id it returns) asks
+/// `out.skipped` or [`Ctx::check_mode`] before using it.
 #[derive(Debug, Clone)]
 pub struct Output {
     /// Everything it wrote to standard output.
@@ -23,9 +29,25 @@ pub struct Output {
     pub stderr: String,
     /// How it exited.
     pub status: ExitStatus,
+    /// The command did not run because of `--check` (see [`Run::check_safe`]).
+    pub skipped: bool,
 }
 
 impl Output {
+    /// What a command that `--check` kept from running returns: no output, exit status 0,
+    /// `skipped` set.
+    pub fn not_run() -> Output {
+        Output {
+            stdout: String::new(),
+            stderr: String::new(),
+            status: ExitStatus {
+                code: Some(0),
+                signal: None,
+            },
+            skipped: true,
+        }
+    }
+
     /// Whether it exited with status 0.
     pub fn success(&self) -> bool {
         self.status.success()
@@ -73,6 +95,10 @@ impl Stdin {
 /// ctx.sudo("psql -c 'select 1'").as_user("postgres").await?;
 /// # Ok(()) }
 /// ```
+///
+/// Under `--check` ([`Ctx::check_mode`]) a command runs only when the task marked it
+/// [`Run::check_safe`] (it reads and changes nothing); any other is reported as not run and
+/// returns [`Output::not_run`].
 #[must_use = "a command runs only when awaited"]
 pub struct Run<'a> {
     ctx: &'a Ctx,
@@ -81,6 +107,8 @@ pub struct Run<'a> {
     force_local: bool,
     quiet: bool,
     check: bool,
+    /// Runs under `--check` too: the task says it only reads.
+    read_only: bool,
     stdin: Option<Stdin>,
     /// What `-v` shows instead of the command (generated scripts are long).
     shown_as: Option<String>,
@@ -95,6 +123,7 @@ impl<'a> Run<'a> {
             force_local: false,
             quiet: false,
             check: true,
+            read_only: false,
             stdin: None,
             shown_as: None,
         }
@@ -121,6 +150,24 @@ impl<'a> Run<'a> {
     /// A non-zero exit status is returned in [`Output::status`] instead of as an error.
     pub fn allow_failure(mut self) -> Run<'a> {
         self.check = false;
+        self
+    }
+
+    /// Marks the command as read-only, so it runs under `--check` too: a probe whose answer the
+    /// task needs to plan (`test -e`, `systemctl is-active`, `cat`, `git rev-parse`). Without
+    /// it, under `--check` the command does not run: it is reported as not run and returns
+    /// [`Output::not_run`]. Mark only commands that change nothing, on the host or locally.
+    ///
+    /// ```no_run
+    /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
+    /// let running = ctx.run("systemctl is-active --quiet nginx").check_safe().allow_failure().await?;
+    /// if !running.success() {
+    ///     ctx.sudo("systemctl start nginx").await?; // not run under --check
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn check_safe(mut self) -> Run<'a> {
+        self.read_only = true;
         self
     }
 
@@ -160,12 +207,27 @@ impl<'a> Run<'a> {
         } else {
             ctx.name()
         };
+        let shown = self
+            .shown_as
+            .clone()
+            .unwrap_or_else(|| self.command.clone());
+        if ctx.check_mode() && !self.read_only {
+            // Reported under the task's host (so the summary counts it there), saying where
+            // it would have run when that is not the host.
+            let what = if self.force_local && !ctx.is_local() {
+                format!("(on this machine) {shown}")
+            } else {
+                shown
+            };
+            ctx.events().send(Event::CommandSkipped {
+                host: ctx.name().to_string(),
+                what,
+            });
+            return Ok(Output::not_run());
+        }
         ctx.events().send(Event::Command {
             host: host.to_string(),
-            command: self
-                .shown_as
-                .clone()
-                .unwrap_or_else(|| self.command.clone()),
+            command: shown,
         });
         let line = self.scoped_command();
         let output = match &self.sudo_user {
@@ -339,6 +401,7 @@ impl<'c> Collector<'c> {
             stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
             status,
+            skipped: false,
         }
     }
 }
@@ -411,18 +474,20 @@ impl Ctx {
     /// Runs a shell command on the host; a non-zero exit is an error (see [`Run::allow_failure`]).
     ///
     /// The command is a shell line: quote values built from user data with
-    /// [`shell_quote`].
+    /// [`shell_quote`]. Under `--check` it does not run unless marked [`Run::check_safe`].
     pub fn run(&self, command: impl Into<String>) -> Run<'_> {
         Run::new(self, command.into())
     }
 
     /// Runs a command as root through sudo (as-is when already root). A sudo password, when the
-    /// host needs one, is asked once per run and never printed.
+    /// host needs one, is asked once per run and never printed. Under `--check` it does not run
+    /// unless marked [`Run::check_safe`].
     pub fn sudo(&self, command: impl Into<String>) -> Run<'_> {
         Run::new(self, command.into()).as_user("root")
     }
 
-    /// Runs a command on the controlling machine, with output prefixed `local`.
+    /// Runs a command on the controlling machine, with output prefixed `local`. Under `--check`
+    /// it does not run unless marked [`Run::check_safe`].
     pub fn local(&self, command: impl Into<String>) -> Run<'_> {
         Run::new(self, command.into()).local()
     }

@@ -40,7 +40,7 @@ impl Ctx {
     pub async fn facts(&self) -> Result<&Facts, Error> {
         self.facts
             .get_or_try_init(|| async {
-                let out = self.run(GATHER).quiet().await?;
+                let out = self.run(GATHER).quiet().check_safe().await?;
                 Ok(Facts::parse(&out.stdout))
             })
             .await

@@ -209,7 +209,25 @@ impl Ctx {
         &self.shared
     }
 
-    /// Whether operations only plan and report (`--check`): see [`crate::operation`].
+    /// Whether this run is `--check`: nothing may change, on the hosts or on this machine.
+    ///
+    /// dm enforces it for what goes through the context: operations ([`Ctx::step`]) plan and
+    /// report without applying; commands ([`Ctx::run`], [`Ctx::sudo`], [`Ctx::local`]) run only
+    /// when marked read-only with [`Run::check_safe`], and otherwise are reported as not run and
+    /// return [`Output::not_run`]; uploads and downloads ([`Ctx::put`], [`Ctx::get`]) do not
+    /// happen. A task asks it where it changes things another way (a provider's API, a local
+    /// file) or where it needs what an acting command would print, and says what it would do:
+    ///
+    /// ```no_run
+    /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
+    /// if ctx.check_mode() {
+    ///     ctx.log("check mode: would rotate the logs");
+    ///     return Ok(());
+    /// }
+    /// let archive = ctx.sudo("mktemp -d").await?; // its path is used below
+    /// ctx.sudo(format!("mv /var/log/app/*.log {}", archive.trimmed())).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn check_mode(&self) -> bool {
         self.shared.check
     }

@@ -4,6 +4,10 @@
 //! (created with mode 0600), its size is checked, mode and owner are set, and only then is it
 //! renamed over the destination. An interrupted upload leaves the destination untouched and removes
 //! the temporary file.
+//!
+//! Under `--check` uploads and downloads do not happen: each is reported as not run (an upload
+//! resolves to `Ok(())`, a download to `Ok(0)` without writing the local file). Reading a file into
+//! memory ([`Ctx::read_file`]) changes nothing and runs in check mode too.
 
 use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
@@ -56,6 +60,15 @@ impl<'a> Put<'a> {
     }
 
     async fn execute(self) -> Result<(), Error> {
+        if self.ctx.check_mode() {
+            self.ctx
+                .events()
+                .send(crate::executor::events::Event::CommandSkipped {
+                    host: self.ctx.name().to_string(),
+                    what: format!("upload {}", self.dest),
+                });
+            return Ok(());
+        }
         let size = match &self.source {
             Stdin::Bytes(b) => b.len() as u64,
             Stdin::File(p) => tokio::fs::metadata(p)
@@ -177,6 +190,15 @@ impl<'a> Get<'a> {
     }
 
     async fn execute(self) -> Result<u64, Error> {
+        if self.ctx.check_mode() {
+            self.ctx
+                .events()
+                .send(crate::executor::events::Event::CommandSkipped {
+                    host: self.ctx.name().to_string(),
+                    what: format!("download {} to {}", self.remote, self.local.display()),
+                });
+            return Ok(0);
+        }
         let local_err = |path: &Path, source| Error::LocalIo {
             path: path.to_path_buf(),
             source,
@@ -206,12 +228,12 @@ impl<'a> IntoFuture for Get<'a> {
 }
 
 impl Ctx {
-    /// Uploads a local file to `dest` on the host (atomically; see [`Put`]).
+    /// Uploads a local file to `dest` on the host (atomically; see [`Put`]). Not under `--check`.
     pub fn put(&self, local: impl AsRef<Path>, dest: &str) -> Put<'_> {
         self.put_source(Stdin::File(local.as_ref().to_path_buf()), dest)
     }
 
-    /// Writes `bytes` to `dest` on the host (atomically; see [`Put`]).
+    /// Writes `bytes` to `dest` on the host (atomically; see [`Put`]). Not under `--check`.
     pub fn put_bytes(&self, bytes: impl Into<Vec<u8>>, dest: &str) -> Put<'_> {
         self.put_source(Stdin::Bytes(Arc::from(bytes.into())), dest)
     }
@@ -229,7 +251,7 @@ impl Ctx {
     }
 
     /// Downloads `remote` from the host to the local path `local` (written to a temporary file
-    /// first, renamed when complete).
+    /// first, renamed when complete). Under `--check` nothing is downloaded and it resolves to 0.
     pub fn get(&self, remote: &str, local: impl AsRef<Path>) -> Get<'_> {
         Get {
             ctx: self,
@@ -239,11 +261,12 @@ impl Ctx {
         }
     }
 
-    /// Reads a whole file of the host into memory.
+    /// Reads a whole file of the host into memory (also under `--check`: it changes nothing).
     pub async fn read_file(&self, remote: &str) -> Result<Vec<u8>, Error> {
         let out = self
             .run(format!("cat -- {}", shell_quote(remote)))
             .quiet()
+            .check_safe()
             .await?;
         Ok(out.stdout.into_bytes())
     }

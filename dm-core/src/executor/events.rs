@@ -42,6 +42,15 @@ pub enum Event {
         /// The command as the task gave it (never with secrets such as sudo passwords).
         command: String,
     },
+    /// `--check` kept a command, an upload or a download from running because the task did not
+    /// mark it read-only (see [`crate::ctx::Run::check_safe`]).
+    CommandSkipped {
+        /// Host name (`local` for commands on the controlling machine).
+        host: String,
+        /// What did not run: the command (or what `-v` would show for it), `upload PATH`,
+        /// `download PATH`.
+        what: String,
+    },
     /// A host is done.
     HostFinished {
         /// Host name.

@@ -10,7 +10,7 @@
 //! large local file runs in a command of its own, streaming that file; the others share one.
 
 use super::error::OpError;
-use super::shell::{self, Data};
+use super::shell::{self, Data, Effect};
 use super::{Action, Input};
 use crate::ctx::Ctx;
 
@@ -210,7 +210,7 @@ pub(crate) async fn apply(ctx: &Ctx, units: &[Unit]) -> Result<Applied, OpError>
             segment.len(),
             if segment.len() == 1 { "" } else { "s" }
         );
-        let out = shell::run_as_root(ctx, &text, data, &label).await?;
+        let out = shell::run_as_root(ctx, &text, data, &label, Effect::Changes).await?;
         let ended = parse(&token, &out.stdout, &out.stderr, &mut results);
         let failed = results
             .iter()

@@ -7,7 +7,7 @@
 use super::Operation;
 use super::error::OpError;
 use super::fact::{Fact, HELPERS};
-use super::shell::{self, Data};
+use super::shell::{self, Data, Effect};
 use super::simulation::Resource;
 use crate::ctx::Ctx;
 use crate::quote::shell_quote;
@@ -100,7 +100,7 @@ pub(crate) async fn gather(
         scripts.len(),
         if scripts.len() == 1 { "" } else { "s" }
     );
-    let out = shell::run_as_root(ctx, &script, Data::None, &label).await?;
+    let out = shell::run_as_root(ctx, &script, Data::None, &label, Effect::ReadsOnly).await?;
     match parse(&token, scripts.len(), &out.stdout) {
         Some(facts) if out.success() => Ok(facts),
         _ => Err(OpError::Incomplete {

@@ -65,6 +65,7 @@ pub use authorized_key::AuthorizedKey;
 pub use command::Command;
 pub use component::Component;
 pub use cron::Cron;
+pub use diff::unified_diff;
 pub use directory::Directory;
 pub use engine::Step;
 pub use error::OpError;

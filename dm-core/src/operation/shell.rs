@@ -21,13 +21,23 @@ pub(crate) enum Data {
     File(PathBuf),
 }
 
+/// Whether a script only reads the host (fact gathering, which `--check` needs to plan) or
+/// changes it (applying, which `--check` never runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    ReadsOnly,
+    Changes,
+}
+
 /// Runs `script` as root (through sudo unless logged in as root), quietly, and returns its
-/// output whatever its exit status. `label` is what `-v` shows.
+/// output whatever its exit status. `label` is what `-v` shows. A script that changes the host
+/// does not run under `--check` (see [`crate::ctx::Run::check_safe`]).
 pub(crate) async fn run_as_root(
     ctx: &Ctx,
     script: &str,
     data: Data,
     label: &str,
+    effect: Effect,
 ) -> Result<Output, OpError> {
     let run = match data {
         Data::None | Data::Bytes(_) => {
@@ -40,7 +50,12 @@ pub(crate) async fn run_as_root(
         }
         Data::File(path) => ctx.sudo(script).stdin_source(Stdin::File(path)),
     };
-    Ok(run.quiet().allow_failure().shown_as(label).await?)
+    let run = run.quiet().allow_failure().shown_as(label);
+    let run = match effect {
+        Effect::ReadsOnly => run.check_safe(),
+        Effect::Changes => run,
+    };
+    Ok(run.await?)
 }
 
 /// A marker token no file content or command output will contain by chance: 128 random bits.

@@ -33,6 +33,8 @@ pub struct RunReport {
     pub counts: Counts,
     /// Operations of every host, by status (see [`crate::operation`]).
     pub operations: OpCounts,
+    /// Commands, uploads and downloads that `--check` kept from running, on every host.
+    pub skipped_commands: usize,
     /// One entry per host, in host order.
     pub hosts: Vec<HostReport>,
 }
@@ -69,6 +71,9 @@ pub struct HostReport {
     pub op_counts: OpCounts,
     /// Every operation planned or applied on the host, with what it changed (or would).
     pub operations: Vec<OpReport>,
+    /// Commands, uploads and downloads on this host that `--check` kept from running, in order
+    /// (see [`crate::ctx::Run::check_safe`]).
+    pub skipped_commands: Vec<String>,
 }
 
 /// How many operations ended in each status.
@@ -128,6 +133,8 @@ pub struct Collected {
     pub outputs: std::collections::HashMap<String, Vec<OutputLine>>,
     /// Operations by host, in the order they were reported.
     pub operations: std::collections::HashMap<String, Vec<OpReport>>,
+    /// Commands `--check` kept from running, by host, in order.
+    pub skipped_commands: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl From<std::collections::HashMap<String, Vec<OutputLine>>> for Collected {
@@ -135,6 +142,7 @@ impl From<std::collections::HashMap<String, Vec<OutputLine>>> for Collected {
         Collected {
             outputs,
             operations: Default::default(),
+            skipped_commands: Default::default(),
         }
     }
 }
@@ -161,7 +169,9 @@ impl RunReport {
         let Collected {
             mut outputs,
             mut operations,
+            mut skipped_commands,
         } = collected;
+        let mut skipped_total = 0;
         let mut counts = Counts::default();
         let mut op_totals = OpCounts::default();
         let hosts = results
@@ -206,6 +216,16 @@ impl RunReport {
                             op
                         })
                         .collect(),
+                    skipped_commands: {
+                        let skipped: Vec<String> = skipped_commands
+                            .remove(&r.host)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|c| crate::redact::redact(c).into_owned())
+                            .collect();
+                        skipped_total += skipped.len();
+                        skipped
+                    },
                 }
             })
             .collect();
@@ -217,6 +237,7 @@ impl RunReport {
             elapsed_secs: elapsed.as_secs_f64(),
             counts,
             operations: op_totals,
+            skipped_commands: skipped_total,
             hosts,
         }
     }

@@ -56,6 +56,7 @@ struct State {
     running: BTreeSet<String>,
     collected: HashMap<String, Vec<OutputLine>>,
     operations: HashMap<String, Vec<OpReport>>,
+    skipped_commands: HashMap<String, Vec<String>>,
 }
 
 async fn report(
@@ -69,6 +70,7 @@ async fn report(
         running: BTreeSet::new(),
         collected: HashMap::new(),
         operations: HashMap::new(),
+        skipped_commands: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -91,6 +93,7 @@ async fn report(
     Collected {
         outputs: state.collected,
         operations: state.operations,
+        skipped_commands: state.skipped_commands,
     }
 }
 
@@ -155,6 +158,23 @@ impl State {
                 if self.options.verbose > 0 && !self.options.json {
                     self.print(Stream::Stderr, &host, &format!("$ {command}"));
                 }
+            }
+            Event::CommandSkipped { host, what } => {
+                if !self.options.json && !self.options.quiet {
+                    // Long generated scripts show their first line only.
+                    let first = what.lines().next().unwrap_or_default();
+                    let more = if what.lines().nth(1).is_some() {
+                        " ..."
+                    } else {
+                        ""
+                    };
+                    self.print(
+                        Stream::Stdout,
+                        &host,
+                        &format!("not run (--check): {first}{more}"),
+                    );
+                }
+                self.skipped_commands.entry(host).or_default().push(what);
             }
             Event::Operation {
                 host,

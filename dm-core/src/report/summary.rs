@@ -37,6 +37,13 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
     if report.operations.total() > 0 {
         let _ = writeln!(out, "operations: {}", op_counts(&report.operations));
     }
+    if report.skipped_commands > 0 {
+        let _ = writeln!(
+            out,
+            "--check: {} not run (commands, uploads, downloads that would act)",
+            commands(report.skipped_commands)
+        );
+    }
     for h in &report.hosts {
         let _ = write!(
             out,
@@ -48,6 +55,13 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         }
         if h.op_counts.total() > 0 {
             let _ = write!(out, "  {}", op_counts(&h.op_counts));
+        }
+        if !h.skipped_commands.is_empty() {
+            let _ = write!(
+                out,
+                "  {} not run (--check)",
+                commands(h.skipped_commands.len())
+            );
         }
         if let Some(err) = &h.error {
             let mut lines = err.lines();
@@ -61,6 +75,11 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `1 command`, `3 commands`.
+fn commands(n: usize) -> String {
+    format!("{n} command{}", if n == 1 { "" } else { "s" })
 }
 
 /// `3 ok, 2 changed`: zero counts are left out, except `ok` and `changed` (which check mode
@@ -176,5 +195,29 @@ mod tests {
             text.contains("app1  ok") && text.contains("1 ok, 2 changed"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn commands_check_mode_kept_from_running_are_listed_and_counted() {
+        let results = vec![HostResult {
+            host: "app1".into(),
+            outcome: Outcome::Ok,
+            elapsed: Duration::from_millis(500),
+            round_trips: 1,
+        }];
+        let mut collected = crate::report::Collected::default();
+        collected.skipped_commands.insert(
+            "app1".into(),
+            vec!["touch /root/x".into(), "upload /etc/motd".into()],
+        );
+        let report = RunReport::new("run", &results, collected, Duration::from_secs(1), false);
+        assert_eq!(report.skipped_commands, 2);
+        assert_eq!(
+            report.hosts[0].skipped_commands,
+            ["touch /root/x", "upload /etc/motd"]
+        );
+        let text = render(&report, false);
+        assert!(text.contains("--check: 2 commands not run"), "{text}");
+        assert!(text.contains("2 commands not run (--check)"), "{text}");
     }
 }

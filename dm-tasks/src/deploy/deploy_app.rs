@@ -59,6 +59,7 @@ pub(super) async fn ensure_user(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<()
     let probe = ctx
         .run(format!("id -u {}", shell_quote(app.user())))
         .quiet()
+        .check_safe()
         .allow_failure()
         .await?;
     anyhow::ensure!(

@@ -19,6 +19,7 @@ pub async fn list(
              n=$(basename \"$d\"); if [ -e \"$d{GOOD_MARKER}\" ]; then echo \"$n good\"; else echo \"$n new\"; fi; done; fi"
         ))
         .quiet()
+        .check_safe()
         .await?;
     let current = out
         .stdout

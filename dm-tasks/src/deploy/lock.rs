@@ -154,14 +154,15 @@ impl DeployLock {
 }
 
 /// Breaks the lock in `dir` whoever holds it; returns who held it (`None`: it was not held).
+/// Under `--check` it only looks: it returns who holds the lock and leaves it.
 pub async fn break_lock(ctx: &Ctx, dir: &str) -> anyhow::Result<Option<String>> {
     let d = shell_quote(dir);
-    let out = ctx
-        .sudo(format!(
-            "if [ -d {d} ]; then echo dm-lock=held; cat {d}/info 2>/dev/null; rm -rf {d}; fi"
-        ))
-        .quiet()
-        .await?;
+    let look = format!("if [ -d {d} ]; then echo dm-lock=held; cat {d}/info 2>/dev/null; fi");
+    let out = if ctx.check_mode() {
+        ctx.sudo(look).quiet().check_safe().await?
+    } else {
+        ctx.sudo(format!("{look}; rm -rf {d}")).quiet().await?
+    };
     if out.stdout.lines().next() != Some("dm-lock=held") {
         return Ok(None);
     }

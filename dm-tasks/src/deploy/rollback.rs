@@ -65,6 +65,7 @@ async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBac
             shell_quote(&format!("{}/{to}/REVISION", app.releases_dir()))
         ))
         .quiet()
+        .check_safe()
         .await?
         .trimmed()
         .to_string();

@@ -176,10 +176,17 @@ pub(crate) fn plan_bundle(
 async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<()> {
     let local = shell_quote(repo);
     const REFS: &str = "for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags";
-    let host_refs = parse_refs(&ctx.sudo(mirror_git(app, REFS)).quiet().await?.stdout);
+    let host_refs = parse_refs(
+        &ctx.sudo(mirror_git(app, REFS))
+            .quiet()
+            .check_safe()
+            .await?
+            .stdout,
+    );
     let local_refs = ctx
         .local(format!("git -C {local} {REFS}"))
         .quiet()
+        .check_safe()
         .await
         .map_err(|e| anyhow::anyhow!("app.repo {repo} is not a readable git repository: {e}"))?;
     let local_refs = parse_refs(&local_refs.stdout);
@@ -193,6 +200,7 @@ async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<(
     let known: Vec<String> = ctx
         .local(check)
         .quiet()
+        .check_safe()
         .await?
         .stdout
         .split_whitespace()
@@ -292,6 +300,7 @@ pub async fn resolve(ctx: &Ctx, app: &AppConfig, revision: &Revision) -> anyhow:
             ),
         ))
         .quiet()
+        .check_safe()
         .allow_failure()
         .await?;
     let sha = out.trimmed();
@@ -304,6 +313,7 @@ pub async fn resolve(ctx: &Ctx, app: &AppConfig, revision: &Revision) -> anyhow:
             "for-each-ref --format='%(refname:short)' refs/heads refs/tags",
         ))
         .quiet()
+        .check_safe()
         .allow_failure()
         .await?;
     let names: Vec<&str> = refs.stdout.split_whitespace().collect();

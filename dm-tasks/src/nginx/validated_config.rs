@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dm_core::ops::{
     Action, Change, Fact, FactOptions, FileKind, Input, OpError, Operation, Plan, Resource,
-    Simulation, TemplateVars,
+    Simulation, TemplateVars, unified_diff,
 };
 use dm_core::shell_quote;
 use serde_json::{Map, Value};
@@ -313,6 +313,8 @@ impl Operation for ValidatedConfig {
         let mut removals: Vec<&str> = Vec::new();
         let mut input: Vec<u8> = Vec::new();
         let mut described: Vec<String> = Vec::new();
+        // The fact holds every file's bytes, so `--diff` shows each change like `ops::File` does.
+        let mut diff = String::new();
         for (i, file) in self.files.iter().enumerate() {
             let stat = fact.stat(&format!("f{i}"));
             let relative = self.relative(&file.path)?;
@@ -330,6 +332,10 @@ impl Operation for ValidatedConfig {
                     if stat.kind != FileKind::Absent {
                         removals.push(relative);
                         described.push(format!("remove {}", file.path));
+                        diff.push_str(&match fact.bytes(&format!("c{i}")) {
+                            Some(old) => unified_diff(&file.path, Some(old), None),
+                            None => format!("{} removed (not a regular file)\n", file.path),
+                        });
                         sim.forget_content(&file.path);
                     }
                 }
@@ -337,6 +343,8 @@ impl Operation for ValidatedConfig {
                     let current = fact.bytes(&format!("c{i}"));
                     let same = stat.kind == FileKind::File && current == Some(&content[..]);
                     if !same {
+                        let old = fact.bytes(&format!("c{i}"));
+                        diff.push_str(&unified_diff(&file.path, old, Some(&content[..])));
                         writes.push((relative, content.len()));
                         input.extend_from_slice(content);
                         described.push(match stat.kind {
@@ -364,10 +372,10 @@ impl Operation for ValidatedConfig {
         } else {
             Action::with_input(script, Input::Bytes(Arc::from(input)))
         };
-        Ok(Plan::Change(Change::new(
-            format!("nginx -t, then {}", described.join(", ")),
-            action,
-        )))
+        Ok(Plan::Change(
+            Change::new(format!("nginx -t, then {}", described.join(", ")), action)
+                .with_diff(Some(diff)),
+        ))
     }
 
     fn notifies(&self) -> &[String] {
@@ -427,6 +435,41 @@ mod tests {
             .expect("removes");
         assert!(test < install && test < removal, "{script}");
         assert_eq!(change.action.input.map(|i| i.len()), Some(9));
+    }
+
+    #[test]
+    fn each_changed_file_has_a_unified_diff() {
+        let config = prepared(
+            ValidatedConfig::new()
+                .bytes("/etc/nginx/conf.d/a.conf", "a;\nport 81;\n")
+                .bytes("/etc/nginx/conf.d/new.conf", "new;\n")
+                .absent("/etc/nginx/sites-enabled/default"),
+        );
+        // c0 = "a;\nport 80;\n", c2 = "old;\n"
+        let fact = Fact::parse(
+            "f0.type=file\nf0.size=12\nc0:b64=YTsKcG9ydCA4MDsK\nf1.type=absent\n\
+             f2.type=file\nc2:b64=b2xkOwo=\n",
+        );
+        let Ok(Plan::Change(change)) = config.plan(&fact, &mut Simulation::new()) else {
+            panic!("expected a change")
+        };
+        let diff = change.diff.expect("a diff");
+        assert!(
+            diff.contains(
+                "--- a/etc/nginx/conf.d/a.conf\n+++ b/etc/nginx/conf.d/a.conf\n@@ -1,2 +1,2 @@\n a;\n-port 80;\n+port 81;\n"
+            ),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("--- /dev/null\n+++ b/etc/nginx/conf.d/new.conf\n@@ -0,0 +1 @@\n+new;\n"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains(
+                "--- a/etc/nginx/sites-enabled/default\n+++ /dev/null\n@@ -1 +0,0 @@\n-old;\n"
+            ),
+            "{diff}"
+        );
     }
 
     #[test]

@@ -108,6 +108,7 @@ async fn current_drop_in(ctx: &Ctx) -> anyhow::Result<Option<Vec<u8>>> {
             "if [ -f {path} ]; then printf 'previous:b64=%s\\n' \"$(base64 -w 0 < {path})\"; fi"
         ))
         .quiet()
+        .check_safe()
         .await?;
     Ok(Fact::parse(&out.stdout)
         .bytes("previous")
@@ -165,7 +166,7 @@ async fn login_as(ctx: &Ctx, user: &str) -> Result<(), String> {
         }
     };
     let probe = Ctx::remote(Arc::new(host), session.clone(), ctx.shared().clone());
-    let result = probe.run("sudo -n true").quiet().await;
+    let result = probe.run("sudo -n true").quiet().check_safe().await;
     session.close().await;
     result.map(|_| ()).map_err(|e| {
         format!("it logged in, but `sudo -n true` failed ({e}); the administrator needs passwordless sudo")

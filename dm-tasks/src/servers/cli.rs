@@ -23,6 +23,7 @@ use super::providers::{ServerStore, check_local_access};
 /// started again with its disk as it was if it is off (e.g. after this host rebooted).
 /// With a [dns] table in the inventory, the name's A records then point at the load balancers,
 /// but for those this boot created: nothing serves on them yet, so they join once launched.
+/// With --check, says what it would boot and boots nothing.
 #[task(local)]
 async fn boot(
     ctx: &Ctx,
@@ -30,6 +31,9 @@ async fn boot(
 ) -> anyhow::Result<()> {
     let names = each_once(name);
     check_local_access(ctx, &names)?;
+    if ctx.check_mode() {
+        return super::check_plan::boot(ctx, &names);
+    }
     let store = ServerStore::open(ctx).await?;
     let booted = boot_servers_noting_new(ctx, &store, &names).await?;
     let created: Vec<String> = booted
@@ -45,7 +49,8 @@ async fn boot(
 ///
 /// Powers the servers off at their provider, deletes them, and removes their records (and, for
 /// local machines, their host keys from known_hosts). Asks for confirmation unless --yes is given.
-/// Only servers in servers.state.toml can be destroyed.
+/// Only servers in servers.state.toml can be destroyed. With --check, says what it would
+/// destroy and destroys nothing (without asking).
 #[task(local)]
 async fn destroy(
     ctx: &Ctx,
@@ -53,6 +58,9 @@ async fn destroy(
     #[arg(short = 'y', help = "destroy without asking for confirmation")] yes: bool,
 ) -> anyhow::Result<()> {
     let names = each_once(name);
+    if ctx.check_mode() {
+        return super::check_plan::destroy(ctx, &names);
+    }
     if !yes {
         confirm(&names)?;
     }

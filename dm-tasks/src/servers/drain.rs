@@ -16,7 +16,7 @@ pub(crate) async fn drain(ctx: &Ctx, port: u16, max: Duration) -> anyhow::Result
     let started = Instant::now();
     let count = format!("ss -Htn state established '( sport = :{port} )' | wc -l");
     loop {
-        let output = ctx.run(count.as_str()).quiet().await?;
+        let output = ctx.run(count.as_str()).quiet().check_safe().await?;
         let open: usize = output.trimmed().parse().unwrap_or(0);
         let waited = started.elapsed();
         if (open == 0 && waited >= MIN_DRAIN) || waited >= max {

@@ -74,7 +74,8 @@ impl FromStr for ScaleTarget {
 /// Up: boots the new servers (named ROLE1, ROLE2, ... skipping names in use), provisions and
 /// launches them in parallel, and only then adds them to the load balancers. Down: removes the
 /// highest-numbered servers dm booted from the load balancers, drains them, then destroys them.
-/// With a `[dns]` table, the name's A records then point at the load balancers.
+/// With a `[dns]` table, the name's A records then point at the load balancers. With --check,
+/// says which servers it would boot or destroy and changes nothing.
 #[task(local)]
 pub async fn scale(
     ctx: &Ctx,
@@ -104,7 +105,6 @@ pub async fn scale_role(
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     check_local_access(ctx, &[format!("{role}1")])?;
-    let store = ServerStore::open(ctx).await?;
     // The servers as they are now (the state file may list servers booted since the run began).
     let now = ctx.with_inventory(ctx.inventory().reload()?);
     let current: Vec<Host> = servers_with_role(now.inventory(), role)
@@ -115,6 +115,10 @@ pub async fn scale_role(
         ctx.log(format!("{role}: already {count} server(s); nothing to do"));
         return Ok(());
     }
+    if ctx.check_mode() {
+        return check_scale(&now, role, &current, count);
+    }
+    let store = ServerStore::open(ctx).await?;
     if count > current.len() {
         scale_up(&now, &store, role, count - current.len()).await?;
     } else {
@@ -130,6 +134,44 @@ pub async fn scale_role(
     }
     // The `[dns]` name follows the load balancers now in service (nothing without `[dns]`).
     follow_load_balancers(ctx).await
+}
+
+/// `--check`: says which servers scaling `role` from `current` to `count` would boot or
+/// destroy, and touches nothing (no state file lock, no provider, no host).
+fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow::Result<()> {
+    if count > current.len() {
+        let names = new_names(ctx.inventory(), role, count - current.len());
+        ctx.log(format!(
+            "check mode: {role}: would boot {}, provision and launch them, then add them to the              load balancers",
+            names.join(", ")
+        ));
+        return Ok(());
+    }
+    let booted: Vec<String> = super::check_plan::recorded(ctx)?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let mut removable: Vec<&Host> = current
+        .iter()
+        .filter(|h| booted.contains(&h.name))
+        .collect();
+    removable.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    let fewer = current.len() - count;
+    if removable.len() < fewer {
+        anyhow::bail!(
+            "{role}: cannot remove {fewer} server(s): only {} of its servers were booted by dm",
+            removable.len()
+        );
+    }
+    let names: Vec<&str> = removable[removable.len() - fewer..]
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    ctx.log(format!(
+        "check mode: {role}: would take {} out of the load balancers, drain and destroy them",
+        names.join(", ")
+    ));
+    Ok(())
 }
 
 /// Adds `more` servers to `role`; `ctx` sees the servers as they were before.

@@ -189,3 +189,61 @@ async fn fan_out(
         .await;
     dm::ctx::HostOutcome::all_ok(outcomes)
 }
+
+/// Under --check: a command, a sudo command, an upload, a download and a command on the
+/// controller that would act, and a read-only probe (`check_safe`) that runs anyway; prints what
+/// each returned. `dir` is a local directory for the download and the local command.
+#[task]
+async fn check_effects(
+    ctx: &Ctx,
+    #[arg(help = "local directory the download and the local command write to")] dir: String,
+) -> Result<()> {
+    let probe = ctx.run("cat /etc/hostname").quiet().check_safe().await?;
+    ctx.log(format!(
+        "probe={} skipped={}",
+        probe.trimmed(),
+        probe.skipped
+    ));
+    let made = ctx.run("touch /root/check-run && echo made").await?;
+    ctx.log(format!(
+        "run skipped={} success={} stdout={:?}",
+        made.skipped,
+        made.success(),
+        made.stdout
+    ));
+    ctx.sudo("touch /root/check-sudo").await?;
+    ctx.put_bytes(b"x".to_vec(), "/root/check-put").await?;
+    let got = ctx
+        .get("/etc/hostname", format!("{dir}/hostname-{}", ctx.name()))
+        .await?;
+    ctx.log(format!("downloaded={got}"));
+    ctx.local(format!(
+        "touch {}",
+        shell_quote(&format!("{dir}/local-{}", ctx.name()))
+    ))
+    .await?;
+    Ok(())
+}
+
+/// nginx with a site whose template holds the secret `api_token` (in a comment), listening on
+/// `port`: a configuration file with a secret, for `--diff`.
+#[task]
+async fn nginx_secret_site(
+    ctx: &Ctx,
+    #[arg(help = "the port the site listens on")] port: u16,
+) -> Result<()> {
+    let mut step = ctx.step();
+    dm::tasks::nginx::add_install(&mut step);
+    step.add(
+        dm::tasks::nginx::ValidatedConfig::new()
+            .template_str(
+                "/etc/nginx/sites-enabled/secret.conf",
+                "secret.conf.j2",
+                "server {\n    # token {{ secret.api_token }}\n    listen {{ port }};\n}\n",
+            )
+            .var("port", port)
+            .notify(dm::tasks::nginx::RELOAD),
+    );
+    step.apply().await?;
+    Ok(())
+}
