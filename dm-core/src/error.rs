@@ -113,6 +113,27 @@ pub enum Error {
         message: String,
     },
 
+    /// A task argument has a value the task cannot use (e.g. `boot 'app;id'`: not a hostname).
+    /// Nothing was done. Exit code 2, like any other bad command line.
+    #[error("invalid {argument} `{value}`: {message}")]
+    InvalidArgument {
+        /// The argument, as the command line names it (`NAME`, `--branch`).
+        argument: String,
+        /// The value given.
+        value: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// A task was given a server that exists nowhere it looks (e.g. `destroy` of a name no
+    /// provider booted). Nothing was done. Exit code 3, like an unknown host.
+    #[error("unknown server `{name}`: {message}")]
+    UnknownServer {
+        /// The name given.
+        name: String,
+        /// Where it was looked for, and what to do.
+        message: String,
+    },
+
     // -- ssh --
     /// The TCP connection or SSH handshake failed or timed out.
     #[error("{host}: cannot connect to {destination}: {message}")]
@@ -335,6 +356,30 @@ pub enum Error {
         /// What was refused, and what to do instead.
         message: String,
     },
+}
+
+impl Error {
+    /// Whether this error refuses the run's input rather than reporting a failure of the work:
+    /// a bad command line or argument (exit code 2), or an inventory that is wrong or does not
+    /// know a name (exit code 3). `None` for everything else.
+    pub fn refusal(&self) -> Option<crate::executor::Refusal> {
+        use crate::executor::Refusal;
+        match self {
+            Error::UnknownTask { .. }
+            | Error::NoHostsSelected { .. }
+            | Error::Usage { .. }
+            | Error::InvalidArgument { .. } => Some(Refusal::Usage),
+            Error::InventoryRead { .. }
+            | Error::InventoryInvalid { .. }
+            | Error::UnknownHost { .. }
+            | Error::UnknownRole { .. }
+            | Error::UnknownEnvironment { .. }
+            | Error::SshConfig { .. }
+            | Error::InvalidHost { .. }
+            | Error::UnknownServer { .. } => Some(Refusal::Config),
+            _ => None,
+        }
+    }
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

@@ -6,6 +6,20 @@ use std::path::PathBuf;
 /// Free-form variables of a host (from the inventory's global, role, environment and server vars).
 pub type Vars = serde_json::Map<String, serde_json::Value>;
 
+/// The variable `name` of `vars`: a key as written, else a dotted path into tables (`app.port`
+/// is the `port` of the table `app`). `None` when neither exists.
+pub fn lookup_var<'v>(vars: &'v Vars, name: &str) -> Option<&'v serde_json::Value> {
+    if let Some(value) = vars.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut value = vars.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
 /// One server, fully resolved: everything needed to connect to it and to run tasks on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
@@ -56,5 +70,32 @@ impl Host {
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(json: serde_json::Value) -> Vars {
+        json.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn dotted_names_reach_into_tables() {
+        let v = vars(serde_json::json!({"app": {"name": "shop", "db": {"port": 5432}}}));
+        assert_eq!(lookup_var(&v, "app.name"), Some(&serde_json::json!("shop")));
+        assert_eq!(
+            lookup_var(&v, "app.db.port"),
+            Some(&serde_json::json!(5432))
+        );
+        assert_eq!(lookup_var(&v, "app.missing"), None);
+        assert_eq!(lookup_var(&v, "app.name.deeper"), None);
+    }
+
+    #[test]
+    fn a_key_with_dots_wins_over_the_path() {
+        let v = vars(serde_json::json!({"a.b": 1, "a": {"b": 2}}));
+        assert_eq!(lookup_var(&v, "a.b"), Some(&serde_json::json!(1)));
     }
 }

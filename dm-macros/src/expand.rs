@@ -228,6 +228,9 @@ fn arg_builder(param: &Param) -> TokenStream {
     if let Some(help) = &param.help {
         arg.extend(quote!(.help(#help)));
     }
+    if let Some(other) = &param.conflicts_with {
+        arg.extend(quote!(.conflicts_with(#other)));
+    }
     match &param.default {
         Some(default) => arg.extend(quote!(.default_value(#default))),
         None if param.shape == Shape::Value || param.positional => {

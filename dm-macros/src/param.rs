@@ -15,7 +15,7 @@ use crate::errors::Errors;
 
 /// What every `#[arg(...)]` key looks like, for "unknown key" messages.
 const ARG_KEYS: &str = "`help = \"...\"`, `short = 'x'`, `long = \"...\"`, `default = \"...\"`, \
-                        `hosts`, `positional`";
+                        `conflicts_with = \"...\"`, `hosts`, `positional`";
 
 /// How a parameter's type maps onto the command line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub(crate) struct Param {
     pub(crate) long: Option<LitStr>,
     /// `#[arg(default = "...")]`.
     pub(crate) default: Option<LitStr>,
+    /// `#[arg(conflicts_with = "other")]`: refused together with argument `other`, before the
+    /// task runs anywhere.
+    pub(crate) conflicts_with: Option<LitStr>,
     /// `#[arg(hosts)]`: positional `SERVER|ROLE` values that select the hosts the task runs on.
     pub(crate) hosts: bool,
     /// `#[arg(positional)]`: a `Vec<T>` given as one or more positional `<NAME>...` values.
@@ -88,6 +91,7 @@ struct ArgAttrs {
     short: Option<LitChar>,
     long: Option<LitStr>,
     default: Option<(Meta, LitStr)>,
+    conflicts_with: Option<LitStr>,
     hosts: Option<Meta>,
     positional: Option<Meta>,
 }
@@ -233,6 +237,7 @@ fn parse_param(
         short: settings.short,
         long: settings.long,
         default: None,
+        conflicts_with: settings.conflicts_with,
         hosts: false,
         positional: false,
     };
@@ -420,6 +425,7 @@ fn parse_settings(
             "help" => settings.help = errors.keep(string_value(meta)),
             "short" => settings.short = errors.keep(short_value(meta)),
             "long" => settings.long = errors.keep(string_value(meta).and_then(check_long)),
+            "conflicts_with" => settings.conflicts_with = errors.keep(string_value(meta)),
             "default" => {
                 settings.default = errors.keep(string_value(meta)).map(|s| (meta.clone(), s));
             }
@@ -529,6 +535,19 @@ fn check_unique_flags(params: &[Param], errors: &mut Errors) {
             extra.span,
             "a task has at most one `#[arg(hosts)]` argument: merge the servers into one `Vec`",
         ));
+    }
+    for param in params {
+        if let Some(other) = &param.conflicts_with
+            && (other.value() == param.id || !params.iter().any(|p| p.id == other.value()))
+        {
+            errors.push(syn::Error::new_spanned(
+                other,
+                format!(
+                    "`conflicts_with` names `{}`, which is not another argument of this task",
+                    other.value()
+                ),
+            ));
+        }
     }
     let mut longs: HashMap<String, &str> = HashMap::new();
     let mut shorts: HashMap<char, &str> = HashMap::new();

@@ -47,6 +47,18 @@ async fn backup_database(
     Ok(())
 }
 
+/// Deploy one revision, named one way.
+#[task]
+async fn ship(
+    _ctx: &Ctx,
+    #[arg(conflicts_with = "tag")] branch: Option<String>,
+    #[arg(conflicts_with = "commit")] tag: Option<String>,
+    #[arg(conflicts_with = "branch")] commit: Option<String>,
+) -> Result<()> {
+    let _ = (branch, tag, commit);
+    Ok(())
+}
+
 #[doc = "Build the release locally."]
 #[doc = concat!("Built from ", "parts.")]
 #[task(local)]
@@ -130,10 +142,11 @@ fn every_task_is_registered_under_its_command_name() {
         "launch",
         "spawn",
         "open-ports",
+        "ship",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 #[test]
@@ -147,6 +160,7 @@ fn every_generated_command_passes_clap_validation() {
         "launch",
         "spawn",
         "open-ports",
+        "ship",
     ] {
         // Panics on duplicate flags, bad defaults and other mistakes clap only finds at run time.
         command(name).debug_assert();
@@ -387,4 +401,18 @@ fn positional_list_values_are_parsed_as_the_element_type() {
     let err = parse("open-ports", &["80", "http"]).expect_err("http is no u16");
     assert_eq!(err.kind(), ErrorKind::ValueValidation);
     assert!(err.to_string().contains("http"), "{err}");
+}
+
+#[test]
+fn conflicting_arguments_are_refused_by_the_command_line_parser() {
+    for pair in [
+        ["--branch", "main", "--tag", "v1"],
+        ["--tag", "v1", "--commit", "abc1234"],
+        ["--commit", "abc1234", "--branch", "main"],
+    ] {
+        let err = parse("ship", &pair).expect_err("two ways to name a revision");
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{pair:?}");
+    }
+    let m = parse("ship", &["--tag", "v1"]).expect("one is fine");
+    assert_eq!(m.get_one::<String>("tag").map(String::as_str), Some("v1"));
 }

@@ -63,9 +63,19 @@ use dm_macros::task;
 #[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
 pub async fn deploy(
     ctx: &Ctx,
-    #[arg(help = "deploy the tip of this branch (default: app.branch)")] branch: Option<String>,
-    #[arg(help = "deploy this tag")] tag: Option<String>,
-    #[arg(help = "deploy this commit (7 to 40 hex digits)")] commit: Option<String>,
+    // One way to name the revision: the parser refuses two (exit code 2) before any host is
+    // contacted.
+    #[arg(
+        help = "deploy the tip of this branch (default: app.branch)",
+        conflicts_with = "tag"
+    )]
+    branch: Option<String>,
+    #[arg(help = "deploy this tag", conflicts_with = "commit")] tag: Option<String>,
+    #[arg(
+        help = "deploy this commit (7 to 40 hex digits)",
+        conflicts_with = "branch"
+    )]
+    commit: Option<String>,
 ) -> anyhow::Result<()> {
     let app = AppConfig::from_ctx(ctx)?;
     let revision = Revision::choose(&app, branch, tag, commit)

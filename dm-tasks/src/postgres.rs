@@ -72,6 +72,14 @@ pub struct PostgresSettings {
     pub clients: Vec<String>,
 }
 
+inventory::submit! {
+    dm_core::inventory::VarsTable {
+        name: "postgres",
+        read_by: "dm's dbserver role (launch)",
+        check: |value| dm_core::inventory::VarsProblem::deserialize::<PostgresVars>(value).map(drop),
+    }
+}
+
 impl PostgresVars {
     /// The `postgres` variables of server `host` (defaults when it has none).
     pub fn of(host: &Host) -> anyhow::Result<PostgresVars> {

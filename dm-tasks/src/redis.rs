@@ -31,6 +31,14 @@ const MAIN_CONF: &str = "/etc/redis/redis.conf";
 /// dm's settings, included at the end of [`MAIN_CONF`].
 const DM_CONF: &str = "/etc/redis/dm.conf";
 
+inventory::submit! {
+    dm_core::inventory::VarsTable {
+        name: "redis",
+        read_by: "dm's cachenode role (launch)",
+        check: |value| dm_core::inventory::VarsProblem::deserialize::<RedisVars>(value).map(drop),
+    }
+}
+
 /// The `redis` table of inventory variables.
 #[derive(Debug, Deserialize)]
 #[serde(default)]

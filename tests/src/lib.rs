@@ -87,16 +87,16 @@ impl Dm {
         &self.dir
     }
 
-    /// Runs it to completion.
+    /// Runs it to completion, within [`RUN_DEADLINE`]: a hang fails the test (and kills the
+    /// run) instead of running into CI's time limit.
     pub fn run(mut self) -> Run {
-        let output = self
-            .cmd
-            .args(&self.args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"));
+        // Like `Command::output`: no standard input (nothing to confirm with, no terminal).
+        self.cmd.stdin(std::process::Stdio::null());
+        let args = self.args.clone();
+        let child = self.spawn();
         Run {
-            args: self.args,
-            output,
+            output: wait_with_deadline(child, RUN_DEADLINE, &args),
+            args,
         }
     }
 
@@ -209,6 +209,57 @@ impl Dm {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"))
+    }
+}
+
+/// How long one dm run of a test may take: longer than any run of the suite (a first
+/// `launch` with apt and pip), far shorter than CI's limit.
+pub const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Waits for a child started with [`Dm::spawn`] and collects its output; kills it and panics
+/// with what it printed so far when it is not done within `deadline`.
+pub fn wait_with_deadline(
+    mut child: std::process::Child,
+    deadline: std::time::Duration,
+    args: &[String],
+) -> Output {
+    use std::io::Read;
+    // Pipes are drained on threads so a chatty run cannot block on a full pipe.
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let out = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+                let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+                panic!(
+                    "dm {} did not finish within {deadline:?}; killed it.\nstdout:\n{out}\nstderr:\n{err}",
+                    args.join(" ")
+                );
+            }
+            Err(e) => panic!("cannot wait for dm {}: {e}", args.join(" ")),
+        }
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 

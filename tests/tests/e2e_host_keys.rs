@@ -56,9 +56,52 @@ fn changed_host_key_is_refused_even_with_accept_new() {
             .args(extra.iter().copied())
             .args(["-H", "app1", "mark", "after"])
             .run();
-        run.assert_code(4);
+        run.assert_code(5);
+        run.assert_output_contains("untrusted");
         run.assert_output_contains("HOST KEY OF");
         run.assert_output_contains("HAS CHANGED");
         run.assert_output_contains("ssh-keygen -R");
     }
+}
+
+#[test]
+fn host_known_with_one_algorithm_is_not_learned_again_with_another() {
+    // A man in the middle offering only RSA for a host known by its ed25519 key: the host is
+    // known, so this is a changed key, even with --accept-new-host-keys.
+    let fleet = fleet(&[("app1", &[])]);
+    fleet.machine("app1").exec_ok(
+        "ssh-keygen -A >/dev/null && \
+         printf 'HostKey /etc/ssh/ssh_host_rsa_key\\nHostKeyAlgorithms rsa-sha2-512,rsa-sha2-256\\n' \
+           > /etc/ssh/sshd_config.d/rsa-only.conf && \
+         systemctl restart ssh",
+    );
+    let before = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
+    let run = Dm::new(&fleet)
+        .args(["--accept-new-host-keys", "-H", "app1", "mark", "rsa"])
+        .run();
+    run.assert_code(5);
+    run.assert_output_contains("HAS CHANGED");
+    let after = std::fs::read_to_string(fleet.known_hosts()).expect("known_hosts");
+    assert_eq!(before, after, "a key of another algorithm was learned");
+}
+
+#[test]
+fn accepting_a_new_host_key_says_so() {
+    let fleet = fleet(&[("app1", &[])]);
+    let known_hosts = fleet.dir().join("fresh_known_hosts");
+    write(&known_hosts, "");
+    let run = Dm::new(&fleet)
+        .args([
+            "--known-hosts",
+            known_hosts.to_str().expect("utf8"),
+            "--accept-new-host-keys",
+            "-H",
+            "app1",
+            "mark",
+            "said",
+        ])
+        .run();
+    run.assert_success();
+    run.assert_output_contains("app1: recorded its host key SHA256:");
+    run.assert_output_contains("(--accept-new-host-keys)");
 }

@@ -12,6 +12,7 @@ mod dns_follow;
 mod e2e_check;
 mod e2e_cli_errors;
 mod e2e_context;
+mod e2e_exit_codes;
 mod e2e_failures;
 mod e2e_host_keys;
 mod e2e_key_passphrase;

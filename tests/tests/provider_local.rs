@@ -488,3 +488,57 @@ fn scaling_app_nodes_2_3_1_under_load_answers_every_request_from_the_live_nodes(
     assert_eq!(names, ["appnode1", "db1", "lb1"]);
     assert_eq!(recorded(&project), ["appnode1", "db1", "lb1"]);
 }
+
+#[test]
+fn a_machine_whose_nspawn_was_killed_is_running_and_not_started_twice() {
+    let project = project();
+    project.write_inventory("").unwrap();
+    project.dm_ok(["boot", "appnode2"]);
+    let machine = project.machines().unwrap().remove(0);
+    let meta = std::fs::read_to_string(format!(
+        "{}/machines/{}/machine.toml",
+        dm_core::machine::local::LOCAL_DIR,
+        machine.id
+    ))
+    .expect("machine.toml");
+    let nspawn: i32 = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("nspawn = ["))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no nspawn pid in {meta}"));
+    let nspawn_pids = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &format!("systemd-nspawn.*{}", machine.id)])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        nspawn_pids(),
+        nspawn.to_string(),
+        "the pattern finds nspawn"
+    );
+    // Only nspawn dies: the machine's systemd is re-parented and goes on serving.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &nspawn.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{nspawn}")).exists() {
+        assert!(Instant::now() < deadline, "nspawn {nspawn} did not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    project.dm_ok(["-H", "appnode2", "run", "true"]);
+    assert_eq!(listed_status(&project, "appnode2"), "running");
+
+    let report = project.dm_ok(["--json", "boot", "appnode2"]);
+    let output = lines(&report).join("\n");
+    assert!(output.contains("appnode2: already booted"), "{output}");
+    assert!(!output.contains("starting it"), "{output}");
+    assert_eq!(nspawn_pids(), "", "a second nspawn was started");
+
+    project.dm_ok(["destroy", "appnode2", "--yes"]);
+    assert_eq!(namespaces_of(&project), Vec::<String>::new());
+}

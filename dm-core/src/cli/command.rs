@@ -24,6 +24,12 @@ pub fn build(name: &str, tasks: &[&'static TaskDef]) -> Command {
         }
         let mut sub = Command::new(task.name)
             .about(task.summary())
+            .after_help(format!(
+                "Where it runs: global flags before the task name, e.g. `{name} -H appnode1 {task}`, \
+                 `{name} -R appnode -E production {task}`, `{name} --check --diff {task}`; \
+                 `{name} --help` lists them all.",
+                task = task.name
+            ))
             .args((task.args)());
         if task.doc.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
             sub = sub.long_about(task.doc);
@@ -175,4 +181,61 @@ fn global_args() -> Vec<Arg> {
             .help("Print shell completions (bash, zsh, fish, elvish, powershell)")
             .help_heading(output),
     ]
+}
+
+/// A hint for a global flag written after the task name (`deploy -H app1`), which clap reports
+/// as an unexpected argument of the task without saying where it belongs.
+pub fn misplaced_global_flag(program: &str, error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = given.split('=').next().unwrap_or(given);
+    let global = global_args().into_iter().find(|arg| {
+        arg.get_long().is_some_and(|l| flag == format!("--{l}"))
+            || arg.get_short().is_some_and(|s| flag == format!("-{s}"))
+    })?;
+    let spelled = global
+        .get_long()
+        .map(|l| format!("--{l}"))
+        .unwrap_or_else(|| flag.to_string());
+    Some(format!(
+        "tip: `{flag}` ({spelled}) is a global flag: put it before the task name, e.g. \
+         `{program} {flag} ... TASK ...`"
+    ))
+}
+
+#[cfg(test)]
+mod misplaced_flag_tests {
+    use super::*;
+
+    fn error_for(args: &[&str]) -> clap::Error {
+        let cmd = Command::new("dm")
+            .args(global_args())
+            .subcommand(Command::new("deploy").arg(Arg::new("branch").long("branch")));
+        match cmd.try_get_matches_from(args) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_global_flag_after_the_task_gets_a_tip() {
+        let hint = misplaced_global_flag("dm", &error_for(&["dm", "deploy", "-H", "app1"]));
+        let hint = hint.expect("a tip for -H");
+        assert!(hint.contains("`-H` (--hosts) is a global flag"), "{hint}");
+        assert!(hint.contains("before the task name"), "{hint}");
+        assert!(misplaced_global_flag("dm", &error_for(&["dm", "deploy", "--check"])).is_some());
+    }
+
+    #[test]
+    fn other_unknown_arguments_get_no_tip() {
+        assert_eq!(
+            misplaced_global_flag("dm", &error_for(&["dm", "deploy", "--brnch", "x"])),
+            None
+        );
+    }
 }

@@ -58,15 +58,18 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Request::List(tasks)) => {
-            print!("{}", list::render(&tasks));
+            write_stdout(&list::render(&tasks));
             return ExitCode::SUCCESS;
         }
         Ok(Request::Secrets { matches, settings }) => {
             return secrets::run(&matches, &settings).await;
         }
-        Err(Refusal::Clap(e)) => {
+        Err(Refusal::Clap(e, hint)) => {
             let code = e.exit_code();
             let _ = e.print();
+            if let Some(hint) = hint {
+                eprintln!("\n{hint}");
+            }
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
         Err(Refusal::NoTask(tasks)) => {
@@ -82,7 +85,7 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
         Ok(report) => {
             if settings.json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{}", crate::redact::redact(&json)),
+                    Ok(json) => write_stdout(&format!("{}\n", crate::redact::redact(&json))),
                     Err(e) => eprintln!("error: cannot write the JSON report: {e}"),
                 }
             } else {
@@ -95,6 +98,14 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
             exit::for_error(&err)
         }
     }
+}
+
+/// Writes `text` to standard output. A reader that went away (`dm --json | head`) is not an
+/// error of the run: `println!` would panic on the broken pipe, this drops the rest.
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Runs a command line (`args[0]` is the program name) in this process, like [`run`], and
@@ -121,10 +132,13 @@ pub async fn run_args(args: Vec<OsString>) -> Result<RunReport, Error> {
         Ok(Request::Secrets { .. }) => Err(no_run(
             "`secrets` manages the secrets store and runs no task",
         )),
-        Err(Refusal::Clap(e)) => {
+        Err(Refusal::Clap(e, hint)) => {
             let rendered = e.render().to_string();
             let message = rendered.trim().trim_start_matches("error: ");
-            Err(no_run(message))
+            Err(no_run(&match hint {
+                Some(hint) => format!("{message}\n{hint}"),
+                None => message.to_string(),
+            }))
         }
         Err(Refusal::NoTask(_)) => Err(no_run("no task given: name the task to run")),
         Err(Refusal::Dm(err)) => Err(err),
@@ -164,8 +178,9 @@ enum Request {
 
 /// Why a command line asks for nothing that can be done.
 enum Refusal {
-    /// clap refused it, or it asked for help or the version (which clap reports as errors).
-    Clap(clap::Error),
+    /// clap refused it, or it asked for help or the version (which clap reports as errors);
+    /// with a hint when a global flag came after the task name.
+    Clap(clap::Error, Option<String>),
     /// No task was named; the tasks there are.
     NoTask(Vec<&'static task::TaskDef>),
     /// Another problem, e.g. a task that vanished from the registry.
@@ -185,10 +200,10 @@ fn parse(args: Vec<OsString>) -> Result<Request, Refusal> {
         return Err(Refusal::Dm(Error::Usage { message }));
     }
     let command = command::build(&program, &tasks);
-    let matches = command
-        .clone()
-        .try_get_matches_from(args)
-        .map_err(Refusal::Clap)?;
+    let matches = command.clone().try_get_matches_from(args).map_err(|e| {
+        let hint = command::misplaced_global_flag(&program, &e);
+        Refusal::Clap(e, hint)
+    })?;
     if let Some(shell) = matches.get_one::<clap_complete::Shell>("completions") {
         return Ok(Request::Completions {
             shell: *shell,

@@ -267,17 +267,22 @@ impl Ctx {
             .map_err(|message| anyhow::anyhow!("{}: {message}", self.host.name))
     }
 
-    /// One variable, converted to `T`.
+    /// One variable, converted to `T`; a dotted name reaches into tables: `ctx.var("app.port")`
+    /// is the `port` of `[vars.app]` (a key that itself contains dots is found first).
     ///
     /// Fails with a message naming the host and the variable when it is missing or of another type.
     pub fn var<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
-        let value = self.host.vars.get(name).ok_or_else(|| {
+        let value = crate::host::lookup_var(&self.host.vars, name).ok_or_else(|| {
             // `secret` is missing when the secrets could not be decrypted: say why.
             if let Some(why) = self.inventory.secrets().failure().filter(|_| name == "secret") {
                 return anyhow::anyhow!("{}: variable `secret`: {why}", self.host.name);
             }
+            let place = match name.rsplit_once('.') {
+                Some((table, key)) => format!("`{key}` in a [vars.{table}] table"),
+                None => format!("`{name}` in [vars]"),
+            };
             anyhow::anyhow!(
-                "{}: variable `{name}` is not set; set it in dm.toml ([vars], a role's, an environment's or the server's vars)",
+                "{}: variable `{name}` is not set; set {place} of dm.toml (global, a role's, an environment's or the server's vars)",
                 self.host.name
             )
         })?;

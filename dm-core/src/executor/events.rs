@@ -88,10 +88,25 @@ pub enum Outcome {
     Ok,
     /// The task returned an error.
     Failed(String),
+    /// The task refused its input before acting: a bad argument (exit code 2) or a name the
+    /// inventory does not know (exit code 3).
+    Refused(Refusal, String),
     /// The host could not be reached or vanished mid-run.
     Unreachable(String),
+    /// The host offered a key that differs from the one recorded in known_hosts: possibly an
+    /// interception, never a network fault. Nothing ran there.
+    Untrusted(String),
     /// The host never started: the run was interrupted or stopped by `--fail-fast`.
     Skipped(String),
+}
+
+/// What kind of input a task refused (see [`Outcome::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A bad value on the command line (`boot 'app;id'`).
+    Usage,
+    /// A name the inventory does not know, or an inventory that is wrong (`ssh nosuchserver`).
+    Config,
 }
 
 impl Outcome {
@@ -100,7 +115,9 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed(_) => "failed",
+            Outcome::Refused(..) => "refused",
             Outcome::Unreachable(_) => "unreachable",
+            Outcome::Untrusted(_) => "untrusted",
             Outcome::Skipped(_) => "skipped",
         }
     }
@@ -109,7 +126,11 @@ impl Outcome {
     pub fn message(&self) -> Option<&str> {
         match self {
             Outcome::Ok => None,
-            Outcome::Failed(m) | Outcome::Unreachable(m) | Outcome::Skipped(m) => Some(m),
+            Outcome::Failed(m)
+            | Outcome::Refused(_, m)
+            | Outcome::Unreachable(m)
+            | Outcome::Untrusted(m)
+            | Outcome::Skipped(m) => Some(m),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::host::Host;
 use crate::task::TaskDef;
 
 pub use dispatcher::{Interrupt, run};
-pub use events::{Event, EventSender, Outcome};
+pub use events::{Event, EventSender, Outcome, Refusal};
 
 /// What to run where, and how many hosts at a time.
 #[derive(Debug, Clone)]

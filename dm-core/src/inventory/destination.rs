@@ -52,6 +52,7 @@ impl Destination {
         if host.chars().any(char::is_whitespace) {
             return Err(format!("`{host}` contains whitespace"));
         }
+        super::name::check_address(host)?;
         let port = port.map(parse_port).transpose()?;
         Ok(Destination {
             user,

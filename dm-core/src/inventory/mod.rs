@@ -37,6 +37,7 @@ mod destination;
 mod dns;
 mod file;
 mod local;
+mod name;
 pub mod provider;
 mod reach;
 mod reload;
@@ -45,6 +46,7 @@ mod select;
 mod source;
 mod ssh_config;
 mod vars;
+mod vars_table;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,7 +54,9 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::host::{Host, Vars};
 
+pub use name::{check_address, check_server_name};
 pub use resolve::{inferred_role, natural_cmp};
+pub use vars_table::{VarsProblem, VarsTable};
 
 use file::InventoryFile;
 use reach::{Jump, Reach};
@@ -141,6 +145,7 @@ impl Inventory {
         // are servers like any other (see `booted`).
         let addressless = booted::merge(&mut file, path)?;
         let resolved = resolve::resolve(&file, &src, environment, ssh)?;
+        vars_table::check_hosts(&src, resolved.environment.as_deref(), &resolved.servers)?;
         let providers =
             provider::ProviderLayers::read(&file, &src, resolved.environment.as_deref())?;
         let dns = dns::dns_settings(&file, resolved.environment.as_deref());

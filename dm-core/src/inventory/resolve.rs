@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::destination::{Destination, looks_like_address};
 use super::file::{EnvironmentFile, InventoryFile, ServerFile};
 use super::local::expand_path;
+use super::name::{check_address, check_server_name};
 use super::reach::{Defaults, Jump, Reach, Settings};
 use super::source::Source;
 use super::ssh_config::SshConfigFile;
@@ -251,6 +252,16 @@ fn check_servers(
     if let Some(jump) = &file.defaults.proxy_jump {
         check_jump_word(file, src, ssh, jump)?;
     }
+    // Names and addresses end up in config files (nginx upstreams, pg_hba) and command lines:
+    // anything but a hostname or an address is refused here, where the line is known.
+    for name in file.servers.keys() {
+        if let Err(why) = check_server_name(name.get_ref()) {
+            return Err(src.error(
+                name.span(),
+                format!("server name {why}; rename the [servers.NAME] table"),
+            ));
+        }
+    }
     let overrides = file
         .environments
         .values()
@@ -266,6 +277,11 @@ fn check_servers(
                 address.span(),
                 "address is empty; remove it to connect to the server's name, or write an IP address or DNS name",
             ));
+        }
+        if let Some(address) = &server.address
+            && let Err(why) = check_address(address.get_ref().trim())
+        {
+            return Err(src.error(address.span(), format!("address {why}")));
         }
         if let (Some(_), Some(many)) = (&server.identity_file, &server.identity_files) {
             return Err(both_identity_error(src, many));

@@ -925,3 +925,100 @@ fn empty_inventory_has_nothing() {
     assert!(inv.vars().is_empty());
     assert_eq!(inv.known_hosts(), None);
 }
+
+#[test]
+fn server_name_that_is_not_a_hostname_is_refused_at_its_line() {
+    // A quoted key may hold anything TOML allows: a newline would become an injected directive
+    // in the nginx upstream file, a `;` a second shell command.
+    let err = parse_err("[servers.\"app\\nserver 10.0.0.9:80\"]\naddress = \"10.231.0.11\"\n");
+    assert!(err.starts_with("dm.toml:1:"), "{err}");
+    assert!(err.contains("is not a hostname"), "{err}");
+    assert!(err.contains("rename the [servers.NAME] table"), "{err}");
+    let err = parse_err("[servers.lb1]\n[servers.\"lb2;id\"]\n");
+    assert!(err.starts_with("dm.toml:2:"), "{err}");
+    assert!(err.contains("';'"), "{err}");
+    let inventory = parse("[servers.\"web1.example.com\"]\n[servers.app_2]\n");
+    assert_eq!(
+        names(&inventory.servers().cloned().collect::<Vec<_>>()),
+        ["app_2", "web1.example.com"]
+    );
+}
+
+#[test]
+fn address_that_is_not_an_ip_or_hostname_is_refused_at_its_line() {
+    let err = parse_err("[servers.lb1]\naddress = \"10.0.0.1:80; server 6.6.6.6\"\n");
+    assert!(err.starts_with("dm.toml:2:11"), "{err}");
+    assert!(err.contains("not an IP address or hostname"), "{err}");
+    let err = parse_err(
+        "[servers.lb1]\n[environments.dev]\nservers = [\"lb1\"]\n\
+         [environments.dev.overrides.lb1]\naddress = \"a b\"\n",
+    );
+    assert!(err.starts_with("dm.toml:5:"), "{err}");
+}
+
+/// A table of variables as a library registers it: `greeting = { text = "..", times = N }`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read only to check its shape
+struct Greeting {
+    text: String,
+    #[serde(default)]
+    times: u8,
+    #[serde(default)]
+    style: Vec<GreetingStyle>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum GreetingStyle {
+    Loud,
+    Quiet,
+}
+
+inventory::submit! {
+    VarsTable {
+        name: "greeting",
+        read_by: "the test's greet task",
+        check: |value| VarsProblem::deserialize::<Greeting>(value).map(drop),
+    }
+}
+
+#[test]
+fn registered_vars_table_with_a_wrong_value_is_refused_naming_line_and_key_path() {
+    let text = "[vars.greeting]\ntext = \"hi\"\nstyle = [\"loud\", \"lowd\"]\n\n[servers.web1]\n";
+    let err = parse_err(text);
+    assert!(err.starts_with("dm.toml:3:"), "{err}");
+    assert!(err.contains("(key `vars.greeting.style.1`)"), "{err}");
+    assert!(err.contains("variable `greeting.style.1`"), "{err}");
+    assert!(err.contains("unknown variant `lowd`"), "{err}");
+    assert!(err.contains("the test's greet task read it"), "{err}");
+}
+
+#[test]
+fn vars_table_error_points_at_the_layer_that_gave_the_value() {
+    // The global table is fine; the server's own vars replace `times` with a string.
+    let text = "[vars.greeting]\ntext = \"hi\"\n\n[servers.web1]\n\
+                vars = { greeting = { text = \"yo\", times = \"many\" } }\n[servers.web2]\n";
+    let err = parse_err(text);
+    assert!(err.starts_with("dm.toml:5:"), "{err}");
+    assert!(
+        err.contains("(key `servers.web1.vars.greeting.times`)"),
+        "{err}"
+    );
+    assert!(err.contains("of server web1"), "{err}");
+    // A missing field points at the table that lacks it.
+    let err = parse_err("[roles.web]\nvars = { greeting = { times = 2 } }\n[servers.web1]\n");
+    assert!(err.starts_with("dm.toml:2:"), "{err}");
+    assert!(err.contains("missing field `text`"), "{err}");
+}
+
+#[test]
+fn well_formed_vars_tables_load() {
+    let inventory = parse("[vars.greeting]\ntext = \"hi\"\nstyle = [\"quiet\"]\n[servers.web1]\n");
+    assert_eq!(
+        inventory
+            .server("web1")
+            .map(|h| h.vars["greeting"]["text"].clone()),
+        Some(json!("hi"))
+    );
+}

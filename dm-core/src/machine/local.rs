@@ -176,10 +176,14 @@ struct Meta {
 }
 
 impl Meta {
-    /// Whether nspawn is running.
+    /// Whether the machine runs: its nspawn does, or something still runs in its network
+    /// namespace. A killed systemd-nspawn is not a machine that is off: its systemd is
+    /// re-parented and goes on serving, and starting it again would boot a second copy on the
+    /// same files and address.
     fn is_running(&self) -> bool {
         self.nspawn
             .is_some_and(|(pid, start)| process_start(pid) == Some(start))
+            || !super::record::namespace_pids(&self.netns).is_empty()
     }
 
     /// Whether its boot was interrupted: still booting, and the booting process is gone.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::executor::HostResult;
-use crate::executor::events::Outcome;
+use crate::executor::events::{Outcome, Refusal};
 use crate::operation::{OpReport, OpStatus};
 
 pub use reporter::{Reporter, ReporterOptions};
@@ -50,6 +50,12 @@ pub struct Counts {
     pub unreachable: usize,
     /// Hosts never started (interrupt, fail-fast).
     pub skipped: usize,
+    /// Hosts whose task refused a bad argument before acting (exit code 2).
+    pub refused_usage: usize,
+    /// Hosts whose task refused a name the inventory does not know (exit code 3).
+    pub refused_config: usize,
+    /// Hosts whose key did not match known_hosts (exit code 5).
+    pub untrusted: usize,
 }
 
 /// One host's part of the report.
@@ -57,7 +63,7 @@ pub struct Counts {
 pub struct HostReport {
     /// Host name.
     pub host: String,
-    /// `ok`, `failed`, `unreachable` or `skipped`.
+    /// `ok`, `failed`, `refused`, `unreachable`, `untrusted` or `skipped`.
     pub status: &'static str,
     /// The error, when not ok.
     pub error: Option<String>,
@@ -180,7 +186,10 @@ impl RunReport {
                 match r.outcome {
                     Outcome::Ok => counts.ok += 1,
                     Outcome::Failed(_) => counts.failed += 1,
+                    Outcome::Refused(Refusal::Usage, _) => counts.refused_usage += 1,
+                    Outcome::Refused(Refusal::Config, _) => counts.refused_config += 1,
                     Outcome::Unreachable(_) => counts.unreachable += 1,
+                    Outcome::Untrusted(_) => counts.untrusted += 1,
                     Outcome::Skipped(_) => counts.skipped += 1,
                 }
                 HostReport {

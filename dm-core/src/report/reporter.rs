@@ -129,8 +129,13 @@ impl State {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                if let (Outcome::Failed(m) | Outcome::Unreachable(m), false) =
-                    (&outcome, self.options.json)
+                if let (
+                    Outcome::Failed(m)
+                    | Outcome::Refused(_, m)
+                    | Outcome::Unreachable(m)
+                    | Outcome::Untrusted(m),
+                    false,
+                ) = (&outcome, self.options.json)
                 {
                     let first = m.lines().next().unwrap_or_default();
                     self.print(

@@ -22,11 +22,7 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         c.ok,
         c.failed,
         c.unreachable,
-        if c.skipped > 0 {
-            format!(", {} skipped", c.skipped)
-        } else {
-            String::new()
-        },
+        extra_counts(c),
         report.elapsed_secs,
         if report.interrupted {
             " (interrupted)"
@@ -80,6 +76,21 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
 /// `1 command`, `3 commands`.
 fn commands(n: usize) -> String {
     format!("{n} command{}", if n == 1 { "" } else { "s" })
+}
+
+/// The counts shown only when not zero: `, 1 refused, 1 untrusted, 2 skipped`.
+fn extra_counts(c: &super::Counts) -> String {
+    let mut out = String::new();
+    for (n, label) in [
+        (c.refused_usage + c.refused_config, "refused"),
+        (c.untrusted, "untrusted (host key changed)"),
+        (c.skipped, "skipped"),
+    ] {
+        if n > 0 {
+            let _ = write!(out, ", {n} {label}");
+        }
+    }
+    out
 }
 
 /// `3 ok, 2 changed`: zero counts are left out, except `ok` and `changed` (which check mode

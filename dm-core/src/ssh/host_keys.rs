@@ -74,6 +74,16 @@ impl Client {
                 tracing::debug!(host = %self.host, %fingerprint, "host key matches known_hosts");
                 Ok(())
             }
+            // Known with a key of another algorithm (say ed25519, while this server offers only
+            // RSA): the host is known, and this is not its key. Learning it would let a man in
+            // the middle who offers another algorithm in.
+            Ok(false) if let Some(line) = self.recorded_line() => Err(Error::HostKeyChanged {
+                host: self.host.clone(),
+                address: self.address.clone(),
+                fingerprint,
+                known_hosts: self.known_hosts.clone(),
+                line,
+            }),
             Ok(false) => match self.policy {
                 HostKeyPolicy::Strict => Err(Error::HostKeyUnknown {
                     host: self.host.clone(),
@@ -87,6 +97,14 @@ impl Client {
                     learn_known_hosts_path(&self.address, self.port, key, &self.known_hosts)
                         .map_err(|e| self.known_hosts_error("cannot record the host key in", e))?;
                     tracing::info!(host = %self.host, %fingerprint, known_hosts = %self.known_hosts.display(), "recorded new host key");
+                    // Said out loud: trusting a key on first use is a decision the user should see.
+                    eprintln!(
+                        "{}: recorded its host key {fingerprint} for {}:{} in {} (--accept-new-host-keys)",
+                        self.host,
+                        self.address,
+                        self.port,
+                        self.known_hosts.display()
+                    );
                     Ok(())
                 }
             },
@@ -99,6 +117,14 @@ impl Client {
             }),
             Err(e) => Err(self.known_hosts_error("cannot read", e)),
         }
+    }
+
+    /// The line of a key recorded for this host and port, of any algorithm.
+    fn recorded_line(&self) -> Option<usize> {
+        known_host_keys_path(&self.address, self.port, &self.known_hosts)
+            .ok()?
+            .first()
+            .map(|(line, _)| *line)
     }
 
     fn known_hosts_error(&self, what: &str, e: keys::Error) -> Error {

@@ -65,6 +65,18 @@ impl Default for AppConfig {
     }
 }
 
+inventory::submit! {
+    dm_core::inventory::VarsTable {
+        name: "app",
+        read_by: "dm's appnode, deploy, rollback and loadbalancer tasks",
+        check: |value| {
+            let app: AppConfig = dm_core::inventory::VarsProblem::deserialize(value)?;
+            app.check()
+                .map_err(|why| dm_core::inventory::VarsProblem::at(&[], why))
+        },
+    }
+}
+
 impl AppConfig {
     /// The host's `app` variable (defaults when it is not set), checked.
     pub fn from_ctx(ctx: &Ctx) -> anyhow::Result<AppConfig> {

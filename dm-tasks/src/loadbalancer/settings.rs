@@ -27,6 +27,14 @@ impl Default for AppVars {
     }
 }
 
+inventory::submit! {
+    dm_core::inventory::VarsTable {
+        name: "nginx",
+        read_by: "dm's loadbalancer role (launch) and maintenance task",
+        check: |value| dm_core::inventory::VarsProblem::deserialize::<NginxVars>(value).map(drop),
+    }
+}
+
 /// The `nginx` table.
 #[derive(Debug, Deserialize)]
 #[serde(default)]

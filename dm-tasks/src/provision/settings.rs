@@ -38,6 +38,19 @@ impl Default for AdminSettings {
     }
 }
 
+inventory::submit! {
+    dm_core::inventory::VarsTable {
+        name: "admin",
+        read_by: "dm's provision task",
+        check: |value| {
+            let settings: AdminSettings = dm_core::inventory::VarsProblem::deserialize(value)?;
+            settings
+                .check()
+                .map_err(|why| dm_core::inventory::VarsProblem::at(&[], why))
+        },
+    }
+}
+
 impl AdminSettings {
     /// The host's `admin` table (defaults when it has none), checked.
     pub fn of(ctx: &Ctx) -> anyhow::Result<AdminSettings> {

@@ -30,6 +30,7 @@ async fn boot(
     #[arg(positional, help = "the servers to boot, e.g. appnode2")] name: Vec<String>,
 ) -> anyhow::Result<()> {
     let names = each_once(name);
+    check_names(&names)?;
     check_local_access(ctx, &names)?;
     if ctx.check_mode() {
         return super::check_plan::boot(ctx, &names);
@@ -78,6 +79,21 @@ fn each_once(given: Vec<String>) -> Vec<String> {
         }
     }
     names
+}
+
+/// Refuses, before anything is booted, a name that cannot be a hostname: a server's name is
+/// its hostname and ends up in config files and command lines.
+fn check_names(names: &[String]) -> Result<(), dm_core::Error> {
+    for name in names {
+        dm_core::inventory::check_server_name(name).map_err(|message| {
+            dm_core::Error::InvalidArgument {
+                argument: "NAME".to_string(),
+                value: name.clone(),
+                message,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Asks on the terminal whether to destroy `names`; fails unless the answer is yes. Without a
@@ -180,6 +196,19 @@ mod tests {
             help.contains("destroy without asking for confirmation"),
             "{help}"
         );
+    }
+
+    #[test]
+    fn boot_refuses_names_that_are_not_hostnames_as_a_usage_error() {
+        let names = ["appnode2", "app;id"].map(String::from);
+        let err = super::check_names(&names).expect_err("app;id is no hostname");
+        assert_eq!(
+            err.refusal(),
+            Some(dm_core::executor::Refusal::Usage),
+            "{err}"
+        );
+        assert!(err.to_string().contains("invalid NAME `app;id`"), "{err}");
+        assert!(super::check_names(&names[..1]).is_ok());
     }
 
     #[test]

@@ -20,16 +20,20 @@ pub async fn destroy_servers(
     let known: Vec<String> = store.state.records().into_iter().map(|r| r.name).collect();
     for name in names {
         if !known.contains(name) {
-            anyhow::bail!(
-                "{name} is not a server booted by dm (the state file {} records: {}); servers \
-                 declared only in the inventory are not dm's to destroy",
-                store.state.path().display(),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            );
+            return Err(dm_core::Error::UnknownServer {
+                name: name.clone(),
+                message: format!(
+                    "it is not a server booted by dm (the state file {} records: {}); servers \
+                     declared only in the inventory are not dm's to destroy",
+                    store.state.path().display(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            }
+            .into());
         }
     }
     let mut running = JoinSet::new();

@@ -247,3 +247,23 @@ async fn nginx_secret_site(
     step.apply().await?;
     Ok(())
 }
+
+/// A step whose one operation leaves `/tmp/dm-step-started` and then takes `seconds`: a test
+/// powers the host off once the marker is there, inside `step.apply()`.
+#[task]
+async fn slow_step(ctx: &Ctx, #[arg(default = "60")] seconds: u64) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(dm::ops::Command::new(&format!(
+        "touch /tmp/dm-step-started; sleep {seconds}"
+    )));
+    step.apply().await?;
+    Ok(())
+}
+
+/// Print one inventory variable as JSON (`app.name` reaches into `[vars.app]`).
+#[task]
+async fn show_var(ctx: &Ctx, name: String) -> Result<()> {
+    let value: serde_json::Value = ctx.var(&name)?;
+    ctx.log(format!("{name}={value}"));
+    Ok(())
+}
