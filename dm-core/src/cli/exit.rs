@@ -71,6 +71,7 @@ mod tests {
             elapsed_secs: 0.0,
             counts,
             operations: Default::default(),
+            skipped_commands: 0,
             hosts: Vec::new(),
         };
         // ExitCode has no accessor: compare with the codes built the same way.
