@@ -76,11 +76,36 @@ inventory::submit! {
     dm_core::inventory::VarsTable {
         name: "postgres",
         read_by: "dm's dbserver role (launch)",
-        check: |value| dm_core::inventory::VarsProblem::deserialize::<PostgresVars>(value).map(drop),
+        check: |value| dm_core::inventory::VarsProblem::deserialize::<PostgresVars>(value)?.check(),
     }
 }
 
 impl PostgresVars {
+    /// Refuses values that would change what pg_hba.conf or postgresql.conf say (they are
+    /// written unquoted there: `database = "all all 0.0.0.0/0 trust #"` would admit anyone),
+    /// naming the key.
+    pub fn check(&self) -> Result<(), dm_core::inventory::VarsProblem> {
+        use dm_core::inventory::VarsProblem;
+        for (key, what, value) in [
+            ("database", "the database name", &self.database),
+            ("user", "the owner", &self.user),
+        ] {
+            if let Some(problem) = value
+                .as_deref()
+                .and_then(|name| psql::identifier_problem(what, name))
+            {
+                return Err(VarsProblem::at(&[key], problem));
+            }
+        }
+        if let Some(problem) = self.listen.as_deref().and_then(listen_problem) {
+            return Err(VarsProblem::at(&["listen"], problem));
+        }
+        if let Some(problem) = self.version.as_deref().and_then(version_problem) {
+            return Err(VarsProblem::at(&["version"], problem));
+        }
+        Ok(())
+    }
+
     /// The `postgres` variables of server `host` (defaults when it has none).
     pub fn of(host: &Host) -> anyhow::Result<PostgresVars> {
         match host.vars.get("postgres") {
@@ -156,7 +181,7 @@ impl PostgresSettings {
             .into_iter()
             .map(crate::private_address)
             .collect();
-        Ok(PostgresSettings {
+        let settings = PostgresSettings {
             version,
             database: vars.database_name(host),
             user: vars.user_name(host),
@@ -166,7 +191,11 @@ impl PostgresSettings {
                 .clone()
                 .unwrap_or_else(|| crate::private_address(host)),
             clients,
-        })
+        };
+        settings
+            .check()
+            .map_err(|why| anyhow::anyhow!("{}: [vars.postgres]: {why}", host.name))?;
+        Ok(settings)
     }
 
     /// The cluster's configuration directory, `/etc/postgresql/15/main`.
@@ -177,6 +206,31 @@ impl PostgresSettings {
     /// The systemd unit of the cluster, `postgresql@15-main`.
     pub fn cluster_unit(&self) -> String {
         format!("postgresql@{}-main", self.version)
+    }
+
+    /// Refuses, before anything is written, values that would change what pg_hba.conf and
+    /// postgresql.conf say: names that are not plain identifiers (the database defaults to
+    /// `app.name`, which may hold `-`), addresses that are not addresses.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, name) in [
+            ("the database name", &self.database),
+            ("the owner", &self.user),
+        ] {
+            if let Some(problem) = psql::identifier_problem(what, name) {
+                return Err(problem);
+            }
+        }
+        if let Some(problem) = listen_problem(&self.listen) {
+            return Err(problem);
+        }
+        if let Some(problem) = version_problem(&self.version) {
+            return Err(problem);
+        }
+        for client in &self.clients {
+            dm_core::inventory::check_address(client)
+                .map_err(|why| format!("app node address {why}"))?;
+        }
+        Ok(())
     }
 
     /// The whole `pg_hba.conf`.
@@ -213,6 +267,23 @@ impl PostgresSettings {
              password_encryption = 'scram-sha-256'\n"
         )
     }
+}
+
+/// What is wrong with `listen` (`localhost`, an IP address or a host name), if anything.
+fn listen_problem(listen: &str) -> Option<String> {
+    if listen == "localhost" {
+        return None;
+    }
+    dm_core::inventory::check_address(listen)
+        .err()
+        .map(|why| format!("listen {why}"))
+}
+
+/// What is wrong with a major version (`15`), if anything.
+fn version_problem(version: &str) -> Option<String> {
+    let digits =
+        !version.is_empty() && version.len() <= 3 && version.bytes().all(|b| b.is_ascii_digit());
+    (!digits).then(|| format!("version {version:?} is not a major version such as \"15\""))
 }
 
 /// `10.0.0.5` → `10.0.0.5/32`, IPv6 → `/128`; host names are left as they are.
@@ -386,5 +457,47 @@ mod tests {
         assert!(text.contains(
             "[shop]\nhost=10.0.0.13\nport=5432\ndbname=shop\nuser=shop_user\npassword=pw\n"
         ));
+    }
+
+    #[test]
+    fn values_that_would_rewrite_pg_hba_are_refused_before_anything_is_written() {
+        let mut bad = settings(&["10.0.0.11"], "10.0.0.13");
+        bad.database = "all all 0.0.0.0/0 trust #".into();
+        let why = bad.check().expect_err("an injected pg_hba line");
+        assert!(why.contains("not a plain identifier"), "{why}");
+        let mut bad = settings(&["10.0.0.11"], "10.0.0.13");
+        bad.listen = "*' # ".into();
+        assert!(bad.check().is_err());
+        let bad = settings(&["10.0.0.11 trust"], "10.0.0.13");
+        assert!(
+            bad.check()
+                .expect_err("client")
+                .contains("app node address")
+        );
+        let mut bad = settings(&[], "localhost");
+        bad.version = "15; rm".into();
+        assert!(bad.check().is_err());
+        assert_eq!(
+            settings(&["10.0.0.11", "fd00::12"], "localhost").check(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn postgres_vars_are_checked_with_the_key_that_is_wrong() {
+        let vars: PostgresVars = serde_json::from_value(serde_json::json!({
+            "database": "all all 0.0.0.0/0 trust #",
+        }))
+        .expect("shape");
+        let problem = vars.check().expect_err("refused");
+        assert_eq!(problem.path, ["database"]);
+        let vars: PostgresVars =
+            serde_json::from_value(serde_json::json!({"listen": "0.0.0.0' ssl='off"}))
+                .expect("shape");
+        assert_eq!(vars.check().expect_err("refused").path, ["listen"]);
+        let fine: PostgresVars =
+            serde_json::from_value(serde_json::json!({"database": "shop", "listen": "10.0.0.5"}))
+                .expect("shape");
+        assert_eq!(fine.check(), Ok(()));
     }
 }

@@ -61,7 +61,7 @@
 //! name = "www"                   # the record name in it; "@" (the default) is the zone itself
 //! ttl = 300                      # seconds, at least 30 (default 300)
 //! token_secret = "do_dns_token"  # optional: the secret holding the token (see above)
-//! api_url = "https://api.digitalocean.com/v2"   # optional: another API endpoint
+//! api_url = "https://api.digitalocean.com/v2"   # optional: another endpoint, https:// only (http:// to this machine); each run says it
 //!
 //! [environments.staging.dns]     # an environment's table is merged over the top-level one
 //! name = "staging"

@@ -153,6 +153,18 @@ fn no_token_env() {
     );
 }
 
+/// `lines` after the notice every run with a non-default `api_url` prints first (the token
+/// goes there, and the user must see where).
+fn after_api_notice(lines: Vec<String>, fake: &Fake) -> Vec<String> {
+    let notice = format!(
+        "dns: using the API at {} instead of DigitalOcean's (https://api.digitalocean.com/v2); \
+         the token is sent there",
+        fake.base_url()
+    );
+    assert_eq!(lines.first(), Some(&notice), "{lines:?}");
+    lines[1..].to_vec()
+}
+
 #[tokio::test]
 async fn the_name_follows_the_load_balancers_exactly_once() {
     no_token_env();
@@ -190,7 +202,7 @@ async fn the_name_follows_the_load_balancers_exactly_once() {
             s("TXT", "www", "v=spf1 -all"),
         ]
     );
-    let first = printed(&mut rx);
+    let first = after_api_notice(printed(&mut rx), &fake);
     assert_eq!(
         first,
         [
@@ -204,7 +216,7 @@ async fn the_name_follows_the_load_balancers_exactly_once() {
     let change = sync_dns(&ctx, &inventory, &[]).await.unwrap().unwrap();
     assert!(change.is_empty(), "{change:?}");
     assert_eq!(writes(&fake).len(), before);
-    let second = printed(&mut rx);
+    let second = after_api_notice(printed(&mut rx), &fake);
     assert_eq!(
         second,
         ["dns: www.example.com A already 192.0.2.10, 192.0.2.11; nothing changed"]
@@ -220,14 +232,14 @@ async fn the_name_follows_the_load_balancers_exactly_once() {
             .is_none()
     );
     assert_eq!(writes(&fake).len(), before);
-    let planned = printed(&mut check_rx);
+    let planned = after_api_notice(printed(&mut check_rx), &fake);
     assert_eq!(
         planned,
         ["dns: would point www.example.com A at 192.0.2.10 (now 192.0.2.10, 192.0.2.11)"]
     );
     let change = sync_dns(&ctx, &inventory, &leaving).await.unwrap().unwrap();
     assert_eq!(change.deleted, [ip("192.0.2.11")]);
-    let third = printed(&mut rx);
+    let third = after_api_notice(printed(&mut rx), &fake);
 
     // The token, read from the secrets store, is masked and never printed.
     assert_eq!(dm_core::redact::redact(TOKEN), dm_core::redact::MASK);

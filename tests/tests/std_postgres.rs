@@ -185,3 +185,32 @@ fn a_missing_password_is_a_clear_error() {
         "nothing is installed before the settings are complete"
     );
 }
+
+#[test]
+fn a_database_name_that_would_rewrite_pg_hba_is_refused_before_anything_is_written() {
+    // On the main of December 2026 this wrote `host all all 0.0.0.0/0 trust # shop ...` into
+    // pg_hba.conf and reloaded it before the identifier was checked.
+    let fleet = Fleet::builder()
+        .machine("db1", &["dbserver"])
+        .machine("appnode1", &["appnode"])
+        .boot()
+        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    set_vars(
+        &fleet,
+        &format!(
+            r#"{{ postgres = {{ database = "all all 0.0.0.0/0 trust #", password = "{PLAIN_PASSWORD}" }} }}"#
+        ),
+    );
+    let run = Dm::new(&fleet).args(["launch", "db1"]).run();
+    run.assert_code(3);
+    run.assert_output_contains("dm.toml:1:");
+    run.assert_output_contains("postgres.database");
+    run.assert_output_contains("not a plain identifier");
+    let hba = fleet
+        .machine("db1")
+        .exec_ok("cat /etc/postgresql/*/main/pg_hba.conf 2>/dev/null || true");
+    assert!(
+        !hba.contains("trust"),
+        "pg_hba.conf admits by trust:\n{hba}"
+    );
+}

@@ -35,6 +35,14 @@ pub(crate) fn action(sql: String) -> Action {
 /// Checks that `name` is a plain SQL identifier (lower-case letters, digits, `_`, at most 63
 /// bytes), so it can be written into SQL unquoted and means the same to every client.
 pub(crate) fn check_identifier(op: &str, what: &str, name: &str) -> Result<(), OpError> {
+    match identifier_problem(what, name) {
+        None => Ok(()),
+        Some(problem) => Err(OpError::invalid(op, problem)),
+    }
+}
+
+/// What is wrong with `name` as a plain SQL identifier (see [`check_identifier`]), if anything.
+pub(crate) fn identifier_problem(what: &str, name: &str) -> Option<String> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name
@@ -44,17 +52,12 @@ pub(crate) fn check_identifier(op: &str, what: &str, name: &str) -> Result<(), O
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(OpError::invalid(
-            op,
-            format!(
-                "{what} `{name}` is not a plain identifier: use 1 to 63 lower-case letters, digits \
-                 and `_`, starting with a letter or `_` (set it in dm.toml's [vars.postgres])"
-            ),
-        ))
-    }
+    (!valid).then(|| {
+        format!(
+            "{what} `{name}` is not a plain identifier: use 1 to 63 lower-case letters, digits \
+             and `_`, starting with a letter or `_` (set it in dm.toml's [vars.postgres])"
+        )
+    })
 }
 
 /// `'text'` as an SQL string literal.

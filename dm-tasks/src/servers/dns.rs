@@ -144,6 +144,14 @@ pub async fn sync_dns(
         return Ok(None);
     }
     let token = tokens::token(ctx, tokens::DIGITALOCEAN_DNS, table, "[dns]")?;
+    if settings.api_url != DigitalOcean::DEFAULT_BASE_URL {
+        // The token goes wherever api_url points: say so every time.
+        ctx.log(format!(
+            "dns: using the API at {} instead of DigitalOcean's ({}); the token is sent there",
+            settings.api_url,
+            DigitalOcean::DEFAULT_BASE_URL
+        ));
+    }
     let provider = DigitalOceanDns::new(ApiConfig::new(settings.api_url.clone(), token))?
         .with_ttl(settings.ttl);
     // Sorted, each once: the output reads the same whatever the servers' names.
@@ -250,11 +258,14 @@ impl DnsSettings {
                  write e.g. ttl = 300"
             ),
         };
+        let api_url =
+            text("api_url")?.unwrap_or_else(|| DigitalOcean::DEFAULT_BASE_URL.to_string());
+        check_api_url(&api_url).map_err(|why| anyhow::anyhow!("{file}: [dns] api_url: {why}"))?;
         Ok(DnsSettings {
             domain,
             name: text("name")?.unwrap_or_else(|| "@".to_string()),
             ttl,
-            api_url: text("api_url")?.unwrap_or_else(|| DigitalOcean::DEFAULT_BASE_URL.to_string()),
+            api_url,
         })
     }
 
@@ -268,6 +279,34 @@ impl DnsSettings {
             return name.to_string();
         }
         format!("{name}.{}", self.domain)
+    }
+}
+
+/// The API token goes with every request: an `api_url` must be `https://`, or `http://` to this
+/// machine itself (a local fake or proxy: the token never leaves it).
+fn check_api_url(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!("`{url}` is not an https:// URL"));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{url}` would send the API token over clear text: use https:// (plain http:// only \
+             to this machine, 127.0.0.1 or ::1)"
+        ))
     }
 }
 
@@ -408,5 +447,30 @@ mod tests {
             describe("www.example.com", "192.0.2.1", &DnsChange::default()),
             "dns: www.example.com A already 192.0.2.1; nothing changed"
         );
+    }
+
+    #[test]
+    fn the_api_token_never_travels_over_clear_text() {
+        for fine in [
+            "https://api.digitalocean.com/v2",
+            "http://127.0.0.1:8080/v2",
+            "http://[::1]:9000",
+            "http://localhost/v2",
+        ] {
+            assert_eq!(check_api_url(fine), Ok(()), "{fine}");
+        }
+        for clear in [
+            "http://api.digitalocean.com/v2",
+            "http://10.0.0.5:80",
+            "ftp://x",
+        ] {
+            assert!(check_api_url(clear).is_err(), "{clear}");
+        }
+        let table: toml::Table = toml::from_str(
+            "provider = \"digitalocean\"\ndomain = \"example.com\"\napi_url = \"http://dns.example.net/v2\"\n",
+        )
+        .expect("toml");
+        let err = DnsSettings::read(&table, "dm.toml").expect_err("clear text");
+        assert!(err.to_string().contains("over clear text"), "{err}");
     }
 }
