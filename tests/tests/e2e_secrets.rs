@@ -12,6 +12,11 @@ const SECRET: &str = "Pg-pass-7f3k9-x2q";
 /// The fleet's inventory with an environment `production` holding app1, and an age key whose
 /// secrets (`postgres_password = SECRET`) are made with the `secrets` command.
 fn setup() -> (Fleet, std::path::PathBuf) {
+    setup_with(SECRET)
+}
+
+/// [`setup`] with `secret` as `postgres_password`.
+fn setup_with(secret: &str) -> (Fleet, std::path::PathBuf) {
     let fleet = fleet(&[("app1", &[])]);
     let dir = fleet.dir().to_path_buf();
     write(
@@ -45,7 +50,7 @@ fn setup() -> (Fleet, std::path::PathBuf) {
         &dir,
         Some(&key),
         &["set", "production", "postgres_password"],
-        &format!("{SECRET}\n"),
+        &format!("{secret}\n"),
     )
     .assert_success();
     let shown = secrets_cli(
@@ -55,12 +60,12 @@ fn setup() -> (Fleet, std::path::PathBuf) {
         "",
     );
     shown.assert_success();
-    assert_eq!(shown.stdout(), format!("{SECRET}\n"));
+    assert_eq!(shown.stdout(), format!("{secret}\n"));
     let listed = secrets_cli(&dir, None, &["recipients", "production"], "");
     listed.assert_success();
     assert!(listed.stdout().contains(&public), "{}", listed.describe());
     let on_disk = std::fs::read_to_string(dir.join("secrets/production.age")).expect("age file");
-    assert!(!on_disk.contains(SECRET));
+    assert!(!on_disk.contains(secret));
     (fleet, key)
 }
 
@@ -141,6 +146,41 @@ fn secret_reaches_the_host_and_never_the_output() {
             assert_not_leaked(&run);
             run.assert_output_contains("********");
         }
+    }
+}
+
+/// A secret with quotes is on command lines only shell-quoted (`'it'\''s'`), and escaped in the
+/// JSON report: masked in those forms too, in `-v` output, errors and `--json`.
+#[test]
+fn a_secret_with_quotes_is_masked_in_its_quoted_forms() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let unique = format!("q{}x{nanos}", std::process::id());
+    let secret = format!("it's \"{unique}\" o'clock");
+    let (fleet, key) = setup_with(&secret);
+    let key = key.to_str().expect("utf8");
+    for output in ["-v", "--json"] {
+        let run = Dm::new(&fleet)
+            .env("DM_AGE_IDENTITY", key)
+            .args([
+                output,
+                "-E",
+                "production",
+                "-H",
+                "app1",
+                "secret-fail",
+                "command",
+            ])
+            .run();
+        run.assert_code(1);
+        run.assert_output_contains("********");
+        assert!(
+            !run.stdout().contains(&unique) && !run.stderr().contains(&unique),
+            "dm {output} printed the secret in some form:\n{}",
+            run.describe()
+        );
     }
 }
 
