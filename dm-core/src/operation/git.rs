@@ -74,7 +74,9 @@ impl Git {
         self
     }
 
-    /// Runs git as this user (its keys reach the remote; it owns the checkout).
+    /// Runs git as this user (its keys reach the remote; it owns the checkout). Without it git
+    /// runs as root, and a checkout that another account owns is refused: git as root would run
+    /// what that account wrote into `.git` (hooks, config commands).
     pub fn user(mut self, user: &str) -> Git {
         self.user = Some(user.to_string());
         self
@@ -86,14 +88,20 @@ impl Git {
         self
     }
 
-    /// The git command prefix: as the user if given, trusting the checkout's owner either way.
+    /// The git command prefix. With a user, git runs as that user and trusts exactly the
+    /// checkout (`safe.directory`), so the user's checkout works whoever created its directory.
+    /// Without one, git runs as root and trusts nothing but root's own repositories: git's
+    /// ownership check is what keeps a checkout another account can write (its hooks, its
+    /// `core.*` commands) from running code as root. [`Operation::plan`] refuses such a checkout
+    /// before git is asked to do anything in it.
     fn git(&self) -> String {
         match &self.user {
             Some(u) => format!(
-                "runuser -u {u} -- env HOME=\"$(getent passwd {u} | cut -d: -f6)\" git -c safe.directory='*'",
-                u = shell_quote(u)
+                "runuser -u {u} -- env HOME=\"$(getent passwd {u} | cut -d: -f6)\" git -c safe.directory={d}",
+                u = shell_quote(u),
+                d = shell_quote(&self.dest)
             ),
-            None => "git -c safe.directory='*'".to_string(),
+            None => "git".to_string(),
         }
     }
 
@@ -139,23 +147,27 @@ impl Operation for Git {
         Ok(())
     }
 
+    /// What the checkout holds is written by its user (`.git/config`): every value read from it
+    /// is printed base64-encoded (`key:b64=`), so no value can forge another fact line.
     fn fact_script(&self, _options: &FactOptions) -> String {
         let g = self.git();
         let d = shell_quote(&self.dest);
         let mut s = format!(
             "command -v git >/dev/null 2>&1 || {{ echo git=missing; exit 0; }}\n\
+             dm_git_fact() {{ printf '%s:b64=' \"$1\"; printf '%s' \"$2\" | base64 -w0; echo; }}\n\
              if [ -d {d}/.git ]; then echo cloned=1\n\
-               printf 'head=%s\\n' \"$({g} -C {d} rev-parse HEAD 2>/dev/null)\"\n\
-               printf 'url=%s\\n' \"$({g} -C {d} config --get remote.origin.url 2>/dev/null)\"\n\
-               printf 'branch=%s\\n' \"$({g} -C {d} symbolic-ref -q --short HEAD 2>/dev/null)\"\n\
-               printf 'dirty=%s\\n' \"$({g} -C {d} status --porcelain --untracked-files=no 2>/dev/null | head -n 5 | tr '\\n' ';')\"\n\
+               dm_git_fact owner \"$(stat -c %U -- {d}/.git 2>/dev/null)\"\n\
+               dm_git_fact head \"$({g} -C {d} rev-parse HEAD 2>/dev/null)\"\n\
+               dm_git_fact url \"$({g} -C {d} config --get remote.origin.url 2>/dev/null)\"\n\
+               dm_git_fact branch \"$({g} -C {d} symbolic-ref -q --short HEAD 2>/dev/null)\"\n\
+               dm_git_fact dirty \"$({g} -C {d} status --porcelain --untracked-files=no 2>/dev/null | head -n 5 | tr '\\n' ';')\"\n\
              elif [ -e {d} ] && [ -n \"$(ls -A {d} 2>/dev/null)\" ]; then echo occupied=1; fi\n"
         );
         if let Some(r) = self.remote_ref() {
             s.push_str(&format!(
                 "if dm_r=$({g} ls-remote -- {repo} {r} {r}^{{}} 2>&1); then \
                  printf '%s\\n' \"$dm_r\" | while read -r sha ref; do printf 'remote=%s %s\\n' \"$sha\" \"$ref\"; done; \
-                 else printf 'remote_error=%s\\n' \"$(printf '%s' \"$dm_r\" | tr '\\n' ' ')\"; fi\n",
+                 else dm_git_fact remote_error \"$(printf '%s' \"$dm_r\" | tr '\\n' ' ')\"; fi\n",
                 repo = shell_quote(&self.repo),
                 r = shell_quote(&r)
             ));
@@ -177,6 +189,24 @@ impl Operation for Git {
                 "git is not installed on the host; install it first with ops::Apt::present([\"git\"]) before this operation",
             ));
         }
+        let text = |key: &str| {
+            fact.bytes(key)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let cloned = fact.flag("cloned");
+        let owner = text("owner");
+        if cloned && self.user.is_none() && owner != "root" {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} is owned by {owner}, and git as root would run what that account wrote \
+                     there (hooks, config); give .user(\"{owner}\") so git runs as {owner}, or \
+                     give the checkout to root",
+                    self.dest
+                ),
+            ));
+        }
         if fact.flag("occupied") {
             return Err(OpError::invalid(
                 &self.name(),
@@ -190,10 +220,14 @@ impl Operation for Git {
         let wanted = match &self.rev {
             Rev::Commit(c) => c.clone(),
             _ => {
-                if let Some(e) = fact.get("remote_error") {
+                if fact.bytes("remote_error").is_some() {
                     return Err(OpError::invalid(
                         &self.name(),
-                        format!("cannot reach {}: {}", self.repo, e.trim()),
+                        format!(
+                            "cannot reach {}: {}",
+                            self.repo,
+                            text("remote_error").trim()
+                        ),
                     ));
                 }
                 let refs: Vec<(&str, &str)> = fact
@@ -207,7 +241,16 @@ impl Operation for Git {
                     .find(|(_, r)| *r == peeled)
                     .or_else(|| refs.iter().find(|(_, r)| *r == name));
                 match found {
-                    Some((sha, _)) => sha.to_string(),
+                    Some((sha, _)) if is_object_id(sha) => sha.to_string(),
+                    Some((sha, _)) => {
+                        return Err(OpError::invalid(
+                            &self.name(),
+                            format!(
+                                "{} gave {sha:?} for {name}, which is not a commit hash",
+                                self.repo
+                            ),
+                        ));
+                    }
                     None => {
                         return Err(OpError::invalid(
                             &self.name(),
@@ -217,14 +260,12 @@ impl Operation for Git {
                 }
             }
         };
-        let cloned = fact.flag("cloned");
-        let head = fact.get("head").unwrap_or_default();
-        let url = fact.get("url").unwrap_or_default();
-        let branch = fact.get("branch").unwrap_or_default();
-        let dirty = fact.get("dirty").unwrap_or_default();
+        let (head, url, branch, dirty) = (text("head"), text("url"), text("branch"), text("dirty"));
+        let head = head.as_str();
+        let dirty = dirty.as_str();
         let at_rev = !head.is_empty() && head.starts_with(&wanted);
         let on_branch = match &self.rev {
-            Rev::Branch(b) => branch == b,
+            Rev::Branch(b) => branch == *b,
             _ => true,
         };
         if cloned && at_rev && on_branch && url == self.repo && dirty.is_empty() {
@@ -255,8 +296,11 @@ impl Operation for Git {
             lines.push(format!("{g} clone -q --no-checkout -- {repo} {d}"));
         } else {
             if url != self.repo {
-                words.push(format!("remote {url} → {}", self.repo));
-                lines.push(format!("{g} -C {d} remote set-url origin {repo}"));
+                words.push(format!("remote {url:?} → {}", self.repo));
+                // `--replace-all`: `remote set-url` refuses a URL given more than once.
+                lines.push(format!(
+                    "{g} -C {d} config --replace-all remote.origin.url {repo}"
+                ));
             }
             if !at_rev || !on_branch {
                 words.push(format!("{} → {}", short(head), short(&wanted)));
@@ -275,12 +319,15 @@ impl Operation for Git {
                 shell_quote(b),
                 shell_quote(&format!("origin/{b}"))
             ),
-            Rev::Default => format!("{g} -C {d} checkout -q -f --detach {wanted}"),
+            Rev::Default => format!(
+                "{g} -C {d} checkout -q -f --detach {}",
+                shell_quote(&wanted)
+            ),
             Rev::Tag(t) => format!(
                 "{g} -C {d} checkout -q -f --detach {}",
                 shell_quote(&format!("refs/tags/{t}"))
             ),
-            Rev::Commit(c) => format!("{g} -C {d} checkout -q -f --detach {c}"),
+            Rev::Commit(c) => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(c)),
         });
         Ok(Plan::Change(Change::new(
             words.join(", "),
@@ -291,6 +338,12 @@ impl Operation for Git {
     fn notifies(&self) -> &[String] {
         &self.notify
     }
+}
+
+/// Whether `text` is a full object id as `git ls-remote` prints it: 40 hex digits (SHA-1), or
+/// 64 (SHA-256 repositories).
+fn is_object_id(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -304,10 +357,28 @@ mod tests {
         g.plan(&Fact::parse(fact), &mut Simulation::new())
     }
 
+    /// A fact line as the fact script prints it: the value base64-encoded.
+    fn encoded(key: &str, value: &str) -> String {
+        let b64 = crate::operation::fact::tests_support::base64(value.as_bytes());
+        format!("{key}:b64={b64}\n")
+    }
+
+    /// The facts of a root-owned checkout of /srv/repo.git on `main`.
+    fn cloned(head: &str, dirty: &str) -> String {
+        ["cloned=1\n".to_string()]
+            .into_iter()
+            .chain([
+                encoded("owner", "root"),
+                encoded("head", head),
+                encoded("url", "/srv/repo.git"),
+                encoded("branch", "main"),
+                encoded("dirty", dirty),
+            ])
+            .collect()
+    }
+
     fn checkout(head: &str, dirty: &str) -> String {
-        format!(
-            "cloned=1\nhead={head}\nurl=/srv/repo.git\nbranch=main\ndirty={dirty}\nremote={SHA} refs/heads/main\n"
-        )
+        format!("{}remote={SHA} refs/heads/main\n", cloned(head, dirty))
     }
 
     #[test]
@@ -357,7 +428,8 @@ mod tests {
     fn annotated_tags_compare_by_the_peeled_commit() {
         let g = Git::new("/srv/repo.git", "/srv/app").tag("v1");
         let fact = format!(
-            "cloned=1\nhead={SHA}\nurl=/srv/repo.git\ndirty=\nremote={OLD} refs/tags/v1\nremote={SHA} refs/tags/v1^{{}}\n"
+            "{}remote={OLD} refs/tags/v1\nremote={SHA} refs/tags/v1^{{}}\n",
+            cloned(SHA, "")
         );
         assert!(matches!(plan(&g, &fact), Ok(Plan::Ok)));
     }
@@ -375,8 +447,7 @@ mod tests {
     #[test]
     fn commits_compare_by_prefix() {
         let g = Git::new("/srv/repo.git", "/srv/app").commit("1111111");
-        let fact = format!("cloned=1\nhead={SHA}\nurl=/srv/repo.git\ndirty=\n");
-        assert!(matches!(plan(&g, &fact), Ok(Plan::Ok)));
+        assert!(matches!(plan(&g, &cloned(SHA, "")), Ok(Plan::Ok)));
         let mut bad = Git::new("/srv/repo.git", "/srv/app").commit("xyz");
         assert!(bad.prepare(&super::super::TemplateVars::default()).is_err());
     }
@@ -384,10 +455,55 @@ mod tests {
     #[test]
     fn unreachable_remote_is_reported() {
         let g = Git::new("/srv/nothing.git", "/srv/app");
-        let err = plan(&g, "remote_error=fatal: not a git repository\n").expect_err("unreachable");
+        let fact = encoded("remote_error", "fatal: not a git repository");
+        let err = plan(&g, &fact).expect_err("unreachable");
         assert!(
             err.to_string().contains("cannot reach /srv/nothing.git"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_remote_url_with_a_newline_forges_no_fact() {
+        let g = Git::new("/srv/repo.git", "/srv/app");
+        let forged = "/srv/repo.git\nremote=$(id>/tmp/x) HEAD";
+        let fact = format!(
+            "cloned=1\n{}{}{}{}remote={SHA} HEAD\n",
+            encoded("owner", "root"),
+            encoded("head", OLD),
+            encoded("url", forged),
+            encoded("dirty", "")
+        );
+        let Ok(Plan::Change(c)) = plan(&g, &fact) else {
+            panic!("expected a change")
+        };
+        assert!(
+            c.action
+                .script
+                .ends_with(&format!("checkout -q -f --detach {SHA}")),
+            "{}",
+            c.action.script
+        );
+        assert!(!c.action.script.contains("$(id"), "{}", c.action.script);
+    }
+
+    #[test]
+    fn a_remote_revision_that_is_no_hash_is_refused() {
+        let g = Git::new("/srv/repo.git", "/srv/app");
+        let fact = format!("{}remote=$(id>/tmp/x) HEAD\n", cloned(OLD, ""));
+        let err = plan(&g, &fact).expect_err("not a hash");
+        assert!(err.to_string().contains("not a commit hash"), "{err}");
+    }
+
+    #[test]
+    fn root_refuses_a_checkout_another_account_owns() {
+        let g = Git::new("/srv/repo.git", "/srv/app").branch("main");
+        let fact = checkout(SHA, "").replace(&encoded("owner", "root"), &encoded("owner", "app"));
+        let err = plan(&g, &fact).expect_err("owned by app");
+        assert!(err.to_string().contains(".user(\"app\")"), "{err}");
+        let g = g.user("app");
+        assert!(matches!(plan(&g, &fact), Ok(Plan::Ok)));
+        assert!(g.git().contains("safe.directory=/srv/app"), "{}", g.git());
+        assert!(!g.git().contains('*'), "{}", g.git());
     }
 }

@@ -136,6 +136,23 @@ async fn ops_git(ctx: &Ctx, #[arg(help = "discard local changes")] force: bool) 
     Ok(())
 }
 
+/// Check out the host's `/srv/origin.git` at its default branch into `/srv/app-checkout`, as
+/// the user `app` when given `--as-app`, else as root.
+#[task]
+async fn ops_git_app(
+    ctx: &Ctx,
+    #[arg(help = "run git as the user app")] as_app: bool,
+) -> Result<()> {
+    let mut git = Git::new("/srv/origin.git", "/srv/app-checkout");
+    if as_app {
+        git = git.user("app");
+    }
+    let mut step = ctx.step();
+    step.add(git);
+    step.apply().await?;
+    Ok(())
+}
+
 /// Install git, create `/srv/origin.git` with one commit on `main`, and check it out: the
 /// checkout's facts are gathered again after git is installed.
 #[task]
