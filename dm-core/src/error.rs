@@ -233,6 +233,16 @@ pub enum Error {
         /// The login user.
         user: String,
     },
+    /// `ctx.env(key, ..)` was given a key that is not a shell variable name.
+    #[error(
+        "{host}: `{key}` is not a valid environment variable name: use letters, digits and _, not starting with a digit"
+    )]
+    InvalidEnvName {
+        /// The host's name.
+        host: String,
+        /// The key as given.
+        key: String,
+    },
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     LocalIo {

@@ -6,8 +6,6 @@
 //!
 //! Variables read: `app` (`name`, `user`, `path`, `env`; see [`crate::deploy`]).
 
-use std::collections::BTreeMap;
-
 use dm_core::ctx::Output;
 use dm_core::{Ctx, shell_quote};
 use dm_macros::task;
@@ -51,7 +49,6 @@ pub async fn venv(
             as_user(
                 user,
                 parent,
-                &BTreeMap::new(),
                 &format!("python3 -m venv{flag} {d} && echo created")
             )
         ))
@@ -94,7 +91,6 @@ pub async fn pip_install(
     ctx.sudo(as_user(
         user,
         dir,
-        &BTreeMap::new(),
         &format!(
             "{}/bin/pip install -q --disable-pip-version-check{index} -r {}",
             shell_quote(venv),
@@ -118,19 +114,15 @@ pub async fn manage(
     let command = format!(
         "if [ -x venv/bin/python ]; then py=venv/bin/python; else py=python3; fi; \"$py\" manage.py {args}"
     );
-    ctx.sudo(as_user(
-        app.user(),
-        release_dir,
-        &app.env_strings(),
-        &command,
-    ))
-    .await
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "{}: `manage.py {args}` failed in {release_dir}: {e}",
-            ctx.name()
-        )
-    })
+    ctx.envs(app.env_strings())
+        .sudo(as_user(app.user(), release_dir, &command))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: `manage.py {args}` failed in {release_dir}: {e}",
+                ctx.name()
+            )
+        })
 }
 
 /// `manage.py migrate --noinput` in `release_dir`.

@@ -48,3 +48,171 @@ fn a_wrong_sudo_password_fails_on_that_host() {
     run.assert_output_contains("incorrect password");
     assert!(!run.stderr().contains("wrong\n"), "{}", run.describe());
 }
+
+/// A password no other test, file or log uses, so finding it anywhere is a leak of this run's.
+fn unique_password(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{what}-{}-{nanos:09}-pw", std::process::id())
+}
+
+/// Creates `admin` on the machine, whose sudo asks for no password (what `provision` creates),
+/// and who logs in with the fleet's key.
+fn add_nopasswd_admin(machine: &dm_core::testing::Machine) {
+    machine.exec_ok(
+        "useradd -m -s /bin/bash admin && \
+         echo 'admin ALL=(ALL:ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && \
+         chmod 0440 /etc/sudoers.d/admin && \
+         install -d -m 700 -o admin -g admin /home/admin/.ssh && \
+         install -m 600 -o admin -g admin /root/.ssh/authorized_keys /home/admin/.ssh/",
+    );
+}
+
+/// Panics naming where `secret` was found on `machine`: in a file of the places dm writes or
+/// logs to, or in the journal (sudo logs every command line there).
+fn assert_not_on_machine(machine: &dm_core::testing::Machine, secret: &str) {
+    let files = machine.exec_ok(&format!(
+        "grep -rlsF -- {} /etc /home /root /srv /tmp /var /run || true",
+        dm_core::shell_quote(secret)
+    ));
+    assert_eq!(
+        files.trim(),
+        "",
+        "files on {} hold the password",
+        machine.name()
+    );
+    let journal = machine.exec_ok(&format!(
+        "journalctl --no-pager -o cat | grep -cF -- {} || true",
+        dm_core::shell_quote(secret)
+    ));
+    assert_eq!(
+        journal.trim(),
+        "0",
+        "the journal of {} holds the password",
+        machine.name()
+    );
+}
+
+#[test]
+fn a_known_password_reaches_only_a_sudo_that_asks_for_it() {
+    let fleet = fleet(&[("app1", &[]), ("app2", &[])]);
+    let password = unique_password("sudo");
+    // app1's admin needs no password; app2's deploy needs this run's unique one.
+    add_nopasswd_admin(fleet.machine("app1"));
+    fleet.machine("app2").exec_ok(&format!(
+        "printf 'deploy:%s\\n' {} | chpasswd",
+        dm_core::shell_quote(&password)
+    ));
+    let text = fleet
+        .inventory_toml()
+        .replace("[servers.app1]\n", "[servers.app1]\nuser = \"admin\"\n")
+        .replace("[servers.app2]\n", "[servers.app2]\nuser = \"deploy\"\n");
+    write(&fleet.dir().join("dm.toml"), &text);
+    let content = "first line\nsecond line\n";
+    let local = fleet.dir().join("upload.txt");
+    write(&local, content);
+
+    let upload = Dm::new(&fleet)
+        .env("DM_SUDO_PASSWORD", &password)
+        .args(["-v", "-H", "app1,app2", "upload-root"])
+        .args([local.to_str().expect("utf8"), "/srv/uploaded.txt"])
+        .run();
+    upload.assert_success();
+    // A step's script reads its input through sudo as well.
+    let step = Dm::new(&fleet)
+        .env("DM_SUDO_PASSWORD", &password)
+        .args(["-v", "-H", "app1,app2", "ops-fail-on", "nohost"])
+        .run();
+    step.assert_success();
+
+    for name in ["app1", "app2"] {
+        let machine = fleet.machine(name);
+        assert_eq!(
+            machine.read_file("/srv/uploaded.txt"),
+            content,
+            "the file uploaded through sudo on {name}"
+        );
+        assert_eq!(machine.read_file("/root/ops-first"), "first\n", "{name}");
+        assert_eq!(machine.read_file("/root/ops-third"), "third\n", "{name}");
+        assert_not_on_machine(machine, &password);
+    }
+    for run in [&upload, &step] {
+        assert!(
+            !run.stdout().contains(&password) && !run.stderr().contains(&password),
+            "the sudo password was printed:\n{}",
+            run.describe()
+        );
+    }
+}
+
+/// Every process's command line on `machine`, as the unprivileged `nobody` reads them (what
+/// `ps` shows any local user).
+fn command_lines_seen_by_nobody(machine: &dm_core::testing::Machine) -> String {
+    machine.exec_ok(
+        "runuser -u nobody -- sh -c 'for f in /proc/[0-9]*/cmdline; do tr \"\\0\" \" \" < \"$f\"; echo; done 2>/dev/null'",
+    )
+}
+
+/// Waits (with a deadline) until `path` exists on `machine`, or `child` ended.
+fn wait_for_file(machine: &dm_core::testing::Machine, path: &str, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !machine
+        .root_dir()
+        .join(path.trim_start_matches('/'))
+        .exists()
+    {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("dm ended ({status}) before {path} appeared");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Waits for `child` to end, killing it (and failing) after a deadline.
+fn finish(mut child: std::process::Child) -> Run {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dm did not finish within its deadline");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("dm's output");
+    Run::from_output(vec![], output)
+}
+
+#[test]
+fn env_values_reach_no_command_line_and_no_log() {
+    let fleet = fleet(&[("app1", &[])]);
+    deploy_inventory(&fleet);
+    let machine = fleet.machine("app1");
+    let value = unique_password("env-value");
+    for sudo in [false, true] {
+        machine.exec_ok("rm -f /var/tmp/dm-env-started /var/tmp/dm-env-go");
+        let mut dm = Dm::new(&fleet)
+            .env("DM_SUDO_PASSWORD", dm_core::testing::DEPLOY_PASSWORD)
+            .args(["-H", "app1", "env-wait", &value]);
+        if sudo {
+            dm = dm.args(["--sudo"]);
+        }
+        let mut child = dm.spawn();
+        wait_for_file(machine, "/var/tmp/dm-env-started", &mut child);
+        let seen = command_lines_seen_by_nobody(machine);
+        machine.exec_ok("touch /var/tmp/dm-env-go");
+        let run = finish(child);
+        run.assert_success();
+        assert!(
+            !seen.contains(&value),
+            "sudo={sudo}: another user sees the value in a command line:\n{seen}"
+        );
+        run.assert_output_contains(&format!("length={}", value.len()));
+    }
+    assert_not_on_machine(machine, &value);
+}

@@ -187,17 +187,39 @@ impl<'a> Run<'a> {
         self
     }
 
-    /// The command line with the context's directory and environment applied.
-    fn scoped_command(&self) -> String {
+    /// The command line with the context's directory and environment applied. The environment
+    /// is read from standard input (`env_script`, `env_len` bytes), not written on the line:
+    /// command lines are visible to every local user (`ps`) and sudo logs them.
+    fn scoped_command(&self, env_len: usize) -> String {
         let mut line = String::new();
-        for (k, v) in self.ctx.env.iter() {
-            line.push_str(&format!("export {k}={}; ", shell_quote(v)));
+        if env_len > 0 {
+            line.push_str(&format!(
+                "dm_e=$(head -c {env_len}); eval \"$dm_e\"; unset dm_e; "
+            ));
         }
         if let Some(dir) = &self.ctx.cwd {
             line.push_str(&format!("cd {} && ", shell_quote(dir)));
         }
         line.push_str(&self.command);
         line
+    }
+
+    /// The context's environment as `export K='v'` lines, fed to the command ahead of its own
+    /// input; fails naming the host and key when a key is not a shell variable name.
+    fn env_script(&self) -> Result<Vec<u8>, Error> {
+        let mut script = String::new();
+        for (key, value) in self.ctx.env.iter() {
+            let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::InvalidEnvName {
+                    host: self.ctx.name().to_string(),
+                    key: key.clone(),
+                });
+            }
+            script.push_str(&format!("export {key}={}\n", shell_quote(value)));
+        }
+        Ok(script.into_bytes())
     }
 
     async fn execute(self) -> Result<Output, Error> {
@@ -229,10 +251,11 @@ impl<'a> Run<'a> {
             host: host.to_string(),
             command: shown,
         });
-        let line = self.scoped_command();
+        let env = self.env_script()?;
+        let line = self.scoped_command(env.len());
         let output = match &self.sudo_user {
-            None => self.spawn(&line, None).await?,
-            Some(user) => self.run_sudo(&line, user).await?,
+            None => self.spawn(&line, None, &env).await?,
+            Some(user) => self.run_sudo(&line, user, &env).await?,
         };
         if self.check && !output.status.success() {
             return Err(Error::Command {
@@ -245,10 +268,12 @@ impl<'a> Run<'a> {
         Ok(output)
     }
 
-    /// Runs `line` as `user` through sudo. Whether the host's sudo wants a password is probed
-    /// once per host and run; the password itself is asked once per run, and reaches sudo only on
-    /// its standard input.
-    async fn run_sudo(&self, line: &str, user: &str) -> Result<Output, Error> {
+    /// Runs `line` as `user` through sudo. Once the run knows a sudo password, every sudo call
+    /// carries it, but only a sudo that asks for it reads it (see [`super::sudo::with_password`]):
+    /// a host whose sudo asks for none gets the same input as without a password. Until then,
+    /// whether the host's sudo wants one is probed once per host, and the password is asked once
+    /// per run; it reaches the host only on standard input.
+    async fn run_sudo(&self, line: &str, user: &str, env: &[u8]) -> Result<Output, Error> {
         let ctx = self.ctx;
         let login = if self.force_local {
             std::env::var("USER").unwrap_or_default()
@@ -256,15 +281,8 @@ impl<'a> Run<'a> {
             ctx.host.user.clone()
         };
         if login == "root" && user == "root" {
-            return self.spawn(line, None).await;
+            return self.spawn(line, None, env).await;
         }
-        let wrapped = |flags: &str| {
-            format!(
-                "sudo {flags} -H -u {} -- sh -c {}",
-                shell_quote(user),
-                shell_quote(line)
-            )
-        };
         let password = match ctx.shared.sudo_password.known() {
             Some(p) => Some(p),
             None if self.sudo_wants_password().await? => {
@@ -281,8 +299,14 @@ impl<'a> Run<'a> {
             None => None,
         };
         match password {
-            Some(p) => self.spawn(&wrapped("-S -p ''"), Some(p)).await,
-            None => self.spawn(&wrapped("-n"), None).await,
+            Some(p) => {
+                self.spawn(&super::sudo::with_password(user, line), Some(p), env)
+                    .await
+            }
+            None => {
+                self.spawn(&super::sudo::without_password(user, line), None, env)
+                    .await
+            }
         }
     }
 
@@ -291,23 +315,29 @@ impl<'a> Run<'a> {
         let probe = self.ctx.sudo_probe.clone();
         let wants = probe
             .get_or_try_init(|| async {
-                let out = self.spawn_with("sudo -n true", None, true).await?;
+                let out = self.spawn_with("sudo -n true", Vec::new(), true).await?;
                 Ok::<bool, Error>(super::sudo::needs_password(&out))
             })
             .await?;
         Ok(*wants)
     }
 
-    async fn spawn(&self, line: &str, password: Option<String>) -> Result<Output, Error> {
-        self.spawn_with(line, password, self.quiet).await
-    }
-
-    async fn spawn_with(
+    /// Runs `line` with its input: the sudo password's line when given (taken off by the login
+    /// shell, see `sudo::with_password`), the environment script `env`, then the command's own.
+    async fn spawn(
         &self,
         line: &str,
         password: Option<String>,
-        quiet: bool,
+        env: &[u8],
     ) -> Result<Output, Error> {
+        let mut prefix = password
+            .map(|p| format!("{p}\n").into_bytes())
+            .unwrap_or_default();
+        prefix.extend_from_slice(env);
+        self.spawn_with(line, prefix, self.quiet).await
+    }
+
+    async fn spawn_with(&self, line: &str, prefix: Vec<u8>, quiet: bool) -> Result<Output, Error> {
         let ctx = self.ctx;
         let host = if self.force_local {
             "local"
@@ -318,12 +348,11 @@ impl<'a> Run<'a> {
             Some(s) => Some(s.open().await?),
             None => None,
         };
-        if let Some(password) = password {
-            // sudo -S reads the password up to the first newline; the command gets the rest.
-            let secret = std::io::Cursor::new(format!("{password}\n").into_bytes());
+        if !prefix.is_empty() {
+            let prefix = std::io::Cursor::new(prefix);
             stdin = Some(match stdin {
-                Some(rest) => Box::new(secret.chain(rest)),
-                None => Box::new(secret),
+                Some(rest) => Box::new(prefix.chain(rest)),
+                None => Box::new(prefix),
             });
         }
         let mut collected = Collector::new(host, quiet, ctx);

@@ -302,11 +302,27 @@ impl Ctx {
     }
 
     /// A copy of this context whose commands see the environment variable `key=value`.
+    ///
+    /// Values reach commands on their standard input, never on a command line (which every
+    /// local user can read with `ps`, and which sudo logs). A key that is not a shell variable
+    /// name (letters, digits and `_`, not starting with a digit) fails the commands run with it.
     pub fn env(&self, key: &str, value: &str) -> Ctx {
+        self.envs([(key, value)])
+    }
+
+    /// A copy of this context whose commands see all of `vars` (see [`Ctx::env`]), e.g. an
+    /// app's environment.
+    pub fn envs<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Ctx {
         let mut scoped = self.clone();
         let mut env = (*self.env).clone();
-        env.retain(|(k, _)| k != key);
-        env.push((key.to_string(), value.to_string()));
+        for (key, value) in vars {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
         scoped.env = Arc::new(env);
         scoped
     }

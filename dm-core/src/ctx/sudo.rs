@@ -1,6 +1,7 @@
 //! The sudo password: given up front, or asked once per run when a host first needs it.
 
 use super::Output;
+use crate::quote::shell_quote;
 
 /// Holds the sudo password of a run. It is only ever written to sudo's standard input, never to a
 /// command line, a log or a report.
@@ -69,4 +70,36 @@ pub(crate) fn needs_password(output: &Output) -> bool {
     !output.success()
         && (output.stderr.contains("a password is required")
             || output.stderr.contains("a terminal is required"))
+}
+
+/// The environment variable that hands the password to sudo's askpass helper. sudo's
+/// `env_reset` (its default) keeps it from the command sudo runs.
+const ASKPASS_VARIABLE: &str = "DM_SUDO_PASS";
+
+/// The command line running `line` as `user` through sudo when the run knows a password: its
+/// standard input starts with the password and a newline, and the command gets the rest.
+///
+/// The login shell itself takes the password off the input (`read` stops at the newline), so
+/// the command's input is the same whether or not this host's sudo asks: on a host whose sudo
+/// asks for none (a NOPASSWD admin, as `provision` creates), the password is never part of what
+/// the command reads, uploads, or passes on. sudo gets it only when it asks, from its askpass
+/// helper: `printenv` of a variable set for sudo alone, named by the prompt. No command line
+/// carries it (`ps` shows only the variable's name), and no extra round trip is needed to find
+/// out whether this host's sudo wants it.
+pub(crate) fn with_password(user: &str, line: &str) -> String {
+    format!(
+        "IFS= read -r dm_p; {ASKPASS_VARIABLE}=\"$dm_p\" SUDO_ASKPASS=/usr/bin/printenv \
+         sudo -A -p {ASKPASS_VARIABLE} -H -u {} -- sh -c {}",
+        shell_quote(user),
+        shell_quote(line)
+    )
+}
+
+/// The command line running `line` as `user` through a sudo that asks for no password.
+pub(crate) fn without_password(user: &str, line: &str) -> String {
+    format!(
+        "sudo -n -H -u {} -- sh -c {}",
+        shell_quote(user),
+        shell_quote(line)
+    )
 }

@@ -189,13 +189,11 @@ pub(crate) fn app_dir_list(app: &AppConfig) -> Vec<String> {
 /// the app user. Any error leaves `dir` for the caller to remove.
 async fn build_release(ctx: &Ctx, app: &AppConfig, commit: &str, dir: &str) -> anyhow::Result<()> {
     let user = app.user();
-    let none = Default::default();
     let d = shell_quote(dir);
     let mirror = shell_quote(&app.mirror_dir());
     ctx.sudo(as_user(
         user,
         &app.path(),
-        &none,
         &format!(
             "mkdir {d} && git -c safe.directory='*' --git-dir={mirror} archive --format=tar {commit} | tar -x -C {d} \
              && printf '%s\\n' {commit} > {d}/REVISION"
@@ -227,15 +225,16 @@ async fn build_release(ctx: &Ctx, app: &AppConfig, commit: &str, dir: &str) -> a
         ));
     }
     if !links.is_empty() {
-        ctx.sudo(as_user(user, dir, &none, &links.join("\n")))
+        ctx.sudo(as_user(user, dir, &links.join("\n")))
             .quiet()
             .await?;
     }
 
-    let env = app.env_strings();
+    let with_env = ctx.envs(app.env_strings());
     for command in &app.build {
         ctx.log(format!("build: {command}"));
-        ctx.sudo(as_user(user, dir, &env, command))
+        with_env
+            .sudo(as_user(user, dir, command))
             .await
             .map_err(|e| anyhow::anyhow!("build command `{command}` failed: {e}"))?;
     }

@@ -83,7 +83,6 @@ fn mirror_git(app: &AppConfig, args: &str) -> String {
     as_user(
         app.user(),
         &app.path(),
-        &Default::default(),
         &format!(
             "git -c safe.directory='*' --git-dir={} {args}",
             shell_quote(&app.mirror_dir())
@@ -103,8 +102,7 @@ pub async fn update_mirror(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Re
         init = as_user(
             app.user(),
             &app.path(),
-            &Default::default(),
-            &format!("git init -q --bare {mirror}")
+                &format!("git init -q --bare {mirror}")
         )
     ))
     .quiet()

@@ -31,8 +31,8 @@ pub async fn seed(
         command.push(' ');
         command.push_str(&shell_quote(greeting));
     }
-    let line = as_user(app.user(), &app.current(), &app.env_strings(), &command);
-    let run = ctx.sudo(line).await?;
+    let line = as_user(app.user(), &app.current(), &command);
+    let run = ctx.envs(app.env_strings()).sudo(line).await?;
     ctx.log(format!("greeting: {}", run.stdout.trim()));
     Ok(())
 }

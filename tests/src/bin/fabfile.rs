@@ -66,6 +66,13 @@ async fn upload(ctx: &Ctx, local: String, remote: String) -> Result<()> {
     Ok(())
 }
 
+/// Upload a local file to the host as root (through sudo), mode 0644.
+#[task]
+async fn upload_root(ctx: &Ctx, local: String, remote: String) -> Result<()> {
+    ctx.put(&local, &remote).sudo().await?;
+    Ok(())
+}
+
 /// Fail on the named host, succeed elsewhere.
 #[task]
 async fn fail_on(ctx: &Ctx, host: String) -> Result<()> {
@@ -93,6 +100,27 @@ async fn describe(ctx: &Ctx) -> Result<()> {
 async fn scoped(ctx: &Ctx) -> Result<()> {
     let app = ctx.cd("/tmp").env("GREETING", "hello world");
     app.run("echo \"$(pwd) $GREETING\"").await?;
+    Ok(())
+}
+
+/// Run a command with `DM_TEST_VALUE=value` set through `ctx.env` (as root through sudo with
+/// `--sudo`): it says it started (`/var/tmp/dm-env-started`), waits for `/var/tmp/dm-env-go`,
+/// then prints the value's length.
+#[task]
+async fn env_wait(
+    ctx: &Ctx,
+    #[arg(help = "the value")] value: String,
+    #[arg(help = "run it through sudo")] sudo: bool,
+) -> Result<()> {
+    let scoped = ctx.env("DM_TEST_VALUE", &value);
+    let command = "touch /var/tmp/dm-env-started; \
+        while [ ! -e /var/tmp/dm-env-go ]; do sleep 0.1; done; \
+        printf 'length=%s\\n' \"${#DM_TEST_VALUE}\"";
+    if sudo {
+        scoped.sudo(command).await?;
+    } else {
+        scoped.run(command).await?;
+    }
     Ok(())
 }
 
