@@ -233,6 +233,8 @@ impl<'a> Run<'a> {
             .shown_as
             .clone()
             .unwrap_or_else(|| self.command.clone());
+        // Before `--check` skips the command, so that a bad key shows under --check too.
+        let env = self.env_script()?;
         if ctx.check_mode() && !self.read_only {
             // Reported under the task's host (so the summary counts it there), saying where
             // it would have run when that is not the host.
@@ -251,7 +253,6 @@ impl<'a> Run<'a> {
             host: host.to_string(),
             command: shown,
         });
-        let env = self.env_script()?;
         let line = self.scoped_command(env.len());
         let output = match &self.sudo_user {
             None => self.spawn(&line, None, &env).await?,

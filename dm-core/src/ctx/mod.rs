@@ -346,6 +346,7 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::executor::Outcome;
     use crate::inventory::LoadOptions;
 
@@ -407,5 +408,20 @@ mod tests {
             "{:?}",
             fanned[0].outcome
         );
+    }
+
+    #[tokio::test]
+    async fn an_environment_key_that_is_no_shell_name_fails_naming_it() {
+        let ctx = run(inventory(&[]));
+        for bad in ["BAD-KEY", "1ST", "", "A B", "X;id"] {
+            match ctx.env(bad, "v").run("true").await {
+                Err(Error::InvalidEnvName { host, key }) => {
+                    assert_eq!((host.as_str(), key.as_str()), ("local", bad));
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let good = ctx.envs([("_OK1", "v"), ("PATH_2", "w")]);
+        assert!(good.run("true").await.is_ok());
     }
 }
