@@ -612,3 +612,109 @@ fn helper_boots_a_fleet_and_waits_to_be_killed() {
         std::thread::sleep(Duration::from_secs(60));
     }
 }
+
+/// A network namespace that is not on a fleet's bridge but routes through this host, like
+/// another machine on the operator's network would; removed on drop.
+struct Outsider {
+    netns: String,
+    link: String,
+}
+
+impl Outsider {
+    fn new() -> Outsider {
+        let id = std::process::id() % 10_000;
+        let third = id % 250;
+        let outsider = Outsider {
+            netns: format!("dmt-out{id}"),
+            link: format!("dmto{id}"),
+        };
+        let peer = format!("{}p", outsider.link);
+        let host_ip = format!("10.232.{third}.1/30");
+        let own_ip = format!("10.232.{third}.2/30");
+        let gateway = format!("10.232.{third}.1");
+        run("ip", &["netns", "add", &outsider.netns]);
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                &outsider.link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+            ],
+        );
+        run("ip", &["link", "set", &peer, "netns", &outsider.netns]);
+        run("ip", &["addr", "add", &host_ip, "dev", &outsider.link]);
+        run("ip", &["link", "set", &outsider.link, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", outsider.netns.as_str(), "ip"];
+            all.extend(args);
+            run("ip", &all);
+        };
+        inside(&["addr", "add", &own_ip, "dev", &peer]);
+        inside(&["link", "set", &peer, "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        inside(&["route", "add", "default", "via", &gateway]);
+        outsider
+    }
+
+    /// The namespace's own address.
+    fn address(&self) -> String {
+        let id = std::process::id() % 10_000;
+        format!("10.232.{}.2", id % 250)
+    }
+
+    /// Whether a TCP connection to `address:port` from this namespace succeeds within 3 s.
+    fn connects(&self, address: &str, port: u16) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns, "timeout", "3", "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{address}/{port}"))
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Outsider {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn machines_are_not_reachable_through_this_host_from_elsewhere() {
+    // This host forwards (the machines reach the package mirror through it): that must not let
+    // others connect to machines that have a well-known sudo password.
+    let fleet = boot(&[("app1", &[])]);
+    let address = fleet.machine("app1").address().to_string();
+    let outsider = Outsider::new();
+    assert!(
+        !outsider.connects(&address, 22),
+        "a namespace routed through this host reached {address}:22"
+    );
+    // The path itself works: with a rule forwarding the outsider's traffic (what main had for
+    // everyone) it connects, so the refusal above is the fleet's rules, not a broken route.
+    let source = outsider.address();
+    let rule = ["-w", "FORWARD", "-s", source.as_str(), "-j", "ACCEPT"];
+    let with = |op: &str| {
+        let mut args = vec![rule[0], op];
+        args.extend(&rule[1..]);
+        run("iptables", &args)
+    };
+    with("-I");
+    let reached = outsider.connects(&address, 22);
+    with("-D");
+    assert!(
+        reached,
+        "the outsider's route to {address} does not work at all"
+    );
+    // This host still reaches the machines.
+    assert!(!ssh_fails(fleet.machine("app1")));
+}

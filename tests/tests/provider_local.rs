@@ -542,3 +542,20 @@ fn a_machine_whose_nspawn_was_killed_is_running_and_not_started_twice() {
     project.dm_ok(["destroy", "appnode2", "--yes"]);
     assert_eq!(namespaces_of(&project), Vec::<String>::new());
 }
+
+#[test]
+fn a_booted_server_has_no_password_anyone_knows() {
+    // The base tree's deploy user has the harness's well-known password; `boot` locks it.
+    let project = project();
+    project.write_inventory("").unwrap();
+    project.dm_ok(["boot", "appnode2"]);
+    let report = project.dm_ok([
+        "--json",
+        "-H",
+        "appnode2",
+        "run",
+        "getent shadow deploy | cut -d: -f2",
+    ]);
+    assert_eq!(lines(&report), ["!"], "{report:?}");
+    project.dm_ok(["destroy", "appnode2", "--yes"]);
+}

@@ -311,6 +311,9 @@ impl LocalMachines {
             authorized_key: &authorized,
         };
         let (root, host_key) = rootfs::prepare(&rootfs_spec, record)?;
+        // The base tree's deploy user has a password every copy of dm knows (the test harness
+        // types it at sudo): a server booted for real must not accept it anywhere.
+        rootfs::lock_password(&root, super::base::DEPLOY_USER)?;
         meta.host_key = host_key.line;
         run_nspawn(dir, meta, &root, record, spec.timeout)
     }

@@ -174,21 +174,40 @@ pub(crate) fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
         ],
     )?;
     // A host whose FORWARD policy is DROP (common with container engines) would drop the
-    // machines' traffic even with NAT in place.
+    // machines' traffic even with NAT in place; one whose policy is ACCEPT would forward
+    // anyone's connections to them (machines of tests have a well-known sudo password). So:
+    // what the machines send goes out, only replies to it come back in, and every other
+    // forwarded packet to the bridge is dropped. This host itself reaches them directly over
+    // the bridge, without forwarding. Inserted in reverse, so they end up in this order.
     record.add(Resource::Forward {
         bridge: bridge.clone(),
     })?;
-    run_program(
-        &nat,
-        "iptables",
-        ["-w", "-I", "FORWARD", "-i", &bridge, "-j", "ACCEPT"],
-    )?;
-    run_program(
-        &nat,
-        "iptables",
-        ["-w", "-I", "FORWARD", "-o", &bridge, "-j", "ACCEPT"],
-    )?;
+    for rule in forward_rules(&bridge).iter().rev() {
+        let mut args = vec!["-w", "-I", "FORWARD"];
+        args.extend(rule.iter().map(String::as_str));
+        run_program(&nat, "iptables", args)?;
+    }
     Ok(())
+}
+
+/// The FORWARD rules of a fleet's bridge, in chain order (each without the chain): machines'
+/// traffic out, replies in, nothing else in.
+pub(crate) fn forward_rules(bridge: &str) -> [Vec<String>; 3] {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    [
+        words(&["-i", bridge, "-j", "ACCEPT"]),
+        words(&[
+            "-o",
+            bridge,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ]),
+        words(&["-o", bridge, "-j", "DROP"]),
+    ]
 }
 
 /// Creates machine `name`'s namespace with `eth0` on the bridge at its address, `lo` up, and a

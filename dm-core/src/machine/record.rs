@@ -50,7 +50,8 @@ pub(crate) enum Resource {
         /// The fleet's bridge.
         bridge: String,
     },
-    /// The FORWARD rules that accept traffic to and from the fleet's bridge.
+    /// The FORWARD rules that let the fleet's traffic out and only replies in
+    /// (`network::forward_rules`).
     Forward {
         /// The fleet's bridge.
         bridge: String,
@@ -356,7 +357,12 @@ fn undo(resource: &Resource) -> Result<(), Error> {
             delete_iptables_rule(&rule)
         }
         Resource::Forward { bridge } => {
-            delete_iptables_rule(&["-t", "filter", "FORWARD", "-i", bridge, "-j", "ACCEPT"])?;
+            for rule in super::network::forward_rules(bridge) {
+                let mut spec = vec!["-t", "filter", "FORWARD"];
+                spec.extend(rule.iter().map(String::as_str));
+                delete_iptables_rule(&spec)?;
+            }
+            // What a dm before the rules above added: accept anything to the bridge.
             delete_iptables_rule(&["-t", "filter", "FORWARD", "-o", bridge, "-j", "ACCEPT"])
         }
     }

@@ -54,6 +54,34 @@ pub(crate) fn prepare(
     Ok((merged, host_key))
 }
 
+/// Locks `user`'s password in the machine's `/etc/shadow` (like `passwd -l`): no password logs
+/// it in, over ssh or at sudo; its keys still work.
+pub(crate) fn lock_password(merged: &Path, user: &str) -> Result<(), Error> {
+    let shadow = merged.join("etc/shadow");
+    let text = fs::read_to_string(&shadow).map_err(|e| Error::io("cannot read", &shadow, e))?;
+    let locked = lock_in_shadow(&text, user);
+    if locked != text {
+        write(&shadow, &locked)?;
+        // `write` may have created a new file: shadow is root's and the shadow group's only.
+        fs::set_permissions(&shadow, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .map_err(|e| Error::io("cannot set the mode of", &shadow, e))?;
+    }
+    Ok(())
+}
+
+/// `text` of /etc/shadow with `user`'s password field replaced by `!` (locked, no hash kept).
+fn lock_in_shadow(text: &str, user: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(':').collect();
+            if fields.first() == Some(&user) && fields.len() > 1 {
+                fields[1] = "!";
+            }
+            format!("{}\n", fields.join(":"))
+        })
+        .collect()
+}
+
 /// Mounts machine `name`'s root file system: the base tree `base` under its own writable layer in
 /// `state` (kept there between starts). Returns the mounted directory.
 pub(crate) fn mount(
@@ -118,4 +146,19 @@ fn user_ids(root: &Path, user: &str) -> Option<(u32, u32)> {
         (fields.first() == Some(&user))
             .then(|| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locking_a_password_replaces_only_that_users_hash() {
+        let shadow = "root:*:19000:0:99999:7:::\ndeploy:$y$j9T$abc$def:19000:0:99999:7:::\n";
+        assert_eq!(
+            lock_in_shadow(shadow, "deploy"),
+            "root:*:19000:0:99999:7:::\ndeploy:!:19000:0:99999:7:::\n"
+        );
+        assert_eq!(lock_in_shadow(shadow, "nobody"), shadow);
+    }
 }

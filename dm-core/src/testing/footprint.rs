@@ -220,11 +220,10 @@ impl Footprint {
         let allowed = usize::from(!exclusive);
         let subnet = format!("10.231.{}.0/24", self.slot);
         let bridge = format!("dmbr{}", self.slot);
-        let checks = [
-            ("nat", "POSTROUTING", format!("-s {subnet} ! -o {bridge} ")),
-            ("filter", "FORWARD", format!("-i {bridge} -j ACCEPT")),
-            ("filter", "FORWARD", format!("-o {bridge} -j ACCEPT")),
-        ];
+        let mut checks = vec![("nat", "POSTROUTING", format!("-s {subnet} ! -o {bridge} "))];
+        for rule in crate::machine::network::forward_rules(&bridge) {
+            checks.push(("filter", "FORWARD", rule.join(" ")));
+        }
         for (table, chain, rule) in checks {
             let listing = program("iptables")
                 .args(["-w", "-t", table, "-S", chain])
