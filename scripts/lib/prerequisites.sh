@@ -27,13 +27,14 @@ require_root() {
     fi
 }
 
+# Installs what is missing of PACKAGES and of the extra packages given as arguments.
 install_missing_packages() {
     if ! command -v dpkg-query >/dev/null; then
         say "this machine has no dpkg: the test machines need a Debian-based host (apt, debootstrap)"
         exit 1
     fi
     local missing=() package
-    for package in "${PACKAGES[@]}"; do
+    for package in "${PACKAGES[@]}" "$@"; do
         if [[ $(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true) != installed ]]; then
             missing+=("$package")
         fi
