@@ -72,9 +72,11 @@ pub async fn apply_programs(
     for program in programs {
         let mut program = program.clone();
         program.owner = Some(owner.to_string());
+        // 0600: the config carries the program's environment (an app's secrets), and only
+        // supervisord, as root, reads it.
         step.add(
             ops::File::bytes(&program.conf_path(), program.render())
-                .mode(0o644)
+                .mode(0o600)
                 .notify(UPDATE),
         );
     }

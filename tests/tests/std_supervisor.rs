@@ -9,6 +9,9 @@ use dm::tasks::deploy::AppConfig;
 use dm::tasks::supervisor::{ProcessSpec, Program, apply_programs};
 use dm::testing::{Fleet, Machine, RunReport};
 
+/// An environment value of `demo-a`, as an app's secret would be.
+const TOKEN: &str = "sup-demo-token-4e1f";
+
 /// Applies the demo programs: `variant` 1 and 2 differ in program `demo-a` only; `drop-b` is 2
 /// without `demo-b`.
 #[task]
@@ -21,7 +24,8 @@ async fn sup_demo(ctx: &Ctx, variant: String) -> Result<()> {
     let mut programs = vec![
         Program::new("demo-a", a_command)
             .user("nobody")
-            .directory("/tmp"),
+            .directory("/tmp")
+            .env("DEMO_TOKEN", TOKEN),
     ];
     if variant != "drop-b" {
         programs.push(Program::new("demo-b", "sleep 1002").user("nobody"));
@@ -73,6 +77,17 @@ fn only_changed_programs_restart() {
     );
     let (a1, b1) = (pid(m, "demo-a"), pid(m, "demo-b"));
     assert_eq!(m.exec_ok(&format!("ps -o user= -p {a1}")).trim(), "nobody");
+    // The config carries the environment: readable by root (supervisord) alone.
+    let conf = "/etc/supervisor/conf.d/demo-a.conf";
+    assert_eq!(m.exec_ok(&format!("stat -c %a {conf}")).trim(), "600");
+    assert!(m.exec_ok(&format!("cat {conf}")).contains(TOKEN));
+    let peek = m
+        .exec(&format!("runuser -u nobody -- cat {conf}"))
+        .expect("ssh runs");
+    assert!(
+        !peek.status.success() && !String::from_utf8_lossy(&peek.stdout).contains(TOKEN),
+        "another user reads the program's environment"
+    );
 
     let again = apply(&fleet, "1");
     assert_eq!(
