@@ -183,6 +183,24 @@ pub enum Error {
         /// The line of the recorded key.
         line: usize,
     },
+    /// The server's host key is marked `@revoked` in a known_hosts file: never accepted.
+    #[error(
+        "{host}: the host key {address} offered ({fingerprint}) is REVOKED in {}:{line}; dm \
+         will not connect with it. The server must get a new host key.",
+        known_hosts.display()
+    )]
+    HostKeyRevoked {
+        /// The host's name.
+        host: String,
+        /// The address connected to.
+        address: String,
+        /// SHA256 fingerprint of the key the server offered.
+        fingerprint: String,
+        /// The known_hosts file with the `@revoked` line.
+        known_hosts: PathBuf,
+        /// The line.
+        line: usize,
+    },
     /// No key, agent identity or password was accepted.
     #[error("{host}: authentication as `{user}` failed (tried: {}); add the key to the server's authorized_keys or pass -i KEYFILE", if tried.is_empty() { "no keys found".to_string() } else { tried.join(", ") })]
     Auth {

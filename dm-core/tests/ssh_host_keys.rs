@@ -142,8 +142,8 @@ async fn changed_key_is_refused_even_with_accept_new() {
             } => {
                 assert_eq!(host, "web1");
                 assert_eq!(
-                    line, 1,
-                    "line numbers skip comments in russh; we report its line"
+                    line, 2,
+                    "the line in the file, comments counted (russh's own reader skipped them)"
                 );
                 assert_eq!(fp, fingerprint(&sshd.dir.path().join("host_ed25519.pub")));
             }

@@ -105,3 +105,44 @@ fn accepting_a_new_host_key_says_so() {
     run.assert_output_contains("app1: recorded its host key SHA256:");
     run.assert_output_contains("(--accept-new-host-keys)");
 }
+
+#[test]
+fn known_hosts_patterns_and_revoked_keys_are_honoured() {
+    let fleet = fleet(&[("app1", &[])]);
+    let machine = fleet.machine("app1");
+    let key = machine.host_public_key();
+    let key = key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let kh = fleet.dir().join("patterns_known_hosts");
+    let kh_arg = kh.to_str().expect("utf8").to_string();
+
+    // A wildcard line covers the machine (strict checking: nothing is learned).
+    let octets = machine.address().octets();
+    write(
+        &kh,
+        &format!(
+            "# managed elsewhere\n10.231.{}.*,!10.231.{}.1 {key}\n",
+            octets[2], octets[2]
+        ),
+    );
+    Dm::new(&fleet)
+        .args(["--known-hosts", &kh_arg, "-H", "app1", "mark", "pattern"])
+        .run()
+        .assert_success();
+
+    // The same key revoked: refused whatever else says it is known, with its own exit code.
+    write(
+        &kh,
+        &format!(
+            "10.231.{}.* {key}\n@revoked * {key}\n@cert-authority *.example.com {key}\n",
+            octets[2]
+        ),
+    );
+    let run = Dm::new(&fleet)
+        .args(["--known-hosts", &kh_arg, "-H", "app1", "mark", "revoked"])
+        .run();
+    run.assert_code(5);
+    run.assert_output_contains("is REVOKED in");
+    run.assert_output_contains(":2");
+    let there = machine.exec_ok("test -e /tmp/dm-mark-revoked && echo yes || echo no");
+    assert_eq!(there.trim(), "no", "the task ran with a revoked key");
+}

@@ -90,7 +90,9 @@ pub(crate) fn finish(
 /// possible interception must not look like a network fault), anything else unreachable.
 fn connect_failure(error: &Error) -> Outcome {
     match error {
-        Error::HostKeyChanged { .. } => Outcome::Untrusted(error.to_string()),
+        Error::HostKeyChanged { .. } | Error::HostKeyRevoked { .. } => {
+            Outcome::Untrusted(error.to_string())
+        }
         _ => Outcome::Unreachable(error.to_string()),
     }
 }
@@ -105,7 +107,12 @@ pub(crate) fn classify(result: &anyhow::Result<()>) -> Outcome {
     let message = format!("{e:#}");
     let causes: Vec<&Error> = e.chain().filter_map(dm_error).collect();
     let any = |wanted: fn(&Error) -> bool| causes.iter().any(|c| wanted(c));
-    if any(|c| matches!(c, Error::HostKeyChanged { .. })) {
+    if any(|c| {
+        matches!(
+            c,
+            Error::HostKeyChanged { .. } | Error::HostKeyRevoked { .. }
+        )
+    }) {
         Outcome::Untrusted(message)
     } else if any(|c| matches!(c, Error::Disconnected { .. } | Error::Connect { .. })) {
         Outcome::Unreachable(message)

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use russh::client;
-use russh::keys::known_hosts::{known_host_keys_path, learn_known_hosts_path};
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::known_hosts::learn_known_hosts_path;
 use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
-use russh::keys::{PublicKeyOrCertificate, check_known_hosts_path};
 use russh::{Preferred, keys};
 
+use super::known_hosts::{self, Verdict};
 use super::options::HostKeyPolicy;
 use crate::error::Error;
 use crate::host::Host;
@@ -69,22 +70,35 @@ impl Client {
 
     fn check(&self, key: &PublicKey) -> Result<(), Error> {
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        match check_known_hosts_path(&self.address, self.port, key, &self.known_hosts) {
-            Ok(true) => {
+        let files = known_hosts_files(&self.known_hosts);
+        let entries = known_hosts::read(&files).map_err(|(file, e)| Error::Connect {
+            host: self.host.clone(),
+            destination: format!("{}:{}", self.address, self.port),
+            message: format!("cannot read known_hosts file {}: {e}", file.display()),
+        })?;
+        match known_hosts::verdict(&entries, &self.address, self.port, key) {
+            Verdict::Known => {
                 tracing::debug!(host = %self.host, %fingerprint, "host key matches known_hosts");
                 Ok(())
             }
-            // Known with a key of another algorithm (say ed25519, while this server offers only
-            // RSA): the host is known, and this is not its key. Learning it would let a man in
-            // the middle who offers another algorithm in.
-            Ok(false) if let Some(line) = self.recorded_line() => Err(Error::HostKeyChanged {
+            Verdict::Revoked { file, line } => Err(Error::HostKeyRevoked {
                 host: self.host.clone(),
                 address: self.address.clone(),
                 fingerprint,
-                known_hosts: self.known_hosts.clone(),
+                known_hosts: file,
                 line,
             }),
-            Ok(false) => match self.policy {
+            // Known with other keys, maybe of another algorithm (say ed25519, while this server
+            // offers only RSA): the host is known, and this is not its key. Learning it would
+            // let a man in the middle who offers another algorithm in.
+            Verdict::Changed { file, line } => Err(Error::HostKeyChanged {
+                host: self.host.clone(),
+                address: self.address.clone(),
+                fingerprint,
+                known_hosts: file,
+                line,
+            }),
+            Verdict::Unknown => match self.policy {
                 HostKeyPolicy::Strict => Err(Error::HostKeyUnknown {
                     host: self.host.clone(),
                     address: self.address.clone(),
@@ -108,23 +122,7 @@ impl Client {
                     Ok(())
                 }
             },
-            Err(keys::Error::KeyChanged { line }) => Err(Error::HostKeyChanged {
-                host: self.host.clone(),
-                address: self.address.clone(),
-                fingerprint,
-                known_hosts: self.known_hosts.clone(),
-                line,
-            }),
-            Err(e) => Err(self.known_hosts_error("cannot read", e)),
         }
-    }
-
-    /// The line of a key recorded for this host and port, of any algorithm.
-    fn recorded_line(&self) -> Option<usize> {
-        known_host_keys_path(&self.address, self.port, &self.known_hosts)
-            .ok()?
-            .first()
-            .map(|(line, _)| *line)
     }
 
     fn known_hosts_error(&self, what: &str, e: keys::Error) -> Error {
@@ -196,18 +194,29 @@ pub(crate) fn describe(e: &HandlerError) -> String {
     }
 }
 
+/// The known_hosts files read for every host: the user's (`known_hosts`, where new keys are
+/// recorded), then the system-wide ones OpenSSH reads too.
+fn known_hosts_files(user: &Path) -> Vec<PathBuf> {
+    vec![
+        user.to_path_buf(),
+        PathBuf::from("/etc/ssh/ssh_known_hosts"),
+        PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+    ]
+}
+
 /// Host-key algorithms to negotiate, those already recorded for this host first.
 ///
 /// A server with several host keys (ed25519, ecdsa, rsa) offers all of them; if we negotiated one
 /// that is not the recorded one, the check would say "unknown" for a host the user knows.
 pub(crate) fn preferred_for(address: &str, port: u16, known_hosts: &Path) -> Preferred {
     let defaults = Preferred::default();
-    let recorded = known_host_keys_path(address, port, known_hosts).unwrap_or_default();
+    let entries = known_hosts::read(&known_hosts_files(known_hosts)).unwrap_or_default();
+    let recorded = known_hosts::recorded_for(&entries, address, port);
     if recorded.is_empty() {
         return defaults;
     }
     let mut order: Vec<Algorithm> = Vec::new();
-    for (_, key) in &recorded {
+    for key in recorded.iter().map(|entry| &entry.key) {
         let algorithm = key.algorithm();
         // A recorded `ssh-rsa` key is used with the SHA-2 signature algorithms.
         let candidates: Vec<Algorithm> = if matches!(algorithm, Algorithm::Rsa { .. }) {

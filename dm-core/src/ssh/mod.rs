@@ -14,6 +14,7 @@ mod auth;
 mod connect;
 mod exec;
 mod host_keys;
+mod known_hosts;
 mod options;
 mod session;
 mod shell;

@@ -1,0 +1,349 @@
+//! Reading known_hosts files the way OpenSSH does: host patterns with `*`, `?` and `!`, hashed
+//! names, `[host]:port`, and the `@revoked` marker; lines that cannot be read are skipped, like
+//! sshd does, instead of making the whole file unusable.
+//!
+//! `@cert-authority` lines are read but not used: dm does not negotiate host certificates yet,
+//! so a host known only through a certificate authority is unknown (refused in strict mode).
+
+use std::path::{Path, PathBuf};
+
+use data_encoding::BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::ssh_key::PublicKey;
+use sha1::Sha1;
+
+/// What the known_hosts files say about the key a host offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A line for this host records exactly this key.
+    Known,
+    /// The key is marked `@revoked`: never accepted, for any host.
+    Revoked {
+        /// The file with the `@revoked` line.
+        file: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// The host is known, with other keys (of this algorithm or another): possibly an attack.
+    Changed {
+        /// The file of the first key recorded for the host.
+        file: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// No line is about this host.
+    Unknown,
+}
+
+/// One usable line of a known_hosts file.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The file it is in.
+    pub file: PathBuf,
+    /// Its 1-based line number.
+    pub line: usize,
+    /// `@revoked`, `@cert-authority`, or none.
+    marker: Option<Marker>,
+    /// The comma-separated host patterns.
+    patterns: String,
+    /// The key.
+    pub key: PublicKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Revoked,
+    CertAuthority,
+}
+
+/// The entries of `files`, in order; files that do not exist have none.
+pub(crate) fn read(files: &[PathBuf]) -> Result<Vec<Entry>, (PathBuf, std::io::Error)> {
+    let mut entries = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err((file.clone(), e)),
+        };
+        for (index, raw) in text.lines().enumerate() {
+            if let Some(entry) = parse_line(file, index + 1, raw) {
+                entries.push(entry);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn parse_line(file: &Path, line: usize, raw: &str) -> Option<Entry> {
+    let text = raw.trim();
+    if text.is_empty() || text.starts_with('#') {
+        return None;
+    }
+    let mut words = text.split_whitespace();
+    let mut first = words.next()?;
+    let marker = match first {
+        "@revoked" => Some(Marker::Revoked),
+        "@cert-authority" => Some(Marker::CertAuthority),
+        other if other.starts_with('@') => {
+            tracing::debug!(file = %file.display(), line, "unknown known_hosts marker {other}");
+            return None;
+        }
+        _ => None,
+    };
+    if marker.is_some() {
+        first = words.next()?;
+    }
+    let (algorithm, base64) = (words.next()?, words.next()?);
+    let key = match PublicKey::from_openssh(&format!("{algorithm} {base64}")) {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::debug!(file = %file.display(), line, "unreadable known_hosts key: {e}");
+            return None;
+        }
+    };
+    Some(Entry {
+        file: file.to_path_buf(),
+        line,
+        marker,
+        patterns: first.to_string(),
+        key,
+    })
+}
+
+/// The name OpenSSH looks up for `address` and `port`: `address`, or `[address]:port`.
+fn lookup_name(address: &str, port: u16) -> String {
+    if port == 22 {
+        address.to_string()
+    } else {
+        format!("[{address}]:{port}")
+    }
+}
+
+impl Entry {
+    /// Whether this line is about `address:port`: some pattern matches and no negated one does.
+    fn is_for(&self, address: &str, port: u16) -> bool {
+        let name = lookup_name(address, port);
+        let mut matched = false;
+        for pattern in self.patterns.split(',') {
+            if let Some(negated) = pattern.strip_prefix('!') {
+                if pattern_matches(negated, &name) {
+                    return false;
+                }
+            } else if pattern_matches(pattern, &name) {
+                matched = true;
+            }
+        }
+        matched
+    }
+
+    /// A plain line (no marker) recording a host key.
+    fn is_plain(&self) -> bool {
+        self.marker.is_none()
+    }
+}
+
+/// The keys recorded for `address:port` by plain lines (not revoked, not CAs).
+pub(crate) fn recorded_for<'e>(entries: &'e [Entry], address: &str, port: u16) -> Vec<&'e Entry> {
+    entries
+        .iter()
+        .filter(|e| e.is_plain() && e.is_for(address, port))
+        .collect()
+}
+
+/// What `entries` say about `key` offered by `address:port`.
+pub(crate) fn verdict(entries: &[Entry], address: &str, port: u16, key: &PublicKey) -> Verdict {
+    // A revoked key is refused whoever offers it.
+    if let Some(revoked) = entries
+        .iter()
+        .find(|e| e.marker == Some(Marker::Revoked) && e.key.key_data() == key.key_data())
+    {
+        return Verdict::Revoked {
+            file: revoked.file.clone(),
+            line: revoked.line,
+        };
+    }
+    let recorded = recorded_for(entries, address, port);
+    if recorded.iter().any(|e| e.key.key_data() == key.key_data()) {
+        return Verdict::Known;
+    }
+    match recorded.first() {
+        Some(first) => Verdict::Changed {
+            file: first.file.clone(),
+            line: first.line,
+        },
+        None => Verdict::Unknown,
+    }
+}
+
+/// One pattern against a host name: `*` and `?` wildcards, or a hashed name (`|1|salt|hash`).
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    if let Some(hashed) = pattern.strip_prefix("|1|") {
+        return hashed_matches(hashed, name);
+    }
+    glob(
+        pattern.as_bytes(),
+        name.to_ascii_lowercase().as_bytes(),
+        true,
+    )
+}
+
+/// `salt|hash` (both base64) is HMAC-SHA1(salt, name).
+fn hashed_matches(salt_and_hash: &str, name: &str) -> bool {
+    let Some((salt, hash)) = salt_and_hash.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (
+        BASE64.decode(salt.as_bytes()),
+        BASE64.decode(hash.as_bytes()),
+    ) else {
+        return false;
+    };
+    Hmac::<Sha1>::new_from_slice(&salt).is_ok_and(|mac| {
+        mac.chain_update(name.as_bytes())
+            .verify_slice(&hash)
+            .is_ok()
+    })
+}
+
+/// Glob matching with `*` (any run) and `?` (one character), case-insensitively for names.
+fn glob(pattern: &[u8], name: &[u8], fold: bool) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let (mut star, mut resume) = (None, 0);
+    while n < name.len() {
+        let same = |a: u8, b: u8| {
+            if fold {
+                a.eq_ignore_ascii_case(&b)
+            } else {
+                a == b
+            }
+        };
+        if p < pattern.len() && (pattern[p] == b'?' || same(pattern[p], name[n])) {
+            p += 1;
+            n += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some(p);
+            resume = n;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            resume += 1;
+            n = resume;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use russh::keys::ssh_key::public::{Ed25519PublicKey, KeyData};
+
+    /// An ed25519 public key of 32 `byte`s, as a known_hosts line writes it.
+    fn key_text(byte: u8) -> String {
+        PublicKey::new(KeyData::Ed25519(Ed25519PublicKey([byte; 32])), "")
+            .to_openssh()
+            .expect("openssh text")
+    }
+
+    fn key(text: &str) -> PublicKey {
+        PublicKey::from_openssh(text).expect("a key")
+    }
+
+    fn entries(text: &str) -> Vec<Entry> {
+        text.lines()
+            .enumerate()
+            .filter_map(|(i, l)| parse_line(Path::new("kh"), i + 1, l))
+            .collect()
+    }
+
+    #[test]
+    fn patterns_wildcards_ports_and_negation() {
+        let ed = &key_text(1);
+        let e = entries(&format!(
+            "*.example.com,!bad.example.com {ed}\n[10.0.0.?]:2222 {ed}\n10.0.0.5 {ed}\n"
+        ));
+        assert_eq!(verdict(&e, "web.example.com", 22, &key(ed)), Verdict::Known);
+        assert_eq!(verdict(&e, "WEB.Example.com", 22, &key(ed)), Verdict::Known);
+        assert_eq!(
+            verdict(&e, "bad.example.com", 22, &key(ed)),
+            Verdict::Unknown
+        );
+        assert_eq!(verdict(&e, "10.0.0.7", 2222, &key(ed)), Verdict::Known);
+        assert_eq!(verdict(&e, "10.0.0.7", 22, &key(ed)), Verdict::Unknown);
+        assert_eq!(verdict(&e, "10.0.0.5", 22, &key(ed)), Verdict::Known);
+    }
+
+    #[test]
+    fn another_key_for_a_known_host_is_a_change() {
+        let (ed, other) = (&key_text(1), &key_text(2));
+        let e = entries(&format!("# comment\n\n10.0.0.5 {ed}\n"));
+        assert_eq!(
+            verdict(&e, "10.0.0.5", 22, &key(other)),
+            Verdict::Changed {
+                file: PathBuf::from("kh"),
+                line: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_even_where_it_is_also_recorded() {
+        let (ed, other) = (&key_text(1), &key_text(2));
+        let e = entries(&format!("10.0.0.5 {ed}\n@revoked * {ed}\n"));
+        assert_eq!(
+            verdict(&e, "10.0.0.5", 22, &key(ed)),
+            Verdict::Revoked {
+                file: PathBuf::from("kh"),
+                line: 2
+            }
+        );
+        assert_eq!(
+            verdict(&e, "10.0.0.5", 22, &key(other)),
+            Verdict::Changed {
+                file: PathBuf::from("kh"),
+                line: 1
+            }
+        );
+    }
+
+    #[test]
+    fn cert_authority_lines_are_not_host_keys_and_bad_lines_are_skipped() {
+        let ed = &key_text(1);
+        let e = entries(&format!(
+            "@cert-authority *.example.com {ed}\nbroken-line\n10.0.0.6 ssh-ed25519 not-base64\n"
+        ));
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            verdict(&e, "web.example.com", 22, &key(ed)),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn hashed_names_match_like_openssh_writes_them() {
+        let ed = &key_text(1);
+        // `ssh-keygen -H` of "10.231.0.5", salt of 20 zero bytes.
+        let salt = [0u8; 20];
+        let mac = Hmac::<Sha1>::new_from_slice(&salt)
+            .expect("hmac")
+            .chain_update(b"10.231.0.5")
+            .finalize()
+            .into_bytes();
+        let line = format!("|1|{}|{} {ed}", BASE64.encode(&salt), BASE64.encode(&mac));
+        let e = entries(&line);
+        assert_eq!(verdict(&e, "10.231.0.5", 22, &key(ed)), Verdict::Known);
+        assert_eq!(verdict(&e, "10.231.0.6", 22, &key(ed)), Verdict::Unknown);
+    }
+
+    #[test]
+    fn glob_matches_like_openssh() {
+        assert!(glob(b"*", b"anything", true));
+        assert!(glob(b"a*c", b"abbbc", true));
+        assert!(glob(b"a?c", b"abc", true));
+        assert!(!glob(b"a?c", b"abbc", true));
+        assert!(!glob(b"a*d", b"abc", true));
+    }
+}
