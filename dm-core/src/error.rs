@@ -45,6 +45,21 @@ pub enum Error {
         /// The closest known server name.
         suggestion: Option<String>,
     },
+    /// A server named on the command line is declared in the inventory with a provider but is
+    /// not booted (for the run's environment).
+    #[error(
+        "{}: declared, not booted{} (run `{}boot {}`)",
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+        environment.as_ref().map(|e| format!(" for environment `{e}`")).unwrap_or_default(),
+        environment.as_ref().map(|e| format!("-E {e} ")).unwrap_or_default(),
+        names.join(" ")
+    )]
+    NotBooted {
+        /// The servers.
+        names: Vec<String>,
+        /// The run's environment.
+        environment: Option<String>,
+    },
     /// A role named on the command line or by a task has no servers and is not defined.
     #[error(
         "unknown role `{name}`: no server in {inventory} has it{}",
@@ -404,7 +419,8 @@ impl Error {
             | Error::UnknownEnvironment { .. }
             | Error::SshConfig { .. }
             | Error::InvalidHost { .. }
-            | Error::UnknownServer { .. } => Some(Refusal::Config),
+            | Error::UnknownServer { .. }
+            | Error::NotBooted { .. } => Some(Refusal::Config),
             _ => None,
         }
     }

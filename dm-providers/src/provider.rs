@@ -133,7 +133,7 @@ pub(crate) fn key_name(material: &str) -> String {
     format!("dm-{hash:016x}")
 }
 
-fn is_hostname(name: &str) -> bool {
+pub(crate) fn is_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && !name.starts_with('-')

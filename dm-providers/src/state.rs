@@ -15,6 +15,12 @@
 //! [`State::reconcile`] settles what an interrupted run left: a `creating` record whose server
 //! exists at the provider (found by name) is adopted, one whose server does not is dropped; an
 //! interrupted destroy is finished.
+//!
+//! A record belongs to the environment it was booted for: the same name booted for `dev` and
+//! for `staging` is two servers, two records (`[servers."lb1@staging"]`) and two servers at the
+//! provider (the second one named `lb1-staging` there, see [`Record::provider_name`]). Records
+//! without an environment (booted in a run without one, or written by a dm of format version 1
+//! before environments were recorded) are keyed by the name alone.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -32,8 +38,9 @@ use crate::provider::{Destroyed, Provider, Server, ServerSpec, ServerStatus};
 /// The state file's name, in the inventory's directory.
 pub const FILE_NAME: &str = "servers.state.toml";
 
-/// The format version written; a file from a newer dm is refused rather than misread.
-const VERSION: u32 = 1;
+/// The format version written; a file from a newer dm is refused rather than misread. Version 2
+/// keys records of an environment `NAME@ENV`; version 1 files (keyed by name alone) still load.
+const VERSION: u32 = 2;
 
 /// One server in the state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,13 +69,30 @@ pub struct Record {
     /// The token of the create attempt, also recorded at the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
-    /// The inventory environment it was booted for (`-E`), so inventory loading puts it in that
-    /// environment's servers; `None`: in every environment without an explicit server list.
+    /// The inventory environment it was booted for (`-E`): the server is used by runs of that
+    /// environment only (and by another one whose `servers` list names it); `None`: booted in a
+    /// run without an environment, used by every run (as format version 1 records were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The server's name at the provider when it is not `name`: a server booted for one
+    /// environment under a name another environment's server already has at the provider
+    /// (`lb1-staging`). Read it with [`Record::provider_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_at_provider: Option<String>,
 }
 
 impl Record {
+    /// The key of the record in the state file: `NAME`, or `NAME@ENV` for a server booted for
+    /// an environment.
+    pub fn key(&self) -> String {
+        key_of(&self.name, self.environment.as_deref())
+    }
+
+    /// The server's name at its provider (a local machine's hostname, a cloud server's name).
+    pub fn provider_name(&self) -> &str {
+        self.name_at_provider.as_deref().unwrap_or(&self.name)
+    }
+
     /// The address to connect to: public if known, else private.
     pub fn address(&self) -> Option<Ipv4Addr> {
         self.public_ipv4.or(self.private_ipv4)
@@ -154,9 +178,9 @@ impl State {
         self.snapshot().into_values().collect()
     }
 
-    /// The record of server `name`.
-    pub fn get(&self, name: &str) -> Option<Record> {
-        self.snapshot().get(name).cloned()
+    /// The record of server `name` booted for `environment` (`None`: booted without one).
+    pub fn get(&self, name: &str, environment: Option<&str>) -> Option<Record> {
+        self.snapshot().get(&key_of(name, environment)).cloned()
     }
 
     /// Creates the server of `spec` with `provider`, recording it before and after; returns the
@@ -165,7 +189,8 @@ impl State {
     pub async fn create(&self, provider: &dyn Provider, spec: &ServerSpec) -> Result<Record> {
         spec.validate()?;
         let provider_name = provider.name().to_string();
-        let previous = self.get(&spec.name);
+        let environment = spec.environment.as_deref();
+        let previous = self.get(&spec.name, environment);
         if let Some(r) = &previous {
             if r.provider != provider_name {
                 return Err(self.mismatch(&spec.name, &r.provider, &provider_name));
@@ -183,6 +208,10 @@ impl State {
             .as_ref()
             .map(|r| r.created_at.clone())
             .unwrap_or_else(|| rfc3339(SystemTime::now()));
+        let name_at_provider = match &previous {
+            Some(r) => r.name_at_provider.clone(),
+            None => self.free_provider_name(&spec.name, environment, &provider_name)?,
+        };
         let pending = Record {
             name: spec.name.clone(),
             provider: provider_name,
@@ -194,11 +223,15 @@ impl State {
             created_at,
             client_token: Some(token.clone()),
             environment: spec.environment.clone(),
+            name_at_provider,
         };
+        let key = pending.key();
         self.modify(|m| {
-            m.insert(pending.name.clone(), pending.clone());
+            m.insert(key.clone(), pending.clone());
         })?;
+        // The provider knows the server by its name there.
         let mut spec = spec.clone();
+        spec.name = pending.provider_name().to_string();
         spec.client_token = Some(token);
         match provider.create(&spec).await {
             Ok(server) => self.update(&server),
@@ -211,7 +244,7 @@ impl State {
                     }
                     Ok(None) => {
                         self.modify(|m| {
-                            m.remove(&spec.name);
+                            m.remove(&key);
                         })?;
                         Err(e)
                     }
@@ -223,16 +256,23 @@ impl State {
     }
 
     /// Records `server` as the provider reports it (after create, or after waiting for it):
-    /// id, addresses, status; keeps the creation time, roles and token already recorded.
+    /// id, addresses, status; keeps the name, environment, creation time, roles and token
+    /// already recorded. The record is the one whose server has `server.name` at that provider
+    /// (a server never recorded gets a record without an environment).
     pub fn update(&self, server: &Server) -> Result<Record> {
         self.modify(|m| {
-            let old = m.get(&server.name);
+            let key = m
+                .iter()
+                .find(|(_, r)| r.provider == server.provider && r.provider_name() == server.name)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| server.name.clone());
+            let old = m.get(&key);
             let roles = match old {
                 Some(r) if !r.roles.is_empty() => r.roles.clone(),
                 _ => server.roles.clone(),
             };
             let record = Record {
-                name: server.name.clone(),
+                name: old.map_or_else(|| server.name.clone(), |r| r.name.clone()),
                 provider: server.provider.clone(),
                 id: Some(server.id.clone()),
                 public_ipv4: server.public_ipv4,
@@ -246,31 +286,69 @@ impl State {
                     .and_then(|r| r.client_token.clone())
                     .or_else(|| server.client_token.clone()),
                 environment: old.and_then(|r| r.environment.clone()),
+                name_at_provider: old.and_then(|r| r.name_at_provider.clone()),
             };
-            m.insert(record.name.clone(), record.clone());
+            m.insert(key, record.clone());
             record
         })
     }
 
-    /// Destroys server `name` with `provider` and removes its record (marked `deleting` while
-    /// the provider works, so an interrupted destroy is finished by [`State::reconcile`]).
-    pub async fn destroy(&self, provider: &dyn Provider, name: &str) -> Result<Destroyed> {
-        let Some(record) = self.get(name) else {
-            return Err(Error::UnknownServer {
+    /// The name a new server `name` booted for `environment` gets at `provider`: `name`, unless
+    /// a server of another environment has that name there already; then `name-ENV` (`None`
+    /// means that name is free). Fails when that is taken too or too long for a hostname.
+    fn free_provider_name(
+        &self,
+        name: &str,
+        environment: Option<&str>,
+        provider: &str,
+    ) -> Result<Option<String>> {
+        let records = self.snapshot();
+        let taken = |candidate: &str| {
+            records
+                .values()
+                .any(|r| r.provider == provider && r.provider_name() == candidate)
+        };
+        if !taken(name) {
+            return Ok(None);
+        }
+        let qualified = format!("{name}-{}", environment.unwrap_or("none"));
+        if taken(&qualified) || !crate::provider::is_hostname(&qualified) {
+            return Err(Error::InvalidSpec {
                 name: name.to_string(),
+                message: format!(
+                    "a server named {name} is booted for another environment at provider                      {provider}, and the name for this one, {qualified}, is taken or not a                      hostname; give this environment's server another name"
+                ),
+            });
+        }
+        Ok(Some(qualified))
+    }
+
+    /// Destroys server `name` booted for `environment` with `provider` and removes its record
+    /// (marked `deleting` while the provider works, so an interrupted destroy is finished by
+    /// [`State::reconcile`]).
+    pub async fn destroy(
+        &self,
+        provider: &dyn Provider,
+        name: &str,
+        environment: Option<&str>,
+    ) -> Result<Destroyed> {
+        let Some(record) = self.get(name, environment) else {
+            return Err(Error::UnknownServer {
+                name: key_of(name, environment),
                 path: self.path.clone(),
                 known: self.snapshot().into_keys().collect(),
             });
         };
+        let key = record.key();
         if record.provider != provider.name() {
             return Err(self.mismatch(name, &record.provider, provider.name()));
         }
         let id = match record.id.clone() {
             Some(id) => Some(id),
-            None => provider.find(name).await?.map(|s| s.id),
+            None => provider.find(record.provider_name()).await?.map(|s| s.id),
         };
         self.modify(|m| {
-            if let Some(r) = m.get_mut(name) {
+            if let Some(r) = m.get_mut(&key) {
                 r.status = ServerStatus::Deleting;
             }
         })?;
@@ -279,15 +357,15 @@ impl State {
             None => Destroyed::AlreadyGone,
         };
         self.modify(|m| {
-            m.remove(name);
+            m.remove(&key);
         })?;
         Ok(outcome)
     }
 
-    /// Removes the record of `name` without asking any provider (for servers destroyed by other
-    /// means). Returns the record, if there was one.
-    pub fn forget(&self, name: &str) -> Result<Option<Record>> {
-        self.modify(|m| m.remove(name))
+    /// Removes the record of `name` booted for `environment` without asking any provider (for
+    /// servers destroyed by other means). Returns the record, if there was one.
+    pub fn forget(&self, name: &str, environment: Option<&str>) -> Result<Option<Record>> {
+        self.modify(|m| m.remove(&key_of(name, environment)))
     }
 
     /// Settles what an interrupted run left behind, asking each record's provider (matched by
@@ -309,7 +387,7 @@ impl State {
                     .push((record.name.clone(), record.provider.clone()));
                 continue;
             };
-            let found = provider.find(&record.name).await?;
+            let found = provider.find(record.provider_name()).await?;
             match (&record.status, found) {
                 (ServerStatus::Creating, Some(server)) => {
                     let ours =
@@ -325,12 +403,12 @@ impl State {
                 (ServerStatus::Deleting, Some(server)) => {
                     tracing::info!(server = %record.name, id = %server.id, "finishing an interrupted destroy");
                     provider.destroy(&server.id).await?;
-                    self.forget(&record.name)?;
+                    self.forget(&record.name, record.environment.as_deref())?;
                     done.destroyed.push(record.name.clone());
                 }
                 (_, None) => {
                     tracing::info!(server = %record.name, status = %record.status, "the provider has no such server; dropping the record");
-                    self.forget(&record.name)?;
+                    self.forget(&record.name, record.environment.as_deref())?;
                     done.dropped.push(record.name.clone());
                 }
                 _ => {}
@@ -467,11 +545,27 @@ fn read_records(path: &Path) -> Result<BTreeMap<String, Record>> {
     Ok(parsed
         .servers
         .into_iter()
-        .map(|(name, mut r)| {
-            r.name.clone_from(&name);
-            (name, r)
+        .map(|(key, mut r)| {
+            // `NAME@ENV` (version 2), or `NAME` with the environment in the record (version 1,
+            // rewritten under its version 2 key by the next change).
+            match key.split_once('@') {
+                Some((name, environment)) => {
+                    r.name = name.to_string();
+                    r.environment = Some(environment.to_string());
+                }
+                None => r.name = key,
+            }
+            (r.key(), r)
         })
         .collect())
+}
+
+/// The state file key of server `name` booted for `environment`.
+fn key_of(name: &str, environment: Option<&str>) -> String {
+    match environment {
+        Some(environment) => format!("{name}@{environment}"),
+        None => name.to_string(),
+    }
 }
 
 /// Writes the records to a temporary file next to `path`, syncs it, renames it over `path` and
@@ -567,5 +661,34 @@ mod tests {
             lock_path(Path::new("/a/servers.state.toml")),
             Path::new("/a/servers.state.toml.lock")
         );
+    }
+
+    #[test]
+    fn version_1_records_load_and_environments_key_their_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &path,
+            "version = 1\n\
+             [servers.lb1]\nprovider = \"local\"\nstatus = \"running\"\n\
+             created_at = \"2026-01-01T00:00:00Z\"\nenvironment = \"dev\"\n\
+             [servers.db1]\nprovider = \"local\"\nstatus = \"running\"\n\
+             created_at = \"2026-01-01T00:00:00Z\"\n\
+             [servers.\"lb1@staging\"]\nprovider = \"local\"\nstatus = \"running\"\n\
+             created_at = \"2026-01-01T00:00:00Z\"\nname_at_provider = \"lb1-staging\"\n",
+        )
+        .expect("write");
+        let records = read_records(&path).expect("reads");
+        let keys: Vec<&str> = records.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["db1", "lb1@dev", "lb1@staging"]);
+        let dev = &records["lb1@dev"];
+        assert_eq!((dev.name.as_str(), dev.provider_name()), ("lb1", "lb1"));
+        let staging = &records["lb1@staging"];
+        assert_eq!(staging.environment.as_deref(), Some("staging"));
+        assert_eq!(
+            (staging.name.as_str(), staging.provider_name()),
+            ("lb1", "lb1-staging")
+        );
+        assert_eq!(records["db1"].environment, None);
     }
 }

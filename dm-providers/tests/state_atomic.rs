@@ -89,7 +89,7 @@ async fn a_failed_write_changes_nothing() {
 
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
     assert!(
-        state.get("appnode2").is_none(),
+        state.get("appnode2", None).is_none(),
         "memory did not run ahead of the file"
     );
     assert_eq!(state.records().len(), 1);
@@ -117,7 +117,7 @@ async fn the_file_round_trips_and_is_readable() {
     assert!(text.contains("created_at = \"20"), "{text}");
 
     let state = State::open(&path, Duration::from_secs(5)).await.unwrap();
-    let r = state.get("appnode2").unwrap();
+    let r = state.get("appnode2", None).unwrap();
     assert_eq!(r.name, "appnode2");
     assert_eq!(r.id.as_deref(), Some("1002"));
     assert_eq!(r.address(), Some("203.0.113.2".parse().unwrap()));

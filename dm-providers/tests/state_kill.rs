@@ -64,7 +64,7 @@ async fn killed_mid_create_then_reconciled_without_loss_or_duplicate() {
     let done = state.reconcile(&[&hz as &dyn Provider]).await.unwrap();
     assert_eq!(done.adopted.len(), 1);
     let made = fake.world().servers.values().next().unwrap().id.to_string();
-    assert_eq!(state.get("appnode2").unwrap().id, Some(made.clone()));
+    assert_eq!(state.get("appnode2", None).unwrap().id, Some(made.clone()));
 
     let again = state
         .create(&hz, &fake::spec(Api::Hetzner, "appnode2"))

@@ -61,11 +61,11 @@ async fn hetzner_create_that_reached_the_provider_is_adopted() {
     let made = fake.world().servers.values().next().unwrap().clone();
 
     let state = State::open(&path, Duration::from_secs(5)).await.unwrap();
-    let token = state.get("appnode2").unwrap().client_token;
+    let token = state.get("appnode2", None).unwrap().client_token;
     let done = state.reconcile(&[hz.as_ref()]).await.unwrap();
     assert_eq!(done.adopted.len(), 1);
     assert!(done.dropped.is_empty());
-    let r = state.get("appnode2").unwrap();
+    let r = state.get("appnode2", None).unwrap();
     assert_eq!(r.id, Some(made.id.to_string()));
     assert_eq!(r.public_ipv4, Some("127.0.0.1".parse().unwrap()));
     assert_eq!(r.roles, ["appnode"]);
@@ -191,13 +191,13 @@ async fn an_interrupted_destroy_is_finished() {
     for _ in 0..4 {
         fake.fail_next(Method::DELETE, "/servers/", Fault::ServerError(503));
     }
-    let err = state.destroy(&hz, "appnode2").await.unwrap_err();
+    let err = state.destroy(&hz, "appnode2", None).await.unwrap_err();
     assert!(
         err.to_string().contains("HTTP 503 after 4 attempt(s)"),
         "{err}"
     );
     assert_eq!(
-        state.get("appnode2").unwrap().status,
+        state.get("appnode2", None).unwrap().status,
         ServerStatus::Deleting
     );
     assert_eq!(fake.world().servers.len(), 1);
@@ -209,7 +209,7 @@ async fn an_interrupted_destroy_is_finished() {
     assert!(state.records().is_empty());
     assert!(fake.world().servers.is_empty());
 
-    let err = state.destroy(&hz, "appnode2").await.unwrap_err();
+    let err = state.destroy(&hz, "appnode2", None).await.unwrap_err();
     assert!(
         err.to_string().starts_with("no server `appnode2` in"),
         "{err}"

@@ -30,6 +30,7 @@ mod ops_apt;
 mod ops_converge;
 mod ops_failures;
 mod ops_git;
+mod provider_environments;
 mod provider_local;
 mod quickstart;
 mod std_deploy;

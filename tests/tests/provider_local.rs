@@ -43,12 +43,17 @@ fn namespaces_of(project: &LocalProject) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The state file's server names (its `[servers.NAME]` headers).
+/// The state file's server names (its `[servers.NAME]` and `[servers."NAME@ENV"]` headers).
 fn recorded(project: &LocalProject) -> Vec<String> {
     let text = std::fs::read_to_string(project.state_path()).unwrap_or_default();
     text.lines()
         .filter_map(|l| l.strip_prefix("[servers.")?.strip_suffix(']'))
-        .map(str::to_string)
+        .map(|key| {
+            let key = key.trim_matches('"');
+            key.split_once('@')
+                .map_or(key, |(name, _)| name)
+                .to_string()
+        })
         .collect()
 }
 

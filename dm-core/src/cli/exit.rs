@@ -73,6 +73,7 @@ mod tests {
             operations: Default::default(),
             skipped_commands: 0,
             hosts: Vec::new(),
+            not_booted: Vec::new(),
         };
         // ExitCode has no accessor: compare with the codes built the same way.
         for candidate in [

@@ -256,9 +256,18 @@ pub async fn run_task(
         .into_iter()
         .map(Arc::new)
         .collect();
+    // Declared servers the selection covers that are not booted (for this environment): said,
+    // and counted in the summary, rather than skipped without a word.
+    let not_booted = inventory.unbooted_in_selection(&roles, task.roles, &names);
     let hosts = if task.local {
         Vec::new()
     } else {
+        if selected.is_empty() && !not_booted.is_empty() {
+            return Err(Error::NotBooted {
+                names: not_booted,
+                environment: inventory.environment().map(str::to_string),
+            });
+        }
         if selected.is_empty() {
             return Err(Error::NoHostsSelected {
                 task: task.name.to_string(),
@@ -306,6 +315,7 @@ pub async fn run_task(
         interrupt.stop_new.is_cancelled(),
     );
     report.environment = shared.inventory.environment().map(str::to_string);
+    report.not_booted = not_booted;
     Ok(report)
 }
 

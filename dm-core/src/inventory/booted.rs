@@ -11,7 +11,14 @@
 //!   recorded roles (else the role inferred from its name), and the environment it was booted
 //!   for (it joins that environment's `servers` list);
 //! - a record still `creating` or `deleting`, or without an address, is not a usable server yet
-//!   and is left out (the next `boot`/`destroy` reconciles it).
+//!   and is left out (the next `boot`/`destroy` reconciles it);
+//! - environments never bleed: a run uses the record booted for its own environment; else a
+//!   record booted without an environment (in a run without one, or written before dm recorded
+//!   environments: shared by every environment, as it always was); else a record of another
+//!   environment only when the run's environment lists the server in its `servers` (the
+//!   inventory says so). A server booted for `dev` is otherwise not a server of `staging`, and
+//!   a server staging declares is "declared, not booted" there until `-E staging boot` boots
+//!   staging's own.
 //!
 //! When a record has a private address different from its public one, it becomes the server's
 //! `private_address` var (unless the inventory sets one), the address other servers use.
@@ -30,7 +37,8 @@ use crate::host::Host;
 /// The state file's name, next to the inventory (the same name dm-providers writes).
 pub const STATE_FILE: &str = "servers.state.toml";
 
-/// The part of the state file inventory loading needs.
+/// The part of the state file inventory loading needs. Keys are `NAME`, or `NAME@ENV` for a
+/// server booted for an environment (format version 2).
 #[derive(Debug, Default, Deserialize)]
 struct StateFile {
     #[serde(default)]
@@ -60,22 +68,41 @@ pub fn state_file_of(inventory: &Path) -> PathBuf {
         .join(STATE_FILE)
 }
 
-/// Adds the usable servers of the state file next to `inventory` to `file` (see the module docs).
-/// A missing state file adds nothing; an unreadable or invalid one is an error naming it.
-///
-/// Returns the servers `file` declares without an address that the state file gave none
-/// either: those with a provider are not booted (see [`split_unbooted`]).
-pub(crate) fn merge(file: &mut InventoryFile, inventory: &Path) -> Result<Vec<String>, Error> {
+/// What [`merge`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Merged {
+    /// The servers the inventory declares without an address that the state file gave none
+    /// either: those with a provider are not booted (see [`split_unbooted`]).
+    pub addressless: Vec<String>,
+    /// Per server taken from the state file, the environment of its record (`None`: booted
+    /// without one).
+    pub booted_for: BTreeMap<String, Option<String>>,
+}
+
+/// Adds the servers of the state file next to `inventory` that a run in `environment` (`-E`,
+/// else the file's `default_environment`) may use to `file` (see the module docs). A missing
+/// state file adds nothing; an unreadable or invalid one is an error naming it.
+pub(crate) fn merge(
+    file: &mut InventoryFile,
+    inventory: &Path,
+    environment: Option<&str>,
+) -> Result<Merged, Error> {
     let mut addressless: Vec<String> = file
         .servers
         .iter()
         .filter(|(_, server)| server.get_ref().address.is_none())
         .map(|(name, _)| name.get_ref().clone())
         .collect();
+    let mut booted_for = BTreeMap::new();
     let path = state_file_of(inventory);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(addressless),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Merged {
+                addressless,
+                booted_for,
+            });
+        }
         Err(source) => return Err(Error::InventoryRead { path, source }),
     };
     let state: StateFile = toml::from_str(&text).map_err(|e| {
@@ -85,15 +112,16 @@ pub(crate) fn merge(file: &mut InventoryFile, inventory: &Path) -> Result<Vec<St
         };
         src.toml_error(&e)
     })?;
-    for (name, record) in state.servers {
-        let usable = !matches!(record.status.as_str(), "creating" | "deleting");
-        let Some(address) = record
-            .public_ipv4
-            .or(record.private_ipv4)
-            .filter(|_| usable)
-        else {
+    let active = environment.map(str::to_string).or_else(|| {
+        file.default_environment
+            .as_ref()
+            .map(|e| e.get_ref().clone())
+    });
+    for (name, record) in runs_records(state, active.as_deref(), file) {
+        let Some(address) = record.public_ipv4.or(record.private_ipv4) else {
             continue;
         };
+        booted_for.insert(name.clone(), record.environment.clone());
         let private = record.private_ipv4.filter(|p| *p != address);
         match file.servers.get_mut(name.as_str()) {
             Some(declared) => {
@@ -111,13 +139,62 @@ pub(crate) fn merge(file: &mut InventoryFile, inventory: &Path) -> Result<Vec<St
                     ..ServerFile::default()
                 };
                 add_private_address(&mut server, private);
-                join_environment(file, &name, record.environment.as_deref());
+                if record.environment == active {
+                    join_environment(file, &name, active.as_deref());
+                }
                 file.servers
                     .insert(Spanned::new(0..0, name.clone()), Spanned::new(0..0, server));
             }
         }
     }
-    Ok(addressless)
+    Ok(Merged {
+        addressless,
+        booted_for,
+    })
+}
+
+/// The usable record each server name has for a run in `active` (see the module docs): the
+/// one booted for `active`, else one booted without an environment, else one of another
+/// environment whose server `active`'s `servers` list names.
+fn runs_records(
+    state: StateFile,
+    active: Option<&str>,
+    file: &InventoryFile,
+) -> BTreeMap<String, BootedRecord> {
+    let listed = |name: &str| {
+        active
+            .and_then(|env| file.environments.get(env))
+            .and_then(|env| env.servers.as_ref())
+            .is_some_and(|servers| servers.iter().any(|s| s.get_ref() == name))
+    };
+    // 0 is the best match; records of other environments the run may not use have none.
+    let rank = |record: &BootedRecord, name: &str| match record.environment.as_deref() {
+        e if e == active => Some(0),
+        None => Some(1),
+        Some(_) if listed(name) => Some(2),
+        Some(_) => None,
+    };
+    let mut chosen: BTreeMap<String, (u8, BootedRecord)> = BTreeMap::new();
+    for (key, mut record) in state.servers {
+        // `NAME@ENV` (format version 2) or `NAME` (the environment, if any, in the record).
+        let name = match key.split_once('@') {
+            Some((name, environment)) => {
+                record.environment = Some(environment.to_string());
+                name.to_string()
+            }
+            None => key,
+        };
+        if matches!(record.status.as_str(), "creating" | "deleting") {
+            continue;
+        }
+        let Some(rank) = rank(&record, &name) else {
+            continue;
+        };
+        if chosen.get(&name).is_none_or(|(best, _)| rank < *best) {
+            chosen.insert(name, (rank, record));
+        }
+    }
+    chosen.into_iter().map(|(name, (_, r))| (name, r)).collect()
 }
 
 /// Splits `servers` into those that exist and those that are declared with a provider but not
@@ -169,11 +246,80 @@ mod tests {
     use super::*;
 
     fn merged(inventory: &str, state: &str) -> InventoryFile {
+        merged_in(inventory, state, Some("dev"))
+    }
+
+    fn merged_in(inventory: &str, state: &str, environment: Option<&str>) -> InventoryFile {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), state).unwrap();
         let mut file: InventoryFile = toml::from_str(inventory).unwrap();
-        merge(&mut file, &dir.path().join("dm.toml")).unwrap();
+        merge(&mut file, &dir.path().join("dm.toml"), environment).unwrap();
         file
+    }
+
+    /// Two environments' servers of one name, a version 1 record (environment inside), and
+    /// records without an environment.
+    const TWO_ENVIRONMENTS: &str = r#"
+version = 2
+[servers."lb1@dev"]
+provider = "local"
+public_ipv4 = "10.231.255.2"
+status = "running"
+created_at = "2026-01-01T00:00:00Z"
+
+[servers."lb1@staging"]
+provider = "local"
+public_ipv4 = "10.231.255.3"
+status = "running"
+created_at = "2026-01-01T00:00:00Z"
+name_at_provider = "lb1-staging"
+
+[servers.db1]
+provider = "local"
+public_ipv4 = "10.231.255.4"
+status = "running"
+created_at = "2026-01-01T00:00:00Z"
+environment = "dev"
+
+[servers.cache1]
+provider = "local"
+public_ipv4 = "10.231.255.5"
+status = "running"
+created_at = "2026-01-01T00:00:00Z"
+"#;
+
+    fn address(file: &InventoryFile, name: &str) -> Option<String> {
+        file.servers
+            .get(name)
+            .and_then(|s| s.get_ref().address.as_ref())
+            .map(|a| a.get_ref().clone())
+    }
+
+    #[test]
+    fn a_run_uses_only_its_own_environments_servers() {
+        let inventory = "[environments.dev]\n[environments.staging]\n[environments.qa]\n";
+        let dev = merged_in(inventory, TWO_ENVIRONMENTS, Some("dev"));
+        assert_eq!(address(&dev, "lb1").as_deref(), Some("10.231.255.2"));
+        assert_eq!(
+            address(&dev, "db1").as_deref(),
+            Some("10.231.255.4"),
+            "version 1 record"
+        );
+        let staging = merged_in(inventory, TWO_ENVIRONMENTS, Some("staging"));
+        assert_eq!(address(&staging, "lb1").as_deref(), Some("10.231.255.3"));
+        assert_eq!(address(&staging, "db1"), None, "dev's db1 is not staging's");
+        // Booted without an environment: every environment's, as before.
+        assert_eq!(address(&staging, "cache1").as_deref(), Some("10.231.255.5"));
+        let qa = merged_in(inventory, TWO_ENVIRONMENTS, Some("qa"));
+        assert_eq!(address(&qa, "lb1"), None);
+    }
+
+    #[test]
+    fn another_environments_server_is_used_when_the_inventory_lists_it() {
+        let inventory = "[environments.dev]\n[environments.qa]\nservers = [\"db1\"]\n";
+        let qa = merged_in(inventory, TWO_ENVIRONMENTS, Some("qa"));
+        assert_eq!(address(&qa, "db1").as_deref(), Some("10.231.255.4"));
+        assert_eq!(address(&qa, "lb1"), None, "not listed");
     }
 
     const STATE: &str = r#"

@@ -98,6 +98,9 @@ pub struct Inventory {
     /// Servers of the active environment declared with a provider but not booted (see
     /// [`Inventory::unbooted_server`]).
     unbooted: Vec<Host>,
+    /// Per server taken from the state file, the environment it was booted for (see
+    /// [`Inventory::booted_for`]).
+    booted_for: std::collections::BTreeMap<String, Option<String>>,
     /// `[dns]` settings for the active environment, for [`Inventory::dns_settings`].
     dns: toml::Table,
 }
@@ -143,15 +146,16 @@ impl Inventory {
         let mut file: InventoryFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
         // Servers booted by a provider join the inventory before anything is resolved, so they
         // are servers like any other (see `booted`).
-        let addressless = booted::merge(&mut file, path)?;
+        let booted = booted::merge(&mut file, path, environment)?;
         let resolved = resolve::resolve(&file, &src, environment, ssh)?;
         vars_table::check_hosts(&src, resolved.environment.as_deref(), &resolved.servers)?;
         let providers =
             provider::ProviderLayers::read(&file, &src, resolved.environment.as_deref())?;
         let dns = dns::dns_settings(&file, resolved.environment.as_deref());
-        let (servers, unbooted) = booted::split_unbooted(resolved.servers, &addressless, |host| {
-            !providers.for_server(&host.name, &host.roles).is_empty()
-        });
+        let (servers, unbooted) =
+            booted::split_unbooted(resolved.servers, &booted.addressless, |host| {
+                !providers.for_server(&host.name, &host.roles).is_empty()
+            });
         Ok(Inventory {
             path: Some(path.to_path_buf()),
             environment: resolved.environment,
@@ -159,6 +163,7 @@ impl Inventory {
             known_hosts: resolved.known_hosts,
             servers,
             unbooted,
+            booted_for: booted.booted_for,
             all_servers: resolved.all_servers,
             known_roles: resolved.known_roles,
             vars: resolved.vars,
@@ -186,6 +191,7 @@ impl Inventory {
             secrets: crate::secrets::Secrets::none(),
             providers: provider::ProviderLayers::default(),
             unbooted: Vec::new(),
+            booted_for: Default::default(),
             dns: toml::Table::new(),
         }
     }
@@ -278,6 +284,14 @@ impl Inventory {
     /// [`Inventory::servers`] (no task can reach it); `boot` reads its roles and vars here.
     pub fn unbooted_server(&self, name: &str) -> Option<&Host> {
         self.unbooted.iter().find(|s| s.name == name)
+    }
+
+    /// For a server this run found in the state file (`servers.state.toml`), the environment
+    /// its record was booted for: `Some(None)` when booted without one. Usually the run's own
+    /// environment; another one only when the run's environment lists the server in its
+    /// `servers` (see [`booted`]). `None` for servers that are not booted ones.
+    pub fn booted_for(&self, name: &str) -> Option<Option<&str>> {
+        self.booted_for.get(name).map(Option::as_deref)
     }
 
     /// Every server of the active environment declared with a provider but not booted (see

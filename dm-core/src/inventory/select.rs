@@ -120,7 +120,38 @@ impl Inventory {
         self.servers.iter().position(|s| s.name == name)
     }
 
+    /// The servers declared with a provider but not booted (for this environment) that the
+    /// selection would pick if they were (by `-R` role, the task's roles, or every server of
+    /// the environment): the run cannot reach them and reports them as not booted. `-H` names
+    /// of such servers are an error ([`Error::NotBooted`]) instead.
+    pub fn unbooted_in_selection(
+        &self,
+        roles: &[String],
+        task_roles: &[&str],
+        hosts: &[String],
+    ) -> Vec<String> {
+        let roles = split_list(roles);
+        let everything = roles.is_empty() && split_list(hosts).is_empty();
+        self.unbooted
+            .iter()
+            .filter(|s| {
+                if everything {
+                    task_roles.is_empty() || task_roles.iter().any(|r| s.has_role(r))
+                } else {
+                    roles.iter().any(|r| s.has_role(r))
+                }
+            })
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     fn unknown_host(&self, name: &str) -> Error {
+        if self.unbooted_server(name).is_some() {
+            return Error::NotBooted {
+                names: vec![name.to_string()],
+                environment: self.environment.clone(),
+            };
+        }
         Error::UnknownHost {
             name: name.to_string(),
             inventory: self.describe(),

@@ -37,6 +37,9 @@ pub struct RunReport {
     pub skipped_commands: usize,
     /// One entry per host, in host order.
     pub hosts: Vec<HostReport>,
+    /// Servers the selection covers that the inventory declares but that are not booted (for
+    /// this environment): the run could not reach them (`boot NAME` boots one).
+    pub not_booted: Vec<String>,
 }
 
 /// How many hosts ended in each status.
@@ -248,6 +251,7 @@ impl RunReport {
             operations: op_totals,
             skipped_commands: skipped_total,
             hosts,
+            not_booted: Vec::new(),
         }
     }
 }

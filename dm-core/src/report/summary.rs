@@ -7,11 +7,18 @@ use super::RunReport;
 /// Renders the summary printed after a run.
 pub fn render(report: &RunReport, show_round_trips: bool) -> String {
     let mut out = String::new();
-    let width = report.hosts.iter().map(|h| h.host.len()).max().unwrap_or(4);
+    let width = report
+        .hosts
+        .iter()
+        .map(|h| h.host.as_str())
+        .chain(report.not_booted.iter().map(String::as_str))
+        .map(str::len)
+        .max()
+        .unwrap_or(4);
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "\n{}{}: {} host{}: {} ok, {} failed, {} unreachable{} in {:.2}s{}",
+        "\n{}{}: {} host{}: {} ok, {} failed, {} unreachable{}{} in {:.2}s{}",
         report.task,
         match &report.environment {
             Some(env) => format!(" ({env})"),
@@ -23,6 +30,11 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         c.failed,
         c.unreachable,
         extra_counts(c),
+        if report.not_booted.is_empty() {
+            String::new()
+        } else {
+            format!(", {} declared, not booted", report.not_booted.len())
+        },
         report.elapsed_secs,
         if report.interrupted {
             " (interrupted)"
@@ -69,6 +81,13 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
             }
         }
         out.push('\n');
+    }
+    for name in &report.not_booted {
+        let _ = writeln!(
+            out,
+            "  {name:<width$}  {:<11}  declared, not booted (run `boot {name}`)",
+            "not booted"
+        );
     }
     out
 }
@@ -230,5 +249,36 @@ mod tests {
         let text = render(&report, false);
         assert!(text.contains("--check: 2 commands not run"), "{text}");
         assert!(text.contains("2 commands not run (--check)"), "{text}");
+    }
+
+    #[test]
+    fn declared_servers_that_are_not_booted_are_counted_and_named() {
+        let results = vec![HostResult {
+            host: "app1".into(),
+            outcome: Outcome::Ok,
+            elapsed: Duration::from_millis(500),
+            round_trips: 1,
+        }];
+        let mut report = RunReport::new(
+            "set-motd",
+            &results,
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        report.not_booted = vec!["lb1".into()];
+        assert!(
+            report.success,
+            "a server that is not booted does not fail the run"
+        );
+        let text = render(&report, false);
+        assert!(
+            text.contains("1 host: 1 ok, 0 failed, 0 unreachable, 1 declared, not booted"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  lb1   not booted   declared, not booted (run `boot lb1`)"),
+            "{text}"
+        );
     }
 }

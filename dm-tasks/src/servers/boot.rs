@@ -92,7 +92,9 @@ async fn boot_one(
     spec: ServerSpec,
     wait: Wait,
 ) -> anyhow::Result<Booted> {
-    let known = state.get(&spec.name).map(|r| r.status);
+    let known = state
+        .get(&spec.name, spec.environment.as_deref())
+        .map(|r| r.status);
     let already = known == Some(ServerStatus::Running);
     // Booted before, now off: it comes back with its disk (and its setup) as it was.
     let created = !matches!(known, Some(ServerStatus::Running | ServerStatus::Off));
@@ -134,7 +136,7 @@ async fn boot_one(
 
 /// The spec of server `name`: its roles (the inventory's for that name, else inferred from the
 /// name), the operator's keys, the provider settings' size, image, region and tags, and the
-/// run's environment.
+/// environment it is booted for (see [`super::providers::record_environment`]).
 fn spec_for(
     ctx: &Ctx,
     name: &str,
@@ -185,6 +187,8 @@ fn spec_for(
     spec.ssh_keys = keys.to_vec();
     spec.roles = roles;
     spec.tags = tags;
-    spec.environment = ctx.inventory().environment().map(str::to_string);
+    // The run's environment, or the one of another environment's server that the run's
+    // environment lists (then it is that server, booted already).
+    spec.environment = super::providers::record_environment(ctx, name);
     Ok(spec)
 }

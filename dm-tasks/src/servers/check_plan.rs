@@ -4,7 +4,7 @@
 use dm_core::Ctx;
 use dm_providers::{Record, ServerStatus, State};
 
-use super::providers::project_and_state_path;
+use super::providers::{project_and_state_path, record_of};
 
 /// The records of the state file next to the run's inventory, read without locking it.
 pub(crate) fn recorded(ctx: &Ctx) -> anyhow::Result<Vec<Record>> {
@@ -26,7 +26,7 @@ fn provider_of(ctx: &Ctx, name: &str) -> String {
 pub(crate) fn boot(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
     let records = recorded(ctx)?;
     for name in names {
-        let what = match records.iter().find(|r| &r.name == name).map(|r| &r.status) {
+        let what = match record_of(ctx, &records, name).map(|r| &r.status) {
             Some(ServerStatus::Running) => "already booted; would leave it as it is".to_string(),
             Some(ServerStatus::Off) => "is off; would start it with its disk as it was".to_string(),
             Some(other) => format!("recorded as `{other}`; would settle its record, then boot it"),
@@ -41,12 +41,20 @@ pub(crate) fn boot(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
 pub(crate) fn destroy(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
     let records = recorded(ctx)?;
     for name in names {
-        if !records.iter().any(|r| &r.name == name) {
-            anyhow::bail!(
-                "{name} is not a server booted by dm (the state file {} does not record it); \
-                 servers declared only in the inventory are not dm's to destroy",
-                project_and_state_path(ctx).1.display()
-            );
+        if record_of(ctx, &records, name).is_none() {
+            return Err(dm_core::Error::UnknownServer {
+                name: name.clone(),
+                message: format!(
+                    "it is not a server booted by dm{} (the state file {} does not record it); \
+                     servers declared only in the inventory are not dm's to destroy",
+                    ctx.inventory()
+                        .environment()
+                        .map(|e| format!(" for environment `{e}`"))
+                        .unwrap_or_default(),
+                    project_and_state_path(ctx).1.display()
+                ),
+            }
+            .into());
         }
     }
     for name in names {

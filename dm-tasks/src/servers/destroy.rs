@@ -6,7 +6,7 @@ use dm_core::Ctx;
 use dm_providers::Destroyed;
 use tokio::task::JoinSet;
 
-use super::providers::ServerStore;
+use super::providers::{ServerStore, record_of};
 
 /// Destroys servers `names` (all at once) with the provider that booted them, and removes their
 /// records; the local provider also removes their host keys from known_hosts. Only servers in
@@ -17,14 +17,24 @@ pub async fn destroy_servers(
     store: &ServerStore,
     names: &[String],
 ) -> anyhow::Result<()> {
-    let known: Vec<String> = store.state.records().into_iter().map(|r| r.name).collect();
+    let records = store.state.records();
+    // Only this run's environment's servers (see `record_environment`).
+    let known: Vec<String> = records
+        .iter()
+        .filter(|r| record_of(ctx, &records, &r.name) == Some(r))
+        .map(|r| r.name.clone())
+        .collect();
     for name in names {
         if !known.contains(name) {
             return Err(dm_core::Error::UnknownServer {
                 name: name.clone(),
                 message: format!(
-                    "it is not a server booted by dm (the state file {} records: {}); servers \
+                    "it is not a server booted by dm{} (the state file {} records: {}); servers \
                      declared only in the inventory are not dm's to destroy",
+                    ctx.inventory()
+                        .environment()
+                        .map(|e| format!(" for environment `{e}`"))
+                        .unwrap_or_default(),
                     store.state.path().display(),
                     if known.is_empty() {
                         "none".to_string()
@@ -38,7 +48,7 @@ pub async fn destroy_servers(
     }
     let mut running = JoinSet::new();
     for name in names {
-        let Some(record) = store.state.get(name) else {
+        let Some(record) = record_of(ctx, &records, name).cloned() else {
             continue;
         };
         let provider =
@@ -47,7 +57,9 @@ pub async fn destroy_servers(
         let (name, log) = (name.clone(), ctx.clone());
         running.spawn(async move {
             log.log(format!("{name}: destroying ({})", provider.name()));
-            let outcome = state.destroy(provider.as_ref(), &name).await;
+            let outcome = state
+                .destroy(provider.as_ref(), &name, record.environment.as_deref())
+                .await;
             match &outcome {
                 Ok(Destroyed::Deleted) => log.log(format!("{name}: destroyed")),
                 Ok(Destroyed::AlreadyGone) => {

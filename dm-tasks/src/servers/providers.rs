@@ -126,6 +126,31 @@ impl ServerStore {
     }
 }
 
+/// The environment whose record server `name` has (or gets) in this run's state file: the
+/// environment of the booted server the inventory uses for `name` (another environment's only
+/// when the run's environment lists it, see `dm_core::inventory::booted`), else the run's own
+/// environment. Servers booted for one environment are never booted, found or destroyed by a
+/// run of another.
+pub(crate) fn record_environment(ctx: &Ctx, name: &str) -> Option<String> {
+    let inventory = ctx.inventory();
+    match inventory.booted_for(name) {
+        Some(environment) => environment.map(str::to_string),
+        None => inventory.environment().map(str::to_string),
+    }
+}
+
+/// The record of server `name` for this run (see [`record_environment`]), among `records`.
+pub(crate) fn record_of<'r>(
+    ctx: &Ctx,
+    records: &'r [dm_providers::Record],
+    name: &str,
+) -> Option<&'r dm_providers::Record> {
+    let environment = record_environment(ctx, name);
+    records
+        .iter()
+        .find(|r| r.name == name && r.environment == environment)
+}
+
 /// Fails with one clear message (needs root, or which packages are missing) when any of
 /// servers `names` is, or would be, a local machine and this process cannot manage those:
 /// checked before the state file is opened, so nothing is touched.
@@ -138,7 +163,7 @@ pub(crate) fn check_local_access(ctx: &Ctx, names: &[String]) -> anyhow::Result<
     let recorded = State::read(&State::path_next_to(&inventory_path)).unwrap_or_default();
     let local = names
         .iter()
-        .any(|name| match recorded.iter().find(|r| &r.name == name) {
+        .any(|name| match record_of(ctx, &recorded, name) {
             Some(record) => record.provider == "local",
             None => ctx
                 .inventory()

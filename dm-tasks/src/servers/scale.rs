@@ -147,9 +147,11 @@ fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow:
         ));
         return Ok(());
     }
-    let booted: Vec<String> = super::check_plan::recorded(ctx)?
-        .into_iter()
-        .map(|r| r.name)
+    let records = super::check_plan::recorded(ctx)?;
+    let booted: Vec<String> = records
+        .iter()
+        .filter(|r| super::providers::record_of(ctx, &records, &r.name) == Some(r))
+        .map(|r| r.name.clone())
         .collect();
     let mut removable: Vec<&Host> = current
         .iter()
@@ -265,7 +267,12 @@ async fn scale_down(
     fewer: usize,
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let booted: Vec<String> = store.state.records().into_iter().map(|r| r.name).collect();
+    let records = store.state.records();
+    let booted: Vec<String> = records
+        .iter()
+        .filter(|r| super::providers::record_of(ctx, &records, &r.name) == Some(r))
+        .map(|r| r.name.clone())
+        .collect();
     let mut removable: Vec<&Host> = current
         .iter()
         .filter(|h| booted.contains(&h.name))

@@ -44,8 +44,15 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
             },
             _ => format!("{}?", record.status),
         };
+        // A server of another environment than the run's says which.
+        let name = match &record.environment {
+            Some(env) if Some(env.as_str()) != ctx.inventory().environment() => {
+                format!("{} ({env})", record.name)
+            }
+            _ => record.name.clone(),
+        };
         rows.push([
-            record.name.clone(),
+            name,
             record.provider.clone(),
             record
                 .address()
