@@ -33,6 +33,7 @@ mod ops_git;
 mod provider_environments;
 mod provider_local;
 mod quickstart;
+mod sec_links;
 mod std_deploy;
 mod std_launch;
 mod std_logs;

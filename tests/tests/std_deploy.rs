@@ -21,7 +21,7 @@ const APP: &str = "/srv/shop";
 
 /// Commits a version of the app answering `version <version>`; `requirement` is the line of
 /// requirements.txt (Debian's gunicorn satisfies `gunicorn` without an index).
-fn commit_version(repo: &Path, version: &str, requirement: &str) -> String {
+pub(crate) fn commit_version(repo: &Path, version: &str, requirement: &str) -> String {
     std::fs::write(
         repo.join("app.py"),
         format!(
@@ -69,7 +69,7 @@ workers = 1
 }
 
 /// Rewrites the fleet's inventory with the app vars on top.
-fn write_inventory(fleet: &Fleet, base: &str, repo: &Path, keep_releases: u32) {
+pub(crate) fn write_inventory(fleet: &Fleet, base: &str, repo: &Path, keep_releases: u32) {
     std::fs::write(
         fleet.inventory_path(),
         format!("{}\n{base}", app_vars(repo, keep_releases)),
@@ -103,7 +103,7 @@ fn text(report: &RunReport) -> String {
 }
 
 /// What the app answers on the machine, waiting for it to come up.
-fn answer(m: &Machine) -> String {
+pub(crate) fn answer(m: &Machine) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match m.http_get(8000, "/") {
@@ -131,13 +131,13 @@ fn releases(m: &Machine) -> Vec<String> {
         .collect()
 }
 
-fn live_release(m: &Machine) -> String {
+pub(crate) fn live_release(m: &Machine) -> String {
     m.exec_ok(&format!("basename \"$(readlink {APP}/current)\""))
         .trim()
         .to_string()
 }
 
-fn temp_repo() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn temp_repo() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let repo = dir.path().join("shop");
     std::fs::create_dir(&repo).expect("repo dir");

@@ -1,9 +1,10 @@
 //! Moving files: `ctx.put(..)`, `ctx.put_bytes(..)`, `ctx.get(..)`.
 //!
 //! Uploads are atomic on the host: the data goes to a temporary file next to the destination
-//! (created with mode 0600), its size is checked, mode and owner are set, and only then is it
-//! renamed over the destination. An interrupted upload leaves the destination untouched and removes
-//! the temporary file.
+//! (created exclusively, under an unpredictable name, with mode 0600), its size is checked, mode
+//! and owner are set, and only then is it renamed over the destination. An interrupted upload
+//! leaves the destination untouched and removes the temporary file. Links planted by other
+//! accounts are never followed (see [`PUT_FUNCTIONS`]).
 //!
 //! Under `--check` uploads and downloads do not happen: each is reported as not run (an upload
 //! resolves to `Ok(())`, a download to `Ok(0)` without writing the local file). Reading a file into
@@ -118,11 +119,150 @@ impl<'a> IntoFuture for Put<'a> {
     }
 }
 
-/// The shell script that receives exactly `size` bytes on stdin and installs them at `dest`.
+/// The shell functions behind every upload: `dm_put DIR BASE SIZE MODE OWNER GROUP TEMPLATE`
+/// installs exactly SIZE bytes of standard input as `DIR/BASE`; `dm_mkdir DIR MODE OWNER GROUP`
+/// makes a directory the same careful way.
 ///
-/// `head -c` stops at `size`; a connection that drops early ends its input short, which the size
-/// check catches, so a truncated upload is never renamed into place. The trap removes the temporary
-/// file on every exit and on hang-up.
+/// Root writes into directories that other accounts own (the app's, postgres's, a user's `~/.ssh`),
+/// and such an account may plant links to make root write, chown or chmod a file of its choosing
+/// (`/etc/ld.so.preload`). So, as root, `dm_who` first looks at every directory the path passes
+/// through, following links as the kernel would (`realpath` of each prefix, then each of those
+/// directories' parents), and decides who writes:
+///
+/// - if root alone can change the way there, root writes: it enters the directory once (`cd -P`:
+///   later renames of the path no longer matter), creates a temporary with an unpredictable name
+///   exclusively (`set -C`, `O_EXCL`), and holds it open: size check, owner and mode go through
+///   that descriptor (`/proc/self/fd/9`), never through a name another account could swap for a
+///   link; then it is renamed in place (rename(2) replaces a link, never follows it);
+/// - if one other account can change the way (it owns a directory on it), the directory must be
+///   theirs too, and that account writes (`setpriv`), so that whatever it planted leads only where
+///   it could write itself; root only changes the owner (`chown -h`, never following a link);
+/// - anything else (two accounts, a directory others may write without the sticky bit) is refused
+///   with a message naming the directory.
+///
+/// Missing directories are made by whoever writes. `head -c` stops at SIZE; a connection that
+/// drops early ends the input short, which the size check catches, so a truncated upload is never
+/// renamed into place. The trap removes the temporary file on every exit and on hang-up.
+pub(crate) const PUT_FUNCTIONS: &str = r#"dm_nl='
+'
+dm_who() {
+  dm_e=$1
+  while [ ! -e "$dm_e" ] && [ ! -L "$dm_e" ]; do
+    dm_e=${dm_e%/*}; [ -n "$dm_e" ] || dm_e=/
+  done
+  set -- /; dm_p=; dm_r=${dm_e#/}
+  while [ -n "$dm_r" ]; do
+    dm_p=$dm_p/${dm_r%%/*}; set -- "$@" "$dm_p"
+    case $dm_r in */*) dm_r=${dm_r#*/} ;; *) dm_r= ;; esac
+  done
+  dm_real=$(realpath -m -- "$@") || return 1
+  set -- /; dm_ifs=$IFS; IFS=$dm_nl; set -f
+  for dm_f in $dm_real; do
+    dm_r=${dm_f#/}; dm_p=
+    while [ -n "$dm_r" ]; do
+      dm_p=$dm_p/${dm_r%%/*}; set -- "$@" "$dm_p"
+      case $dm_r in */*) dm_r=${dm_r#*/} ;; *) dm_r= ;; esac
+    done
+  done
+  IFS=$dm_ifs; set +f
+  dm_st=$(stat -c '%u %U %a %n' -- "$@") || { echo "cannot inspect the directories on the way to $dm_d" >&2; return 1; }
+  dm_fu= dm_nu= dm_nn=
+  while read -r dm_su dm_sU dm_sa dm_sn; do
+    if [ "$dm_sn" = "$dm_f" ]; then dm_fu=$dm_su
+      [ "$dm_e" != "$dm_dir" ] || continue
+    fi
+    if [ "$dm_su" = 0 ]; then
+      if [ $((0$dm_sa & 022)) -ne 0 ] && [ $((0$dm_sa & 01000)) -eq 0 ]; then
+        echo "refusing to write $dm_d as root: $dm_sn, on the way to it, is writable by other accounts, who could redirect the write elsewhere; remove their write permission (chmod go-w) or set the sticky bit" >&2; return 1
+      fi
+    elif [ -z "$dm_nu" ]; then dm_nu=$dm_su dm_nU=$dm_sU dm_nn=$dm_sn
+    elif [ "$dm_nu" != "$dm_su" ]; then
+      echo "refusing to write $dm_d: $dm_nn and $dm_sn, on the way to it, belong to two different accounts ($dm_nU and $dm_sU), either of which could redirect the write elsewhere" >&2; return 1
+    fi
+  done <<DM_EOF
+$dm_st
+DM_EOF
+  dm_as=
+  if [ -n "$dm_nu" ]; then
+    if [ "$dm_fu" != "$dm_nu" ]; then
+      echo "refusing to write $dm_d as root: $dm_nn, on the way to it, belongs to $dm_nU, who could redirect the write elsewhere ($dm_f, where it would land now, is not theirs); make the directories below $dm_nn belong to $dm_nU too, or write somewhere else" >&2; return 1
+    fi
+    dm_as=$dm_nu
+  elif [ "$dm_fu" != 0 ] && [ "$dm_e" != "$dm_dir" ]; then
+    dm_as=$dm_fu
+  fi
+}
+dm_put() {
+  dm_dir=$1 dm_b=$2 dm_n=$3 dm_m=$4 dm_o=$5 dm_g=$6 dm_d=$1/$2 dm_as=
+  [ "$dm_dir" != / ] || dm_d=/$2
+  if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
+  dm_t=$(mktemp -u ".$7.dm-tmp.XXXXXXXXXX")
+  if [ -z "$dm_as" ]; then
+    [ -d "$dm_dir" ] || mkdir -p -- "$dm_dir"
+    cd -P -- "$dm_dir"; umask 077
+    trap 'rm -f -- "$dm_t"' EXIT HUP INT TERM
+    set -C; exec 9>"$dm_t"; set +C
+    head -c "$dm_n" >&9
+    dm_c=$(wc -c </proc/self/fd/9)
+    [ "$dm_c" -eq "$dm_n" ] || { echo "incomplete upload: got $dm_c of $dm_n bytes; $dm_d left unchanged" >&2; exit 1; }
+    if [ -n "$dm_o" ]; then chown -- "$dm_o" /proc/self/fd/9; fi
+    if [ -n "$dm_g" ]; then chgrp -- "$dm_g" /proc/self/fd/9; fi
+    chmod -- "$dm_m" /proc/self/fd/9
+    exec 9>&-
+    mv -fT -- "$dm_t" "$dm_b"
+  else
+    dm_ag=$(id -g -- "$dm_as") || { echo "refusing to write $dm_d: its directory belongs to uid $dm_as, which has no account to write as" >&2; exit 1; }
+    case $dm_m in ????) [ -z "$dm_o$dm_g" ] || { echo "refusing to write $dm_d with mode $dm_m and an owner or group in a directory of uid $dm_as: the owner change would drop the setuid/setgid bits" >&2; exit 1; } ;; esac
+    dm_run="setpriv --reuid=$dm_as --regid=$dm_ag --clear-groups --"
+    trap 'rm -f -- "$dm_dir/$dm_t"' EXIT HUP INT TERM
+    $dm_run sh -c 'set -e; [ -d "$1" ] || mkdir -p -- "$1"; cd -P -- "$1"; umask 077; set -C; exec 9>"$2"; set +C
+      head -c "$3" >&9; c=$(wc -c </proc/self/fd/9)
+      [ "$c" -eq "$3" ] || { echo "incomplete upload: got $c of $3 bytes; $1/$5 left unchanged" >&2; exit 1; }
+      chmod -- "$4" /proc/self/fd/9' dm_put "$dm_dir" "$dm_t" "$dm_n" "$dm_m" "$dm_b"
+    if [ -n "$dm_o" ]; then chown -h -- "$dm_o" "$dm_dir/$dm_t"; fi
+    if [ -n "$dm_g" ]; then chgrp -h -- "$dm_g" "$dm_dir/$dm_t"; fi
+    $dm_run sh -c 'cd -P -- "$1" && mv -fT -- "$2" "$3"' dm_put "$dm_dir" "$dm_t" "$dm_b"
+  fi
+  trap - EXIT HUP INT TERM
+}
+dm_mkdir() {
+  dm_dir=$1 dm_d=$1 dm_as=
+  if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
+  if [ -z "$dm_as" ]; then
+    mkdir -p -- "$1"; [ -z "$2" ] || chmod -- "$2" "$1"
+  else
+    dm_ag=$(id -g -- "$dm_as") || { echo "refusing to make $dm_d: the directory above it belongs to uid $dm_as, which has no account to act as" >&2; exit 1; }
+    setpriv --reuid="$dm_as" --regid="$dm_ag" --clear-groups -- sh -c 'mkdir -p -- "$1"; [ -z "$2" ] || chmod -- "$2" "$1"' dm_mkdir "$1" "$2"
+  fi
+  [ -z "$3" ] || chown -h -- "$3" "$1"
+  [ -z "$4" ] || chgrp -h -- "$4" "$1"
+}
+"#;
+
+/// The shell script that makes the directory `path` (and its missing parents) with `mode`,
+/// `owner` and `group`, as [`PUT_FUNCTIONS`] decides who writes: in a directory another account
+/// owns, that account makes it (and sets the mode), and root only changes the owner (`chown -h`).
+pub(crate) fn mkdir_script(
+    path: &str,
+    mode: Option<u32>,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> String {
+    format!(
+        "set -e\n{PUT_FUNCTIONS}\ndm_mkdir {} {} {} {}",
+        shell_quote(path),
+        shell_quote(&mode.map(|m| format!("{m:o}")).unwrap_or_default()),
+        shell_quote(owner.unwrap_or("")),
+        shell_quote(group.unwrap_or(""))
+    )
+}
+
+/// The longest part of the destination's name kept in the temporary file's name (a name may have
+/// 255 bytes; the temporary adds 19).
+const TEMP_NAME_BASE: usize = 100;
+
+/// The shell script that receives exactly `size` bytes on stdin and installs them at `dest` (see
+/// [`PUT_FUNCTIONS`]).
 pub(crate) fn upload_script(
     dest: &str,
     size: u64,
@@ -130,27 +270,37 @@ pub(crate) fn upload_script(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> String {
-    let dest_q = shell_quote(dest);
-    // The temporary file's name is made here rather than with `dirname` and `basename` on the
+    upload_script_with(
+        dest,
+        size,
+        &format!("{mode:o}"),
+        &shell_quote(owner.unwrap_or("")),
+        &shell_quote(group.unwrap_or("")),
+    )
+}
+
+/// [`upload_script`] with mode, owner and group given as shell words (quoted values or
+/// expressions such as `"$1"`), for values known only on the host.
+pub(crate) fn upload_script_with(
+    dest: &str,
+    size: u64,
+    mode: &str,
+    owner: &str,
+    group: &str,
+) -> String {
+    // The directory and name are split here rather than with `dirname` and `basename` on the
     // host: two processes fewer per upload, which count when a step writes many files.
     let (dir, base) = dir_and_base(dest);
-    let tmp_q = shell_quote(&format!("{dir}/.{base}.dm-tmp."));
-    let mut s = format!(
-        "set -e; d={dest_q}; t={tmp_q}$$; \
-         trap 'rm -f \"$t\"' EXIT HUP INT TERM; umask 077; \
-         head -c {size} > \"$t\"; \
-         n=$(wc -c < \"$t\"); \
-         if [ \"$n\" -ne {size} ]; then echo \"incomplete upload: got $n of {size} bytes; $d left unchanged\" >&2; exit 1; fi; \
-         chmod {mode:o} \"$t\"; "
-    );
-    if let Some(owner) = owner {
-        s.push_str(&format!("chown {} \"$t\"; ", shell_quote(owner)));
+    let mut short = base.clone();
+    while short.len() > TEMP_NAME_BASE {
+        short.pop();
     }
-    if let Some(group) = group {
-        s.push_str(&format!("chgrp {} \"$t\"; ", shell_quote(group)));
-    }
-    s.push_str("mv -f \"$t\" \"$d\"; trap - EXIT");
-    s
+    format!(
+        "set -e\n{PUT_FUNCTIONS}\ndm_put {} {} {size} {mode} {owner} {group} {}",
+        shell_quote(&dir),
+        shell_quote(&base),
+        shell_quote(&short)
+    )
 }
 
 /// `dirname` and `basename` of `path`, as POSIX defines them (what the commands print): trailing

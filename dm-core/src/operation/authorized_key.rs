@@ -106,7 +106,8 @@ impl Operation for AuthorizedKey {
             "if dm_e=$(getent passwd {u}); then printf 'passwd=%s\\n' \"$dm_e\"; \
              dm_h=$(printf '%s' \"$dm_e\" | cut -d: -f6); dm_stat ssh \"$dm_h/.ssh\"; \
              dm_stat f \"$dm_h/.ssh/authorized_keys\"; dm_sha f \"$dm_h/.ssh/authorized_keys\"; \
-             if [ -f \"$dm_h/.ssh/authorized_keys\" ]; then dm_b64 content \"$dm_h/.ssh/authorized_keys\"; fi; fi",
+             if [ ! -L \"$dm_h/.ssh\" ] && [ -f \"$dm_h/.ssh/authorized_keys\" ]; then \
+             dm_b64 content \"$dm_h/.ssh/authorized_keys\"; fi; fi",
             u = shell_quote(&self.user)
         )
     }
@@ -135,8 +136,42 @@ impl Operation for AuthorizedKey {
                 ));
             }
         };
+        if !is_id(uid) || !is_id(gid) {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!("unexpected passwd entry `{passwd}`"),
+            ));
+        }
         let path = format!("{home}/.ssh/authorized_keys");
         let file = fact.stat("f");
+        // The user owns their home and may have made these links to anywhere (`ln -s /etc
+        // ~/.ssh`): root reads and writes there only what is really a directory and a file.
+        for (what, stat, want) in [
+            (format!("{home}/.ssh"), fact.stat("ssh"), FileKind::Dir),
+            (path.clone(), file.clone(), FileKind::File),
+        ] {
+            if stat.kind != want && stat.kind != FileKind::Absent {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "{what} is {}{}, not {}; dm does not follow links or replace other files in a user's home: remove it (as {}) and run again",
+                        stat.kind.word(),
+                        stat.target
+                            .as_deref()
+                            .map(|t| format!(" to {t}"))
+                            .unwrap_or_default(),
+                        want.word(),
+                        self.user
+                    ),
+                ));
+            }
+        }
+        let as_owner = format!("setpriv --reuid={uid} --regid={gid} --clear-groups --");
+        let refuse_links = format!(
+            "for dm_l in {dir} {p}; do if [ -L \"$dm_l\" ]; then echo \"$dm_l is a symbolic link; dm does not follow links in a user's home: remove it and run again\" >&2; exit 1; fi; done",
+            dir = shell_quote(&format!("{home}/.ssh")),
+            p = shell_quote(&path)
+        );
         let old = fact.bytes("content").unwrap_or_default().to_vec();
         let text = String::from_utf8_lossy(&old).into_owned();
         let blob = Self::blob(&self.key).unwrap_or_default();
@@ -148,25 +183,28 @@ impl Operation for AuthorizedKey {
                 let mut lines = Vec::new();
                 let mut changes = Vec::new();
                 if file.kind == FileKind::File {
-                    if file.mode.is_some_and(|m| m & 0o022 != 0) {
-                        changes.push(format!(
-                            "mode {} → 0600",
-                            file.mode.map(diff::mode).unwrap_or_default()
-                        ));
-                        lines.push(format!("chmod 600 -- {}", shell_quote(&path)));
-                    }
+                    // The owner first, without following a link; the mode then as the user, who
+                    // can change nothing through a link that they could not change anyway.
                     if file.uid.is_some_and(|u| u.to_string() != uid) {
                         changes.push(format!(
                             "owner {} → {}",
                             file.user.as_deref().unwrap_or("?"),
                             self.user
                         ));
-                        lines.push(format!("chown {uid}:{gid} -- {}", shell_quote(&path)));
+                        lines.push(format!("chown -h {uid}:{gid} -- {}", shell_quote(&path)));
+                    }
+                    if file.mode.is_some_and(|m| m & 0o022 != 0) {
+                        changes.push(format!(
+                            "mode {} → 0600",
+                            file.mode.map(diff::mode).unwrap_or_default()
+                        ));
+                        lines.push(format!("{as_owner} chmod 600 -- {}", shell_quote(&path)));
                     }
                 }
                 if lines.is_empty() {
                     return Ok(Plan::Ok);
                 }
+                lines.insert(0, refuse_links);
                 return Ok(Plan::Change(Change::new(
                     changes.join(", "),
                     Action::shell(lines.join("\n")),
@@ -202,8 +240,11 @@ impl Operation for AuthorizedKey {
                 "[ ! -e {p} ] || {{ echo \"{path} appeared since dm read it; run again\" >&2; exit 1; }}"
             )
         };
+        // `~/.ssh` is made by root if missing (mkdir never follows a link), given to the user
+        // without following a link, and its mode set as the user; the file is then written by
+        // the upload, which acts as the user in a directory the user can redirect.
         let script = format!(
-            "{guard}\nmkdir -p -- {dir}\nchown {uid}:{gid} -- {dir}\nchmod 700 -- {dir}\n{}",
+            "{refuse_links}\n{guard}\n[ -d {dir} ] || mkdir -p -- {dir}\nchown -h {uid}:{gid} -- {dir}\n{as_owner} chmod 700 -- {dir}\n{}",
             upload_script(&path, new.len() as u64, 0o600, Some(uid), Some(gid))
         );
         let diff = diff::unified(
@@ -223,6 +264,11 @@ impl Operation for AuthorizedKey {
     fn notifies(&self) -> &[String] {
         &self.notify
     }
+}
+
+/// Whether `s` is a numeric uid or gid.
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -252,7 +298,17 @@ mod tests {
         };
         assert_eq!(c.description, "add to /home/deploy/.ssh/authorized_keys");
         assert!(c.action.script.contains("chmod 700 -- /home/deploy/.ssh"));
-        assert!(c.action.script.contains("chmod 600"));
+        assert!(
+            c.action
+                .script
+                .contains("chown -h 1000:1000 -- /home/deploy/.ssh")
+        );
+        let put = c.action.script.lines().last().unwrap_or_default();
+        assert!(
+            put.starts_with("dm_put /home/deploy/.ssh authorized_keys ")
+                && put.ends_with(" 600 1000 1000 authorized_keys"),
+            "{put}"
+        );
         let Some(Input::Bytes(b)) = &c.action.input else {
             panic!("input")
         };

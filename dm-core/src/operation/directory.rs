@@ -6,6 +6,7 @@ use super::{
     Action, Change, FactOptions, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
+use crate::ctx::mkdir_script;
 use crate::quote::shell_quote;
 
 /// A directory on the host, created with its parents if missing, with the given mode, owner
@@ -116,18 +117,22 @@ impl Operation for Directory {
             FileKind::Absent => {
                 let mut what = String::from("create");
                 let mut details = Vec::new();
-                lines.push(format!("mkdir -p -- {q}"));
+                // Made as whoever may write there: a directory on the way that another account
+                // owns could be a link by the time it is made.
+                lines.push(mkdir_script(
+                    &self.path,
+                    self.mode,
+                    self.owner.as_deref(),
+                    self.group.as_deref(),
+                ));
                 if let Some(m) = self.mode {
                     details.push(format!("mode {}", diff::mode(m)));
-                    lines.push(format!("chmod {m:o} -- {q}"));
                 }
                 if let Some(o) = &self.owner {
                     details.push(format!("owner {o}"));
-                    lines.push(format!("chown {} -- {q}", shell_quote(o)));
                 }
                 if let Some(g) = &self.group {
                     details.push(format!("group {g}"));
-                    lines.push(format!("chgrp {} -- {q}", shell_quote(g)));
                 }
                 if !details.is_empty() {
                     what.push_str(&format!(" ({})", details.join(", ")));
@@ -186,9 +191,12 @@ mod tests {
             panic!("expected a change")
         };
         assert_eq!(c.description, "create (mode 0750, owner www-data)");
-        assert_eq!(
-            c.action.script,
-            "mkdir -p -- /srv/app\nchmod 750 -- /srv/app\nchown www-data -- /srv/app"
+        assert!(
+            c.action
+                .script
+                .ends_with("\ndm_mkdir /srv/app 750 www-data ''"),
+            "{}",
+            c.action.script
         );
     }
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 /// - `dm_stat PREFIX PATH`: `PREFIX.type=` `absent|file|dir|link|other`, and unless absent
 ///   `PREFIX.mode=` (octal) `.uid=` `.user=` `.gid=` `.group=` `.size=`, plus `.target=` for links.
 /// - `dm_sha PREFIX PATH`: `PREFIX.sha256=` the hex SHA-256 of a regular file.
-/// - `dm_b64 KEY PATH`: `KEY:b64=` the file's bytes, base64.
+/// - `dm_b64 KEY PATH`: `KEY:b64=` the file's bytes, base64; nothing when PATH is a symbolic link
+///   (`O_NOFOLLOW`): content is read by root and may be written back where its owner reads it, so
+///   a link planted between `dm_stat` and the read must not lead root to another file.
 ///
 /// Each `dm_stat` and `dm_sha` would start a `stat` or `sha256sum` process: with many operations
 /// on many hosts those processes are most of a step's cost. The gathering command therefore
@@ -72,7 +74,7 @@ dm_sha() {
   else printf '%s.sha256=%s\n' "$1" "$(sha256sum < "$2" | cut -c1-64)"; fi
   return 0
 }
-dm_b64() { printf '%s:b64=' "$1"; base64 -w0 < "$2" 2>/dev/null; echo; }
+dm_b64() { printf '%s:b64=' "$1"; dd if="$2" iflag=nofollow status=none 2>/dev/null | base64 -w0; echo; }
 "#;
 
 /// The parsed output of one operation's fact script.
@@ -211,6 +213,10 @@ impl FileStat {
     /// The commands that bring mode, owner and group of the existing path `quoted` (shell-quoted)
     /// to the wanted ones, with a description of each change (`mode 644 → 600`); nothing for
     /// what already matches or is not asked for. Shared by files and directories.
+    ///
+    /// The path was a file or directory when the facts were read; if it has become a symbolic
+    /// link since (planted by whoever owns the directory), the commands refuse instead of
+    /// changing where it points, and owner and group never follow a link (`chown -h`).
     pub(crate) fn attribute_changes(
         &self,
         quoted: &str,
@@ -220,6 +226,7 @@ impl FileStat {
         changes: &mut Vec<String>,
         lines: &mut Vec<String>,
     ) {
+        let start = lines.len();
         if let Some(m) = mode.filter(|&m| Some(m) != self.mode) {
             changes.push(format!(
                 "mode {} → {}",
@@ -234,7 +241,7 @@ impl FileStat {
                 self.user.as_deref().unwrap_or("?")
             ));
             lines.push(format!(
-                "chown {} -- {quoted}",
+                "chown -h {} -- {quoted}",
                 crate::quote::shell_quote(o)
             ));
         }
@@ -244,9 +251,17 @@ impl FileStat {
                 self.group.as_deref().unwrap_or("?")
             ));
             lines.push(format!(
-                "chgrp {} -- {quoted}",
+                "chgrp -h {} -- {quoted}",
                 crate::quote::shell_quote(g)
             ));
+        }
+        if lines.len() > start {
+            lines.insert(
+                start,
+                format!(
+                    "if [ -L {quoted} ]; then echo {quoted}' is now a symbolic link; dm does not follow links: remove it and run again' >&2; exit 1; fi"
+                ),
+            );
         }
     }
 

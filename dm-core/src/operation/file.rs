@@ -14,7 +14,7 @@ use super::{
     Action, Change, FactOptions, Input, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
-use crate::ctx::{dir_and_base, upload_script};
+use crate::ctx::upload_script;
 use crate::quote::shell_quote;
 
 /// A file on the host with the given content, mode, owner and group.
@@ -360,16 +360,13 @@ impl Operation for File {
                     ));
                 }
             }
-            let parent = shell_quote(&dir_and_base(&self.path).0);
-            script = format!(
-                "[ -d {parent} ] || mkdir -p -- {parent}\n{}",
-                upload_script(
-                    &self.path,
-                    content.size,
-                    mode,
-                    owner.as_deref(),
-                    group.as_deref()
-                )
+            // Missing directories are made by the upload, as whoever may write there.
+            script = upload_script(
+                &self.path,
+                content.size,
+                mode,
+                owner.as_deref(),
+                group.as_deref(),
             );
             input = Some(match (&content.bytes, &content.local) {
                 (Some(b), _) => Input::Bytes(b.clone()),
@@ -465,7 +462,9 @@ mod tests {
         assert_eq!(c.description, "create (6 bytes, mode 0644, owner www-data)");
         assert!(c.diff.as_deref().unwrap_or_default().contains("+hello"));
         assert!(
-            c.action.script.contains("chown www-data"),
+            c.action
+                .script
+                .ends_with("\ndm_put /etc motd 6 644 www-data '' motd"),
             "{}",
             c.action.script
         );
@@ -485,8 +484,13 @@ mod tests {
             Some("--- a/etc/motd\n+++ b/etc/motd\n@@ -1 +1 @@\n-hello world\n+hello\n")
         );
         // An existing file keeps its mode and owner unless asked otherwise.
-        assert!(c.action.script.contains("chmod 600"), "{}", c.action.script);
-        assert!(c.action.script.contains("chown 0"), "{}", c.action.script);
+        assert!(
+            c.action
+                .script
+                .ends_with("\ndm_put /etc motd 6 600 0 0 motd"),
+            "{}",
+            c.action.script
+        );
     }
 
     #[test]
@@ -500,7 +504,8 @@ mod tests {
         assert!(c.action.input.is_none());
         assert_eq!(
             c.action.script,
-            "chmod 600 -- /etc/motd\nchgrp adm -- /etc/motd"
+            "if [ -L /etc/motd ]; then echo /etc/motd' is now a symbolic link; dm does not follow links: remove it and run again' >&2; exit 1; fi\n\
+             chmod 600 -- /etc/motd\nchgrp -h adm -- /etc/motd"
         );
     }
 

@@ -10,6 +10,7 @@ use super::{
     Action, Change, FactOptions, Input, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
+use crate::ctx::upload_script_with;
 use crate::quote::shell_quote;
 
 /// Files larger than this are not edited line by line (their content travels to be edited).
@@ -235,15 +236,26 @@ impl Operation for Line {
                 self.path.replace(['"', '$', '`', '\\'], "_")
             )
         };
-        let size = new.len();
+        // Replaced keeping its mode and owner (a new file gets 0644, root), through the same
+        // upload as files: never through a link, never by a predictable temporary name. A file
+        // an earlier operation of the step writes is described on the host when it is edited.
+        let attributes = match (stat.kind, existed) {
+            (FileKind::File, _) => format!(
+                "set -- {:o} {} {}",
+                stat.mode.unwrap_or(0o644),
+                stat.uid.map(|u| u.to_string()).unwrap_or_default(),
+                stat.gid.map(|g| g.to_string()).unwrap_or_default()
+            ),
+            (_, true) => format!(
+                "if [ -L {p} ]; then echo \"{} is a symbolic link; dm does not edit through links\" >&2; exit 1; fi\n\
+                 set -- $(stat -c '%a %u %g' -- {p} 2>/dev/null || echo 644 0 0)",
+                self.path.replace(['"', '$', '`', '\\'], "_")
+            ),
+            (_, false) => "set -- 644 0 0".to_string(),
+        };
         let script = format!(
-            "{guard}\n\
-             d={p}; t=\"$(dirname -- \"$d\")/.$(basename -- \"$d\").dm-tmp.$$\"\n\
-             trap 'rm -f \"$t\"' EXIT HUP INT TERM; umask 077\n\
-             head -c {size} > \"$t\"\n\
-             [ \"$(wc -c < \"$t\")\" -eq {size} ] || {{ echo \"incomplete upload; $d left unchanged\" >&2; exit 1; }}\n\
-             if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\"; chown --reference=\"$d\" \"$t\"; else chmod 644 \"$t\"; fi\n\
-             mv -f \"$t\" \"$d\"; trap - EXIT HUP INT TERM"
+            "{guard}\n{attributes}\n{}",
+            upload_script_with(&self.path, new.len() as u64, "\"$1\"", "\"$2\"", "\"$3\"")
         );
         let diff = diff::unified(
             &self.path,
@@ -377,7 +389,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let l = prepared(Line::present(path.to_str().expect("utf8"), "b"));
-        let c = change(&l, "a\n").expect("change");
+        // The mode the facts report is kept.
+        let fact = Fact::parse(&format!(
+            "f.type=file\nf.mode=600\ncontent:b64={}\n",
+            super::super::fact::tests_support::base64(b"a\n")
+        ));
+        let Plan::Change(c) = l.plan(&fact, &mut Simulation::new()).expect("plans") else {
+            panic!("change")
+        };
         let Some(Input::Bytes(input)) = &c.action.input else {
             panic!("input")
         };

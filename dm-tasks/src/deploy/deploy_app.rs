@@ -8,7 +8,7 @@ use super::app::AppConfig;
 use super::as_user::as_user;
 use super::host_releases::{cleanup, list, log_revision, mark, switch_current};
 use super::lock::{DeployLock, LockInfo};
-use super::release::{now_unix, release_name, utc_time};
+use super::release::{GOOD_MARKER, now_unix, release_name, utc_time};
 use super::source::{Revision, resolve, update_mirror};
 use crate::supervisor;
 
@@ -196,7 +196,7 @@ async fn build_release(ctx: &Ctx, app: &AppConfig, commit: &str, dir: &str) -> a
         &app.path(),
         &format!(
             "mkdir {d} && git -c safe.directory='*' --git-dir={mirror} archive --format=tar {commit} | tar -x -C {d} \
-             && printf '%s\\n' {commit} > {d}/REVISION"
+             && rm -f -- {d}/{GOOD_MARKER} {d}/REVISION && printf '%s\\n' {commit} > {d}/REVISION"
         ),
     ))
     .quiet()

@@ -3,6 +3,7 @@
 use dm_core::{Ctx, shell_quote};
 
 use super::app::AppConfig;
+use super::as_user::as_user;
 use super::release::{GOOD_MARKER, ReleaseInfo, parse_listing, releases_to_remove};
 
 /// The releases of the app on the host, and the name of the live one.
@@ -16,7 +17,7 @@ pub async fn list(
         .sudo(format!(
             "if [ -L {current} ]; then printf 'current=%s\\n' \"$(basename \"$(readlink {current})\")\"; fi\n\
              if [ -d {releases} ]; then for d in {releases}/*/; do [ -d \"$d\" ] || continue; \
-             n=$(basename \"$d\"); if [ -e \"$d{GOOD_MARKER}\" ]; then echo \"$n good\"; else echo \"$n new\"; fi; done; fi"
+             n=$(basename \"$d\"); if [ -f \"$d{GOOD_MARKER}\" ] && [ ! -L \"$d{GOOD_MARKER}\" ]; then echo \"$n good\"; else echo \"$n new\"; fi; done; fi"
         ))
         .quiet()
         .check_safe()
@@ -45,15 +46,44 @@ pub async fn switch_current(ctx: &Ctx, app: &AppConfig, release: &str) -> anyhow
 }
 
 /// Marks `release` as good (`true`: a rollback target) or not.
+///
+/// As the app user: the release tree is theirs (and its content comes from the app's
+/// repository), so a link there must lead nowhere they could not write themselves. A marker that
+/// came with the repository is replaced, never written through.
 pub async fn mark(ctx: &Ctx, app: &AppConfig, release: &str, good: bool) -> anyhow::Result<()> {
-    let marker = shell_quote(&format!("{}/{release}/{GOOD_MARKER}", app.releases_dir()));
     let cmd = if good {
-        format!("touch {marker}")
+        format!("rm -f -- {GOOD_MARKER} && : > {GOOD_MARKER}")
     } else {
-        format!("rm -f {marker}")
+        format!("rm -f -- {GOOD_MARKER}")
     };
-    ctx.sudo(cmd).quiet().await?;
+    let dir = format!("{}/{release}", app.releases_dir());
+    ctx.sudo(as_user(app.user(), &dir, &cmd)).quiet().await?;
     Ok(())
+}
+
+/// The commit recorded in `release`'s `REVISION`, read as the app user (the file comes from the
+/// release tree, which is theirs: root must not follow a link there); `None` when it is missing
+/// or is not a 40-hex-digit commit.
+pub async fn release_revision(
+    ctx: &Ctx,
+    app: &AppConfig,
+    release: &str,
+) -> anyhow::Result<Option<String>> {
+    let dir = format!("{}/{release}", app.releases_dir());
+    let out = ctx
+        .sudo(as_user(
+            app.user(),
+            &dir,
+            "head -c 100 REVISION 2>/dev/null || true",
+        ))
+        .quiet()
+        .check_safe()
+        .await?;
+    let commit = out.trimmed();
+    Ok(
+        (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| commit.to_ascii_lowercase()),
+    )
 }
 
 /// Removes the oldest releases beyond `app.keep_releases`, never the live one; returns their
@@ -74,10 +104,26 @@ pub async fn cleanup(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<Vec<String>> 
 }
 
 /// Appends a line to `<app.path>/revisions.log`, the human-readable deploy history.
+///
+/// As the app user, who owns the directory and could have made the log a link to anywhere. A
+/// log that root made (dm before this) is first given to the app user, without following a link.
 pub async fn log_revision(ctx: &Ctx, app: &AppConfig, line: &str) -> anyhow::Result<()> {
     let log = shell_quote(&format!("{}/revisions.log", app.path()));
-    ctx.sudo(format!("printf '%s\\n' {} >> {log}", shell_quote(line)))
-        .quiet()
-        .await?;
+    let user = shell_quote(app.user());
+    let append = as_user(
+        app.user(),
+        &app.path(),
+        &format!(
+            "if [ -L revisions.log ]; then echo \"{path}/revisions.log is a symbolic link; dm does not write through links in the app's directory: remove it\" >&2; exit 1; fi\n\
+             printf '%s\\n' {} >> revisions.log",
+            shell_quote(line),
+            path = app.path().replace(['"', '$', '`', '\\'], "_")
+        ),
+    );
+    ctx.sudo(format!(
+        "if [ -f {log} ] && [ ! -L {log} ] && [ \"$(stat -c %u {log})\" = 0 ]; then chown -h {user} {log}; fi\n{append}"
+    ))
+    .quiet()
+    .await?;
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! [`rollback_app`]: back to the previous good release.
 
-use dm_core::{Ctx, shell_quote};
+use dm_core::Ctx;
 
 use super::app::AppConfig;
 use super::deploy_app::short;
-use super::host_releases::{list, log_revision, mark, switch_current};
+use super::host_releases::{list, log_revision, mark, release_revision, switch_current};
 use super::lock::{DeployLock, LockInfo};
 use super::release::{now_unix, rollback_target, utc_time};
 use crate::supervisor;
@@ -16,7 +16,7 @@ pub struct RolledBack {
     pub from: String,
     /// The release live now.
     pub to: String,
-    /// Its commit (empty when the release has no `REVISION` file).
+    /// Its commit (empty when the release has no `REVISION` file holding a 40-hex-digit commit).
     pub commit: String,
 }
 
@@ -59,16 +59,7 @@ async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBac
     let to = target.name.clone();
     switch_current(ctx, app, &to).await?;
     mark(ctx, app, &current, false).await?;
-    let commit = ctx
-        .sudo(format!(
-            "cat {} 2>/dev/null || true",
-            shell_quote(&format!("{}/{to}/REVISION", app.releases_dir()))
-        ))
-        .quiet()
-        .check_safe()
-        .await?
-        .trimmed()
-        .to_string();
+    let commit = release_revision(ctx, app, &to).await?.unwrap_or_default();
     let programs = supervisor::app_programs(ctx, app)?;
     supervisor::restart(ctx, &programs).await?;
     let by = LockInfo::for_this_process("rollback", host).owner;
@@ -76,8 +67,13 @@ async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBac
         ctx,
         app,
         &format!(
-            "{} rolled back from release {current} to release {to} commit {commit} by {by}",
-            utc_time(now_unix())
+            "{} rolled back from release {current} to release {to} commit {} by {by}",
+            utc_time(now_unix()),
+            if commit.is_empty() {
+                "unknown"
+            } else {
+                &commit
+            }
         ),
     )
     .await?;

@@ -206,17 +206,19 @@ async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<(
         .collect();
     let plan = plan_bundle(&local_refs, &host_refs, &known);
 
-    // Unique per run and host: several hosts (or runs in one process) bundle at once.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let bundle = std::env::temp_dir().join(format!(
-        "dm-deploy-{}-{}-{}-{nanos}.bundle",
-        app.name,
-        ctx.name(),
-        std::process::id()
-    ));
+    // In a directory of its own, mode 0700 (removed with everything in it when this returns):
+    // the bundle is the app's source, which other accounts of this machine must not read.
+    let private = tempfile::Builder::new()
+        .prefix("dm-deploy-")
+        .tempdir()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make a private temporary directory for the bundle of {repo}: {e}"
+            )
+        })?;
+    let bundle = private
+        .path()
+        .join(format!("{}-{}.bundle", app.name, ctx.name()));
     let mut bundle_ok = false;
     if !plan.send.is_empty() {
         let bundle_arg = shell_quote(&bundle.to_string_lossy());
@@ -245,7 +247,12 @@ async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<(
     }
     if bundle_ok {
         let remote = format!("{}/.deploy-bundle", app.path());
-        let sent = ctx.put(&bundle, &remote).mode(0o644).sudo().await;
+        // Only the app user, who fetches it, reads it on the host.
+        let sent = ctx
+            .put(&bundle, &remote)
+            .mode(0o600)
+            .owner(app.user())
+            .await;
         let _ = std::fs::remove_file(&bundle);
         sent?;
         let fetched = ctx
