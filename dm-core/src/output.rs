@@ -3,6 +3,9 @@
 use crate::executor::events::{Event, EventSender};
 use crate::ssh::Stream;
 
+/// The longest line sent whole; longer ones are sent in pieces of this many bytes.
+pub const MAX_LINE: usize = 64 * 1024;
+
 /// Splits a stream of byte chunks into lines and sends each complete line as an [`Event::Output`].
 ///
 /// A partial line waits for the rest of it (or for [`LineSplitter::finish`]), so a line is always
@@ -24,14 +27,33 @@ impl LineSplitter {
         }
     }
 
-    /// Feeds a chunk; sends every line it completes.
+    /// Feeds a chunk; sends every line it completes. A line longer than [`MAX_LINE`] bytes
+    /// (output without newlines, a progress meter) is sent in pieces of that size, so what waits
+    /// for a newline stays bounded.
     pub fn push(&mut self, chunk: &[u8], events: &EventSender) {
         self.pending.extend_from_slice(chunk);
         let mut start = 0;
-        while let Some(pos) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos;
-            self.send(start, end, events);
-            start = end + 1;
+        loop {
+            match self.pending[start..].iter().position(|&b| b == b'\n') {
+                Some(pos) if pos <= MAX_LINE => {
+                    let end = start + pos;
+                    self.send(start, end, events);
+                    start = end + 1;
+                }
+                _ if self.pending.len() - start > MAX_LINE => {
+                    // Never split a UTF-8 character between two pieces.
+                    let mut end = start + MAX_LINE;
+                    while end > start && (self.pending[end] & 0xC0) == 0x80 {
+                        end -= 1;
+                    }
+                    if end == start {
+                        end = start + MAX_LINE;
+                    }
+                    self.send(start, end, events);
+                    start = end;
+                }
+                _ => break,
+            }
         }
         self.pending.drain(..start);
     }
@@ -91,5 +113,25 @@ mod tests {
     #[test]
     fn carriage_returns_before_newlines_are_dropped() {
         assert_eq!(lines(&[b"a\r\n\r\n"]), ["a", ""]);
+    }
+
+    #[test]
+    fn a_line_without_newline_is_sent_in_bounded_pieces() {
+        let (tx, mut rx) = EventSender::channel();
+        let mut s = LineSplitter::new("h1", Stream::Stdout);
+        let chunk = vec![b'x'; 10_000];
+        for _ in 0..20 {
+            s.push(&chunk, &tx);
+            assert!(s.pending.len() <= MAX_LINE + chunk.len());
+        }
+        s.push(b"\nend\n", &tx);
+        drop(tx);
+        let mut sizes = Vec::new();
+        while let Ok(Event::Output { line, .. }) = rx.try_recv() {
+            sizes.push(line.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 200_000 + 3);
+        assert!(sizes.iter().all(|&n| n <= MAX_LINE), "{sizes:?}");
+        assert_eq!(sizes.last(), Some(&3));
     }
 }

@@ -16,6 +16,7 @@ mod e2e_exit_codes;
 mod e2e_failures;
 mod e2e_host_keys;
 mod e2e_key_passphrase;
+mod e2e_output_bounds;
 mod e2e_parallel;
 mod e2e_proxy_jump;
 mod e2e_secrets;

@@ -31,7 +31,14 @@ pub struct Output {
     pub status: ExitStatus,
     /// The command did not run because of `--check` (see [`Run::check_safe`]).
     pub skipped: bool,
+    /// Only the last [`STREAMED_KEEP`] bytes of a stream were kept: the command was not
+    /// [`quiet`](Run::quiet), so all of it was shown live, and a long-running one
+    /// (`journalctl -f`) must not grow dm's memory without bound. Quiet commands keep everything.
+    pub truncated: bool,
 }
+
+/// How much of each stream a command that is not quiet keeps in its [`Output`] (the end of it).
+pub const STREAMED_KEEP: usize = 1024 * 1024;
 
 impl Output {
     /// What a command that `--check` kept from running returns: no output, exit status 0,
@@ -45,6 +52,7 @@ impl Output {
                 signal: None,
             },
             skipped: true,
+            truncated: false,
         }
     }
 
@@ -381,12 +389,28 @@ impl<'a> IntoFuture for Run<'a> {
     }
 }
 
-/// Captures a command's output and, unless quiet, streams it line by line to the reporter.
+/// Captures a command's output and, unless quiet, streams it line by line to the reporter
+/// (then keeping only the last [`STREAMED_KEEP`] bytes of each stream).
 struct Collector<'c> {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     lines: Option<(LineSplitter, LineSplitter)>,
+    truncated: bool,
     ctx: &'c Ctx,
+}
+
+/// Appends `bytes` to `kept`; with a `limit`, drops the front beyond it (in batches, so each
+/// byte is moved a bounded number of times). Returns whether anything was dropped.
+fn keep_tail(kept: &mut Vec<u8>, bytes: &[u8], limit: Option<usize>) -> bool {
+    kept.extend_from_slice(bytes);
+    match limit {
+        Some(limit) if kept.len() > 2 * limit => {
+            let excess = kept.len() - limit;
+            kept.drain(..excess);
+            true
+        }
+        _ => false,
+    }
 }
 
 impl<'c> Collector<'c> {
@@ -400,21 +424,23 @@ impl<'c> Collector<'c> {
                     LineSplitter::new(host, Stream::Stderr),
                 )
             }),
+            truncated: false,
             ctx,
         }
     }
 
     fn push(&mut self, stream: Stream, bytes: &[u8]) {
         let events = self.ctx.events();
+        let limit = self.lines.is_some().then_some(STREAMED_KEEP);
         match stream {
             Stream::Stdout => {
-                self.stdout.extend_from_slice(bytes);
+                self.truncated |= keep_tail(&mut self.stdout, bytes, limit);
                 if let Some((out, _)) = &mut self.lines {
                     out.push(bytes, events);
                 }
             }
             Stream::Stderr => {
-                self.stderr.extend_from_slice(bytes);
+                self.truncated |= keep_tail(&mut self.stderr, bytes, limit);
                 if let Some((_, err)) = &mut self.lines {
                     err.push(bytes, events);
                 }
@@ -427,11 +453,22 @@ impl<'c> Collector<'c> {
             out.finish(self.ctx.events());
             err.finish(self.ctx.events());
         }
+        // The end is what counts (the last lines, the error); trim it to the limit exactly.
+        if self.lines.is_some() {
+            for kept in [&mut self.stdout, &mut self.stderr] {
+                if kept.len() > STREAMED_KEEP {
+                    let excess = kept.len() - STREAMED_KEEP;
+                    kept.drain(..excess);
+                    self.truncated = true;
+                }
+            }
+        }
         Output {
             stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
             status,
             skipped: false,
+            truncated: self.truncated,
         }
     }
 }
@@ -520,5 +557,27 @@ impl Ctx {
     /// it does not run unless marked [`Run::check_safe`].
     pub fn local(&self, command: impl Into<String>) -> Run<'_> {
         Run::new(self, command.into()).local()
+    }
+}
+
+#[cfg(test)]
+mod keep_tail_tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_command_keeps_a_bounded_tail_and_a_quiet_one_everything() {
+        let mut kept = Vec::new();
+        let mut dropped = false;
+        for i in 0..100u32 {
+            dropped |= keep_tail(&mut kept, &i.to_be_bytes(), Some(16));
+            assert!(kept.len() <= 32);
+        }
+        assert!(dropped);
+        assert_eq!(&kept[kept.len() - 4..], &99u32.to_be_bytes());
+        let mut all = Vec::new();
+        for i in 0..100u32 {
+            assert!(!keep_tail(&mut all, &i.to_be_bytes(), None));
+        }
+        assert_eq!(all.len(), 400);
     }
 }

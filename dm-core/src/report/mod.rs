@@ -159,7 +159,7 @@ impl From<std::collections::HashMap<String, Vec<OutputLine>>> for Collected {
 /// One line of a host's output in the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutputLine {
-    /// `stdout` or `stderr`.
+    /// `stdout` or `stderr` (`dm` for dm's own note that earlier lines were left out).
     pub stream: &'static str,
     /// The line.
     pub line: String,

@@ -54,9 +54,46 @@ struct State {
     options: ReporterOptions,
     bar: Option<ProgressBar>,
     running: BTreeSet<String>,
-    collected: HashMap<String, Vec<OutputLine>>,
+    collected: HashMap<String, KeptLines>,
     operations: HashMap<String, Vec<OpReport>>,
     skipped_commands: HashMap<String, Vec<String>>,
+}
+
+/// The most output lines of one host the `--json` report keeps: a `logs --follow` or a chatty
+/// build must not grow dm's memory without bound. The last ones are kept (they hold the end,
+/// and the error); a first line says how many earlier ones were left out.
+pub const JSON_LINES_PER_HOST: usize = 10_000;
+
+/// One host's output lines for the JSON report: the last [`JSON_LINES_PER_HOST`] of them.
+#[derive(Default)]
+struct KeptLines {
+    lines: std::collections::VecDeque<OutputLine>,
+    dropped: usize,
+}
+
+impl KeptLines {
+    fn push(&mut self, line: OutputLine) {
+        if self.lines.len() == JSON_LINES_PER_HOST {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(line);
+    }
+
+    fn into_lines(self) -> Vec<OutputLine> {
+        let mut out = Vec::with_capacity(self.lines.len() + 1);
+        if self.dropped > 0 {
+            out.push(OutputLine {
+                stream: "dm",
+                line: format!(
+                    "[{} earlier lines were not kept: the report keeps the last {JSON_LINES_PER_HOST} of each host]",
+                    self.dropped
+                ),
+            });
+        }
+        out.extend(self.lines);
+        out
+    }
 }
 
 async fn report(
@@ -91,7 +128,11 @@ async fn report(
         bar.finish_and_clear();
     }
     Collected {
-        outputs: state.collected,
+        outputs: state
+            .collected
+            .into_iter()
+            .map(|(host, kept)| (host, kept.into_lines()))
+            .collect(),
         operations: state.operations,
         skipped_commands: state.skipped_commands,
     }
