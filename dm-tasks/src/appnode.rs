@@ -4,14 +4,15 @@
 //! `python3-venv`, `supervisor`; `gunicorn` when a process is `wsgi`; plus `app.packages`), the
 //! app user (a system user whose home is `app.path`) and the app's directories. Then it makes a
 //! first deploy when `app.repo` is set and the host has no live release yet (later deploys are
-//! the `deploy` task's job), and applies the app's supervisor programs. A second run changes
-//! nothing.
+//! the `deploy` task's job) — of the tip of `app.branch`, or, for a node `scale` adds, of the
+//! commit live on the other app nodes ([`crate::deploy::FirstDeployCommit`]) — and applies the
+//! app's supervisor programs. A second run changes nothing.
 //!
 //! Variables read: `app` (see [`crate::deploy`]) and `private_address`.
 
 use dm_core::{Ctx, ops, shell_quote};
 
-use crate::deploy::{AppConfig, Revision, app_dir_list, deploy_app};
+use crate::deploy::{AppConfig, FirstDeployCommit, Revision, app_dir_list, deploy_app};
 use crate::supervisor::{self, Kind};
 
 /// The Debian packages an app node of `app` needs.
@@ -64,7 +65,12 @@ pub async fn appnode(ctx: &Ctx) -> anyhow::Result<()> {
             if ctx.check_mode() {
                 ctx.log("check mode: would make the first deploy of the app");
             } else {
-                let revision = Revision::Branch(app.branch.clone());
+                // A node added to a running fleet starts on the fleet's release (`scale` sets
+                // it for the run), not on the branch tip a rollback may have left.
+                let revision = match ctx.run_state::<FirstDeployCommit>().get() {
+                    Some(commit) => Revision::Commit(commit),
+                    None => Revision::Branch(app.branch.clone()),
+                };
                 deploy_app(ctx, &app, &revision).await?;
             }
         }

@@ -23,7 +23,15 @@
 //! A failing build never switches `current`, and its release directory is removed.
 //!
 //! `rollback` ([`rollback_app`]) goes back to the newest good release older than the live one.
-//! `deploy-unlock` ([`break_lock`]) removes a stale lock left by a deploy that died.
+//! `deploy-unlock` ([`break_lock`]) removes a stale lock left by a deploy that died; a lock
+//! whose dm process ended on this same machine is cleared by the next deploy by itself.
+//!
+//! The tasks `deploy`, `rollback` and `restart-app` work on all selected app nodes together,
+//! from the controller: they take the deploy lock of every node before changing anything
+//! (a refusal changes nothing anywhere), do what does not touch the live release on all nodes
+//! at once (build; find the rollback target), stop when the nodes disagree (different commits),
+//! and then go live one node at a time, each out of the load balancers until its app answers
+//! `app.health_path` — so that no request fails with two or more app nodes.
 //!
 //! # Variables read
 //! The `app` table ([`AppConfig`]): `name` ("app"), `repo` (a git URL or a local repository
@@ -32,25 +40,32 @@
 //! run in the new release, e.g. `python3 -m venv --system-site-packages venv` and
 //! `venv/bin/pip install --no-index -r requirements.txt`), `env` (environment of builds and
 //! processes), `processes` (supervisor programs, see [`crate::supervisor`]), `static_dir`,
-//! `packages` (extra Debian packages, installed by [`crate::appnode`]). Also `private_address`.
+//! `packages` (extra Debian packages, installed by [`crate::appnode`]), `health_path` ("/": what
+//! a node's app server must answer, below status 500, before it serves again after a deploy,
+//! rollback or restart). Also `private_address`.
 
 mod app;
 mod as_user;
 mod deploy_app;
+mod fleet;
 mod host_releases;
 mod lock;
 mod release;
 mod rollback;
+mod rolling;
 mod source;
+mod switch;
 
 pub use app::AppConfig;
 pub use as_user::as_user;
 pub use deploy_app::{Deployed, deploy_app};
+pub use fleet::{FirstDeployCommit, live_commit};
 pub use host_releases::{cleanup, list as list_releases, switch_current};
-pub use lock::{DeployLock, LockInfo, break_lock};
+pub use lock::{DeployLock, Holder, LockInfo, break_lock};
 pub use release::{GOOD_MARKER, ReleaseInfo, release_name, releases_to_remove, rollback_target};
 pub use rollback::{RolledBack, rollback_app};
 pub use source::{Revision, resolve, update_mirror};
+pub use switch::SwitchCurrent;
 
 pub(crate) use deploy_app::app_dir_list;
 
@@ -59,8 +74,11 @@ use dm_macros::task;
 
 /// Deploy the app (`app.repo`) at a branch, tag or commit as a new release and make it live.
 ///
-/// Refused while another deploy holds the lock; a failing build leaves the live release serving.
-#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+/// Takes the deploy lock of every selected app node first (refused, changing nothing, while
+/// another deploy holds one), builds the release on all of them, then puts it live one node at
+/// a time, each out of the load balancers until its app answers. A failing build leaves the
+/// live release serving everywhere.
+#[task(local, roles = ["appnode", "appbalancer", "dbappbalancer"])]
 pub async fn deploy(
     ctx: &Ctx,
     // One way to name the revision: the parser refuses two (exit code 2) before any host is
@@ -77,27 +95,32 @@ pub async fn deploy(
     )]
     commit: Option<String>,
 ) -> anyhow::Result<()> {
-    let app = AppConfig::from_ctx(ctx)?;
-    let revision = Revision::choose(&app, branch, tag, commit)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", ctx.name()))?;
-    if ctx.check_mode() {
-        ctx.log(format!(
-            "check mode: would deploy {} of {}",
-            revision.describe(),
-            app.repo.as_deref().unwrap_or("(app.repo is not set)")
-        ));
-        return Ok(());
-    }
-    deploy_app(ctx, &app, &revision).await?;
-    Ok(())
+    let nodes = fleet::targets(ctx, "deploy")?;
+    let wanted = fleet::Wanted {
+        branch,
+        tag,
+        commit,
+    };
+    fleet::deploy_fleet(ctx, &nodes, wanted).await
 }
 
-/// Go back to the previous good release of the app and restart its programs.
-#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+/// Go back to the previous good release of the app, one app node at a time.
+///
+/// Every selected node must have a previous good release of the same commit, or nothing
+/// changes.
+#[task(local, roles = ["appnode", "appbalancer", "dbappbalancer"])]
 pub async fn rollback(ctx: &Ctx) -> anyhow::Result<()> {
-    let app = AppConfig::from_ctx(ctx)?;
-    rollback_app(ctx, &app).await?;
-    Ok(())
+    let nodes = fleet::targets(ctx, "rollback")?;
+    fleet::rollback_fleet(ctx, &nodes).await
+}
+
+/// Restart every supervisor program of the app (`app.processes`), one app node at a time.
+///
+/// Each node is out of the load balancers while it restarts, until its app answers.
+#[task(local, roles = ["appnode", "appbalancer", "dbappbalancer"])]
+pub async fn restart_app(ctx: &Ctx) -> anyhow::Result<()> {
+    let nodes = fleet::targets(ctx, "restart-app")?;
+    fleet::restart_fleet(ctx, &nodes).await
 }
 
 /// Break the app's deploy lock, left behind by a deploy that died. Make sure none is running.

@@ -6,7 +6,8 @@
 //! `<app.path>/current` with `app.env`. Applying the programs writes only files that differ and
 //! then runs `supervisorctl reread` + `update` once, which restarts only the programs whose file
 //! changed; programs of the app that are no longer described are removed. A deploy restarts
-//! all of the app's programs ([`restart`]) so they run the new release.
+//! all of the app's programs ([`restart`]) so they run the new release; the `restart-app` task
+//! ([`crate::deploy::restart_app`]) restarts them one app node at a time.
 //!
 //! Variables read: `app` (`name`, `user`, `path`, `port`, `env`, `processes`; see
 //! [`crate::deploy`]) and `private_address` (the address a `wsgi` process binds to).
@@ -137,11 +138,4 @@ pub async fn supervisor_programs(ctx: &Ctx) -> anyhow::Result<()> {
     let app = AppConfig::from_ctx(ctx)?;
     apply_app_programs(ctx, &app).await?;
     Ok(())
-}
-
-/// Restarts every supervisor program of the app (`app.processes`) on the selected hosts.
-#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
-pub async fn restart_app(ctx: &Ctx) -> anyhow::Result<()> {
-    let app = AppConfig::from_ctx(ctx)?;
-    restart(ctx, &app_programs(ctx, &app)?).await
 }

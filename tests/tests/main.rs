@@ -44,5 +44,6 @@ mod std_postgres;
 mod std_provision;
 mod std_python;
 mod std_redis;
+mod std_rolling;
 mod std_supervisor;
 mod testing_api;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use dm_core::Ctx;
+use dm_core::host::Host;
 use serde::Deserialize;
 
 use crate::supervisor::ProcessSpec;
@@ -42,6 +43,9 @@ pub struct AppConfig {
     pub static_dir: Option<String>,
     /// Extra Debian packages the app needs on app nodes.
     pub packages: Vec<String>,
+    /// The path a node's app server must answer (any status below 500) before a deploy,
+    /// rollback or restart puts the node back behind the load balancers (`/`).
+    pub health_path: String,
 }
 
 impl Default for AppConfig {
@@ -61,6 +65,7 @@ impl Default for AppConfig {
             processes: BTreeMap::new(),
             static_dir: None,
             packages: Vec::new(),
+            health_path: "/".to_string(),
         }
     }
 }
@@ -86,6 +91,19 @@ impl AppConfig {
         };
         app.check()
             .map_err(|e| anyhow::anyhow!("{}: variable `app`: {e}", ctx.name()))?;
+        Ok(app)
+    }
+
+    /// [`AppConfig::from_ctx`] from the inventory alone, before connecting to `host`.
+    pub fn of_host(host: &Host) -> anyhow::Result<AppConfig> {
+        let app: AppConfig = match host.vars.get("app") {
+            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+                anyhow::anyhow!("{}: variable `app` has the wrong type: {e}", host.name)
+            })?,
+            None => AppConfig::default(),
+        };
+        app.check()
+            .map_err(|e| anyhow::anyhow!("{}: variable `app`: {e}", host.name))?;
         Ok(app)
     }
 
@@ -134,6 +152,12 @@ impl AppConfig {
                     ));
                 }
             }
+        }
+        if !self.health_path.starts_with('/') || self.health_path.contains(char::is_whitespace) {
+            return Err(format!(
+                "health_path `{}` must be a path starting with `/`, without spaces",
+                self.health_path
+            ));
         }
         for (key, _) in self.env.iter() {
             let valid = !key.is_empty()

@@ -77,6 +77,32 @@ async fn locked_deploy(
     repo: &str,
     revision: &Revision,
 ) -> anyhow::Result<Deployed> {
+    let built = build_new_release(ctx, app, repo, revision).await?;
+    activate(ctx, app, &built.name)
+        .await
+        .map_err(|e| e.context("`rollback` goes back to the previous good release"))?;
+    finish_release(ctx, app, &built, revision).await
+}
+
+/// A release built and not yet live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Built {
+    /// The release directory's name.
+    pub(crate) name: String,
+    /// The full commit hash it holds.
+    pub(crate) commit: String,
+    /// The release live when it was built, if any.
+    pub(crate) previous: Option<String>,
+}
+
+/// Updates the mirror, resolves `revision` and builds it into a new release that is not live.
+/// A failed build removes its release and says that `current` still serves the live one.
+pub(crate) async fn build_new_release(
+    ctx: &Ctx,
+    app: &AppConfig,
+    repo: &str,
+    revision: &Revision,
+) -> anyhow::Result<Built> {
     let host = ctx.name();
     app_dirs(ctx, app).await?;
     update_mirror(ctx, app, repo).await?;
@@ -111,14 +137,34 @@ async fn locked_deploy(
             "{host}: deploy failed, `current` was not switched and still serves {live}; {cleanup_note}:\n{e}"
         );
     }
+    Ok(Built {
+        name,
+        commit,
+        previous,
+    })
+}
 
-    switch_current(ctx, app, &name).await?;
+/// Makes `release` live: switches `current`, applies the app's supervisor programs and
+/// restarts them.
+pub(crate) async fn activate(ctx: &Ctx, app: &AppConfig, release: &str) -> anyhow::Result<()> {
+    switch_current(ctx, app, release).await?;
     supervisor::apply_app_programs(ctx, app).await?;
     let programs = supervisor::app_programs(ctx, app)?;
     supervisor::restart(ctx, &programs).await.map_err(|e| {
-        anyhow::anyhow!("release {name} is live but its programs did not restart; `rollback` goes back to the previous good release: {e}")
-    })?;
-    mark(ctx, app, &name, true).await?;
+        anyhow::anyhow!("release {release} is live but its programs did not restart: {e}")
+    })
+}
+
+/// After `built` went live: marks it good, logs the deploy, removes old releases.
+pub(crate) async fn finish_release(
+    ctx: &Ctx,
+    app: &AppConfig,
+    built: &Built,
+    revision: &Revision,
+) -> anyhow::Result<Deployed> {
+    let host = ctx.name();
+    let (name, commit) = (&built.name, &built.commit);
+    mark(ctx, app, name, true).await?;
     let by = LockInfo::for_this_process("deploy", host).owner;
     log_revision(
         ctx,
@@ -141,8 +187,8 @@ async fn locked_deploy(
         }
     ));
     Ok(Deployed {
-        release: name,
-        commit,
+        release: name.clone(),
+        commit: commit.clone(),
         removed,
     })
 }

@@ -32,16 +32,10 @@ pub async fn list(
 }
 
 /// Points `current` at `release` atomically: a new symlink under a temporary name renamed over
-/// the old one (`mv -T` is a rename(2)), so `current` always points at a whole release.
+/// the old one (`mv -T` is a rename(2)), so `current` always points at a whole release. Reported
+/// as an operation ([`super::switch::SwitchCurrent`]): `changed` when another release was live.
 pub async fn switch_current(ctx: &Ctx, app: &AppConfig, release: &str) -> anyhow::Result<()> {
-    let target = shell_quote(&format!("{}/{release}", app.releases_dir()));
-    let current = shell_quote(&app.current());
-    let tmp = shell_quote(&format!("{}/.current-{release}", app.path()));
-    ctx.sudo(format!(
-        "[ -d {target} ] && ln -sfn {target} {tmp} && mv -T {tmp} {current}"
-    ))
-    .quiet()
-    .await?;
+    super::switch::switch_to(ctx, app, release).await?;
     Ok(())
 }
 

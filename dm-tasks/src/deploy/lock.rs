@@ -3,7 +3,9 @@
 //! The lock is a directory, `<app.path>/.deploy-lock`, made with `mkdir` (atomic: of two
 //! concurrent deploys exactly one succeeds). Its `info` file says who holds it, since when, and
 //! carries a token so that only the holder removes it. A deploy that dies without unlocking
-//! leaves it behind; `deploy-unlock` breaks it explicitly.
+//! leaves it behind: when its holder was a dm process on this same machine (same boot) that has
+//! ended, the next deploy clears it; otherwise the refusal says it may be stale and that
+//! `deploy-unlock` breaks it.
 
 use dm_core::{Ctx, shell_quote};
 
@@ -14,7 +16,7 @@ use super::release::{now_unix, utc_time};
 pub struct LockInfo {
     /// `user@machine` of the controller that took it.
     pub owner: String,
-    /// The task that took it (`deploy`, `rollback`).
+    /// The task that took it (`deploy`, `rollback`, `restart-app`).
     pub task: String,
     /// Process id of dm on that controller.
     pub pid: u32,
@@ -22,40 +24,56 @@ pub struct LockInfo {
     pub since: u64,
     /// Unique per acquisition: only the holder releases it.
     pub token: String,
+    /// The controller's boot id (`/proc/sys/kernel/random/boot_id`) when it was taken: with
+    /// the pid, tells a dm process that has ended from one still running (empty: unknown).
+    pub boot_id: String,
+    /// When that dm process started, in clock ticks since boot (`/proc/PID/stat`), so that a
+    /// pid reused by another process is not mistaken for the holder (0: unknown).
+    pub pid_start: u64,
+}
+
+/// Whether the dm process holding a lock still runs, as far as this machine can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// It runs on this machine.
+    Running,
+    /// It ran on this machine, in this boot, and has ended: the lock is stale.
+    Ended(String),
+    /// It ran elsewhere (or before a reboot, or its info is older): dm cannot tell.
+    Unknown(String),
 }
 
 impl LockInfo {
     /// The lock this process takes now for `task`.
     pub fn for_this_process(task: &str, host: &str) -> LockInfo {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
-        let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "unknown".to_string());
         let since = now_unix();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
+        let pid = std::process::id();
         LockInfo {
-            owner: format!("{user}@{machine}"),
+            owner: format!("{}@{}", this_user(), this_machine()),
             task: task.to_string(),
-            pid: std::process::id(),
+            pid,
             since,
-            token: format!("{}-{since}-{nanos}-{host}", std::process::id()),
+            token: format!("{pid}-{since}-{nanos}-{host}"),
+            boot_id: this_boot_id(),
+            pid_start: process_start(pid).unwrap_or(0),
         }
     }
 
     /// The `info` file's text.
     pub fn render(&self) -> String {
         format!(
-            "owner={}\ntask={}\npid={}\nsince={}\ntoken={}\n",
+            "owner={}\ntask={}\npid={}\nsince={}\ntoken={}\nboot_id={}\npid_start={}\n",
             one_line(&self.owner),
             one_line(&self.task),
             self.pid,
             self.since,
-            one_line(&self.token)
+            one_line(&self.token),
+            one_line(&self.boot_id),
+            self.pid_start
         )
     }
 
@@ -73,6 +91,8 @@ impl LockInfo {
             pid: get("pid").and_then(|p| p.parse().ok()).unwrap_or(0),
             since: get("since")?.parse().ok()?,
             token: get("token").unwrap_or_default(),
+            boot_id: get("boot_id").unwrap_or_default(),
+            pid_start: get("pid_start").and_then(|p| p.parse().ok()).unwrap_or(0),
         })
     }
 
@@ -87,6 +107,103 @@ impl LockInfo {
             age(now.saturating_sub(self.since))
         )
     }
+
+    /// Whether the holder still runs, judged from this machine (see [`Holder`]).
+    pub fn holder(&self) -> Holder {
+        let machine = self.owner.rsplit_once('@').map_or("", |(_, m)| m);
+        if machine != this_machine() {
+            return Holder::Unknown(format!(
+                "it was taken from another machine ({machine}), so dm cannot tell whether that \
+                 deploy still runs"
+            ));
+        }
+        if self.boot_id.is_empty() || self.pid == 0 {
+            return Holder::Unknown(
+                "its lock info does not say which process of this machine holds it".to_string(),
+            );
+        }
+        if self.boot_id != this_boot_id() {
+            return Holder::Unknown(
+                "this machine has rebooted since it was taken (or another machine has the same \
+                 name)"
+                    .to_string(),
+            );
+        }
+        match process_start(self.pid) {
+            None => Holder::Ended(format!(
+                "its dm process (pid {}) on this machine has ended",
+                self.pid
+            )),
+            Some(start) if self.pid_start != 0 && start != self.pid_start => {
+                Holder::Ended(format!(
+                    "its dm process (pid {}) on this machine has ended (the pid now belongs to \
+                     another process)",
+                    self.pid
+                ))
+            }
+            Some(_) => Holder::Running,
+        }
+    }
+}
+
+/// The user dm runs as: `$USER`, else the name of this process's uid in /etc/passwd.
+fn this_user() -> String {
+    if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))
+        && !user.is_empty()
+    {
+        return user;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().next().map(str::to_string))
+        });
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| {
+        passwd
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_string())
+            })
+            .or(Some(format!("uid{uid}")))
+    })
+    .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// This machine's hostname.
+fn this_machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// This boot of this machine (empty when unknown).
+fn this_boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// When process `pid` of this machine started (clock ticks since boot), `None` when it does not
+/// exist or has ended (a zombie waiting for its parent).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    start_time(&stat).or(Some(0))
+}
+
+/// Field 22 of a `/proc/PID/stat` line; the command (field 2) may hold spaces and parentheses,
+/// so fields are counted after its closing parenthesis.
+fn start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Newlines would split a `key=value` line.
@@ -113,7 +230,66 @@ pub struct DeployLock {
 
 impl DeployLock {
     /// Takes the lock of the app whose lock directory is `dir`, or fails naming who holds it.
+    ///
+    /// A lock whose holder was a dm process of this machine that has ended (same boot, pid
+    /// gone) is stale: it is cleared (only if it is still that holder's) and taken, saying so.
     pub async fn acquire(ctx: &Ctx, dir: &str, task: &str) -> anyhow::Result<DeployLock> {
+        let held = match Self::try_acquire(ctx, dir, task).await? {
+            Ok(lock) => return Ok(lock),
+            Err(held) => held,
+        };
+        let host = ctx.name();
+        let Some(holder) = held else {
+            anyhow::bail!(
+                "{host}: another deploy is running: the deploy lock {dir} is held by another deploy \
+                 (it is starting: its lock info is not written yet); wait for it to finish"
+            );
+        };
+        let who = holder.describe(now_unix());
+        match holder.holder() {
+            Holder::Running => anyhow::bail!(
+                "{host}: another deploy is running: the deploy lock {dir} is held by {who}; wait \
+                 for it to finish"
+            ),
+            Holder::Unknown(why) => anyhow::bail!(
+                "{host}: the deploy lock {dir} is held by {who}: another deploy may be running; \
+                 {why}. If no deploy is running any more (it was killed, or its machine went \
+                 down), the lock is stale: break it with `deploy-unlock` (e.g. `-H {host} \
+                 deploy-unlock`), then run this again"
+            ),
+            Holder::Ended(why) => {
+                let d = shell_quote(dir);
+                let token = shell_quote(&format!("token={}", holder.token));
+                // Only that holder's lock: another deploy may have broken it and taken it meanwhile.
+                ctx.sudo(format!(
+                    "if grep -qxF {token} {d}/info 2>/dev/null; then rm -rf {d}; fi"
+                ))
+                .quiet()
+                .await?;
+                ctx.log(format!(
+                    "the deploy lock {dir} was stale: {why}; cleared the lock held by {who}"
+                ));
+                match Self::try_acquire(ctx, dir, task).await? {
+                    Ok(lock) => Ok(lock),
+                    Err(again) => anyhow::bail!(
+                        "{host}: another deploy took the deploy lock {dir} right after its stale \
+                         lock was cleared: it is held by {}; wait for it to finish",
+                        again.map_or_else(
+                            || "another deploy".to_string(),
+                            |h| h.describe(now_unix())
+                        )
+                    ),
+                }
+            }
+        }
+    }
+
+    /// One `mkdir` of the lock: the lock, or who holds it (`None`: its info is not written yet).
+    async fn try_acquire(
+        ctx: &Ctx,
+        dir: &str,
+        task: &str,
+    ) -> anyhow::Result<Result<DeployLock, Option<LockInfo>>> {
         let info = LockInfo::for_this_process(task, ctx.name());
         let d = shell_quote(dir);
         let script = format!(
@@ -124,20 +300,12 @@ impl DeployLock {
         );
         let out = ctx.sudo(script).quiet().await?;
         if out.stdout.lines().next() == Some("dm-lock=acquired") {
-            return Ok(DeployLock {
+            return Ok(Ok(DeployLock {
                 dir: dir.to_string(),
                 info,
-            });
+            }));
         }
-        let holder = match LockInfo::parse(&out.stdout) {
-            Some(held) => held.describe(now_unix()),
-            None => "another deploy (it is starting: its lock info is not written yet)".to_string(),
-        };
-        anyhow::bail!(
-            "{}: another deploy is running: the deploy lock {dir} is held by {holder}; \
-             wait for it, or if no deploy is running any more, break the lock with `deploy-unlock`",
-            ctx.name()
-        )
+        Ok(Err(LockInfo::parse(&out.stdout)))
     }
 
     /// Gives the lock back, unless someone broke it and another deploy took it meanwhile.
@@ -184,6 +352,8 @@ mod tests {
             pid: 4242,
             since: 1_700_000_000,
             token: "4242-1700000000-5-app1".into(),
+            boot_id: "b00t".into(),
+            pid_start: 99,
         };
         assert_eq!(LockInfo::parse(&info.render()), Some(info.clone()));
         assert_eq!(
@@ -199,6 +369,52 @@ mod tests {
         assert_eq!(LockInfo::parse("owner=x\nsince=soon\n"), None);
         let minimal = LockInfo::parse("owner=x\nsince=5\n").expect("enough");
         assert_eq!((minimal.task.as_str(), minimal.pid), ("deploy", 0));
+    }
+
+    #[test]
+    fn a_holder_of_this_machine_is_running_or_provably_ended() {
+        let mut info = LockInfo::for_this_process("deploy", "app1");
+        assert_eq!(info.holder(), Holder::Running, "this very process");
+        // A child that has exited: its pid is gone (reuse within the test is not plausible).
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("true runs");
+        let dead = child.id();
+        child.wait().expect("true exits");
+        info.pid = dead;
+        assert!(
+            matches!(info.holder(), Holder::Ended(_)),
+            "{:?}",
+            info.holder()
+        );
+        // The pid of a live process that started at another time is another process.
+        info.pid = std::process::id();
+        info.pid_start += 1;
+        assert!(
+            matches!(info.holder(), Holder::Ended(_)),
+            "{:?}",
+            info.holder()
+        );
+    }
+
+    #[test]
+    fn a_holder_elsewhere_or_before_a_reboot_is_unknown() {
+        let mut info = LockInfo::for_this_process("deploy", "app1");
+        info.owner = "ops@another-machine-of-the-test".into();
+        assert!(matches!(info.holder(), Holder::Unknown(m) if m.contains("another machine")));
+        let mut info = LockInfo::for_this_process("deploy", "app1");
+        info.boot_id = "an-earlier-boot".into();
+        assert!(matches!(info.holder(), Holder::Unknown(m) if m.contains("rebooted")));
+        let old = LockInfo::parse("owner=x@y\nsince=5\npid=7\n").expect("old info");
+        assert!(matches!(old.holder(), Holder::Unknown(_)));
+    }
+
+    #[test]
+    fn start_time_skips_commands_with_spaces_and_parentheses() {
+        let stat =
+            "4242 (dm (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 4 0 987654 1000 10";
+        assert_eq!(start_time(stat), Some(987_654));
+        assert_eq!(start_time("garbage"), None);
     }
 
     #[test]

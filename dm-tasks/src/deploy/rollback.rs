@@ -38,6 +38,17 @@ pub async fn rollback_app(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBa
 }
 
 async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBack> {
+    let plan = plan_rollback(ctx, app).await?;
+    switch_current(ctx, app, &plan.to).await?;
+    let programs = supervisor::app_programs(ctx, app)?;
+    supervisor::restart(ctx, &programs).await?;
+    finish_rollback(ctx, app, &plan).await?;
+    Ok(plan)
+}
+
+/// Where a rollback of the host goes: from the live release to the newest good one before it
+/// (with its commit). Reads only; fails, saying why, when there is nothing to roll back to.
+pub(crate) async fn plan_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBack> {
     let host = ctx.name();
     let (releases, current) = list(ctx, app).await?;
     let Some(current) = current else {
@@ -57,37 +68,45 @@ async fn locked_rollback(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBac
         );
     };
     let to = target.name.clone();
-    switch_current(ctx, app, &to).await?;
-    mark(ctx, app, &current, false).await?;
     let commit = release_revision(ctx, app, &to).await?.unwrap_or_default();
-    let programs = supervisor::app_programs(ctx, app)?;
-    supervisor::restart(ctx, &programs).await?;
-    let by = LockInfo::for_this_process("rollback", host).owner;
-    log_revision(
-        ctx,
-        app,
-        &format!(
-            "{} rolled back from release {current} to release {to} commit {} by {by}",
-            utc_time(now_unix()),
-            if commit.is_empty() {
-                "unknown"
-            } else {
-                &commit
-            }
-        ),
-    )
-    .await?;
-    ctx.log(format!(
-        "rolled back from release {current} to release {to} (commit {})",
-        if commit.is_empty() {
-            "unknown"
-        } else {
-            short(&commit)
-        }
-    ));
     Ok(RolledBack {
         from: current,
         to,
         commit,
     })
+}
+
+/// After `plan.to` went live: marks the release left as not good (a later rollback never
+/// returns to it) and logs the rollback.
+pub(crate) async fn finish_rollback(
+    ctx: &Ctx,
+    app: &AppConfig,
+    plan: &RolledBack,
+) -> anyhow::Result<()> {
+    let RolledBack { from, to, commit } = plan;
+    mark(ctx, app, from, false).await?;
+    let by = LockInfo::for_this_process("rollback", ctx.name()).owner;
+    log_revision(
+        ctx,
+        app,
+        &format!(
+            "{} rolled back from release {from} to release {to} commit {} by {by}",
+            utc_time(now_unix()),
+            if commit.is_empty() {
+                "unknown"
+            } else {
+                commit
+            }
+        ),
+    )
+    .await?;
+    ctx.log(format!(
+        "rolled back from release {from} to release {to} (commit {})",
+        if commit.is_empty() {
+            "unknown"
+        } else {
+            short(commit)
+        }
+    ));
+    Ok(())
 }

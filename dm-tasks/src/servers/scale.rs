@@ -1,6 +1,8 @@
 //! `scale ROLE=N`: grow or shrink a role, keeping the load balancer right at every moment.
 //!
-//! Up: boot the new servers in parallel; let the database and cache servers admit them
+//! Up: new app nodes start on the commit live on the others (read first: after a `rollback` that
+//! is not the branch tip; nodes that disagree stop the run before anything is booted); boot the
+//! new servers in parallel; let the database and cache servers admit them
 //! (firewall and `pg_hba` follow the inventory, which now lists them); provision and launch them
 //! in parallel; and only then add them to every load balancer's upstream. Until that last step
 //! no request reaches a server that is not ready.
@@ -190,6 +192,29 @@ async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> an
             root.name
         );
     }
+    if crate::roles::base_roles_of(role).is_some_and(|bases| bases.contains(&"appnode")) {
+        // New app nodes start on the release the others serve (e.g. after a rollback), never
+        // on a branch tip the fleet does not run; nodes that disagree stop the run here.
+        let app_nodes: Vec<Host> = servers_with_role(ctx.inventory(), "appnode")
+            .into_iter()
+            .cloned()
+            .collect();
+        let live = crate::deploy::live_commit(ctx, &app_nodes)
+            .await
+            .map_err(|e| e.context(format!("{role}: nothing was booted")))?;
+        if let Some(commit) = live {
+            ctx.log(format!(
+                "{role}: the new servers start on commit {commit}, live on {}",
+                app_nodes
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            ctx.run_state::<crate::deploy::FirstDeployCommit>()
+                .set(commit);
+        }
+    }
     ctx.log(format!("{role}: adding {}", names.join(", ")));
     boot_servers(ctx, store, &names).await?;
     let not_ready = |step: &str| {
@@ -334,7 +359,7 @@ async fn scale_down(
 }
 
 /// Points every load balancer of `ctx`'s inventory (but those in `leaving`) at `app_nodes`.
-async fn update_load_balancers(
+pub(crate) async fn update_load_balancers(
     ctx: &Ctx,
     app_nodes: &[Host],
     leaving: &[String],
