@@ -36,7 +36,7 @@
 //! # Variables read
 //! The `app` table ([`AppConfig`]): `name` ("app"), `repo` (a git URL or a local repository
 //! directory on the controller), `branch` ("main"), `port` (8000), `user` (= name), `path`
-//! ("/srv/<name>"), `keep_releases` (5), `shared_dirs`, `shared_files`, `build` (shell commands
+//! (`/srv/<name>`), `keep_releases` (5), `shared_dirs`, `shared_files`, `build` (shell commands
 //! run in the new release, e.g. `python3 -m venv --system-site-packages venv` and
 //! `venv/bin/pip install --no-index -r requirements.txt`), `env` (environment of builds and
 //! processes), `processes` (supervisor programs, see [`crate::supervisor`]), `static_dir`,
