@@ -488,6 +488,7 @@ pub async fn live_commit(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<Option<Str
                 let out = ctx
                     .sudo(format!("cat {revision} 2>/dev/null || true"))
                     .quiet()
+                    .check_safe()
                     .await?;
                 let commit = out.trimmed().to_string();
                 if !commit.is_empty() {

@@ -47,6 +47,7 @@ impl Health {
         let out = ctx
             .run(health_script(&url, tries))
             .quiet()
+            .check_safe()
             .allow_failure()
             .await?;
         anyhow::ensure!(
