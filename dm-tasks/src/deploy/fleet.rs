@@ -23,6 +23,7 @@ use dm_core::shell_quote;
 
 use super::app::AppConfig;
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
+use super::host_releases::{list, release_revision};
 use super::lock::DeployLock;
 use super::rollback::{RolledBack, finish_rollback, plan_rollback};
 use super::rolling::roll;
@@ -484,13 +485,13 @@ pub async fn live_commit(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<Option<Str
             let live = reading.clone();
             async move {
                 let app = AppConfig::from_ctx(&ctx)?;
-                let revision = shell_quote(&format!("{}/REVISION", app.current()));
-                let out = ctx
-                    .sudo(format!("cat {revision} 2>/dev/null || true"))
-                    .quiet()
-                    .check_safe()
-                    .await?;
-                let commit = out.trimmed().to_string();
+                // Read as the app user, never through a link root would follow.
+                let commit = match list(&ctx, &app).await?.1 {
+                    Some(release) => release_revision(&ctx, &app, &release)
+                        .await?
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
                 if !commit.is_empty() {
                     live.lock()
                         .unwrap_or_else(PoisonError::into_inner)

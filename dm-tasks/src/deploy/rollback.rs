@@ -92,11 +92,7 @@ pub(crate) async fn finish_rollback(
         &format!(
             "{} rolled back from release {from} to release {to} commit {} by {by}",
             utc_time(now_unix()),
-            if commit.is_empty() {
-                "unknown"
-            } else {
-                commit
-            }
+            if commit.is_empty() { "unknown" } else { commit }
         ),
     )
     .await?;
