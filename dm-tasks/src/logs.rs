@@ -17,18 +17,28 @@ pub async fn logs(
     service_logs(ctx, &service, lines, follow).await
 }
 
-/// The command that prints the last `lines` journal lines of `service` (and follows), after
-/// checking that the unit exists or has a journal (journalctl would print nothing for a misspelt
-/// name; a finished transient unit is gone but its journal stays).
+/// The command that prints the last `lines` lines of `service` (and follows): the journal of a
+/// systemd unit of that name (which exists, or has a journal: journalctl would print nothing for
+/// a misspelt name, and a finished transient unit is gone but its journal stays), else the log
+/// of a supervisor program of that name (an app's programs, `shop-web`), else an error naming
+/// both places it looked.
 fn journal_command(service: &str, lines: u32, follow: bool) -> String {
     let unit = shell_quote(service);
+    // dm's supervisor programs log here (`supervisor::Program`); others have supervisorctl's tail.
+    let program_log = shell_quote(&format!("/var/log/supervisor/{service}.log"));
+    let shown = service.replace(['"', '\\', '`', '$'], "");
     format!(
-        "if [ \"$(systemctl show -p LoadState --value -- {unit})\" = not-found ] \
-         && [ -z \"$(journalctl --quiet --no-pager --unit={unit} --lines=1 2>/dev/null)\" ]; then \
-         echo \"no systemd unit {service} on $(hostname), and no journal of one; \\`systemctl list-units --type=service\\` lists them\" >&2; exit 4; fi; \
-         exec journalctl --no-pager --output=short-iso --unit={unit} --lines={lines}{follow}",
-        service = service.replace(['"', '\\', '`', '$'], ""),
+        "if [ \"$(systemctl show -p LoadState --value -- {unit})\" != not-found ] \
+         || [ -n \"$(journalctl --quiet --no-pager --unit={unit} --lines=1 2>/dev/null)\" ]; then \
+         exec journalctl --no-pager --output=short-iso --unit={unit} --lines={lines}{follow}; fi; \
+         if command -v supervisorctl >/dev/null \
+         && ! supervisorctl status {unit} 2>&1 | grep -q 'no such'; then \
+         if [ -f {program_log} ]; then exec tail -n {lines}{tail_follow} -- {program_log}; fi; \
+         exec supervisorctl tail{super_follow} {unit}; fi; \
+         echo \"no systemd unit or supervisor program {shown} on $(hostname); \\`systemctl list-units --type=service\\` and \\`supervisorctl status\\` list them\" >&2; exit 4",
         follow = if follow { " --follow" } else { "" },
+        tail_follow = if follow { " -F" } else { "" },
+        super_follow = if follow { " -f" } else { "" },
     )
 }
 
@@ -45,15 +55,16 @@ pub async fn service_logs(
         anyhow::bail!("`{service}` is not a systemd unit name");
     }
     let command = journal_command(service, lines, follow);
+    let label = format!("logs of {service}");
     if !follow {
         // Reading the journal changes nothing: it shows under --check too.
-        ctx.sudo(command).check_safe().await?;
+        ctx.sudo(command).shown_as(label).check_safe().await?;
         return Ok(());
     }
     // Ctrl-C ends following on every host: an expected end, not a failure. Dropping the command
     // closes its channel, and journalctl exits when its output is gone.
     tokio::select! {
-        result = ctx.sudo(command).check_safe().into_future() => { result?; }
+        result = ctx.sudo(command).shown_as(label).check_safe().into_future() => { result?; }
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
@@ -68,10 +79,15 @@ mod tests {
         let once = journal_command("nginx", 20, false);
         assert!(once.contains("LoadState --value -- nginx"), "{once}");
         assert!(
-            once.ends_with("exec journalctl --no-pager --output=short-iso --unit=nginx --lines=20"),
+            once.contains("exec journalctl --no-pager --output=short-iso --unit=nginx --lines=20;"),
             "{once}"
         );
-        assert!(journal_command("nginx", 5, true).ends_with("--lines=5 --follow"));
+        assert!(journal_command("nginx", 5, true).contains("--lines=5 --follow;"));
+        assert!(once.contains("supervisorctl status nginx"), "{once}");
+        assert!(
+            once.contains("exec tail -n 20 -- /var/log/supervisor/nginx.log;"),
+            "{once}"
+        );
         let quoted = journal_command("a b;rm", 1, false);
         assert!(quoted.contains("--unit='a b;rm'"), "{quoted}");
     }

@@ -40,13 +40,16 @@ fn logs_fetch_and_follow_a_service_on_every_host_with_prefixes() {
     // A unit that does not exist is named, per host.
     let missing = Dm::new(&fleet).args(["logs", "no-such-unit"]).run();
     assert_ne!(missing.code(), 0);
+    let said = format!("{}{}", missing.stdout(), missing.stderr());
     assert!(
-        missing
-            .stderr()
-            .contains("no systemd unit no-such-unit on web1")
-            || missing
-                .stdout()
-                .contains("no systemd unit no-such-unit on web1"),
+        said.contains("no systemd unit or supervisor program no-such-unit on web1"),
+        "{}",
+        missing.describe()
+    );
+    // The error names what was asked for, not dm's internal script.
+    assert!(!said.contains("journalctl"), "{}", missing.describe());
+    assert!(
+        said.contains("logs of no-such-unit"),
         "{}",
         missing.describe()
     );
@@ -98,6 +101,41 @@ fn logs_fetch_and_follow_a_service_on_every_host_with_prefixes() {
     // Ctrl-C is how following ends: every host reports ok (the run says it was interrupted).
     assert!(
         run.stderr().contains("2 ok, 0 failed"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn logs_of_a_supervisor_program_are_its_log_file() {
+    let fleet = fleet(&[("web1", &["appnode"])]);
+    let machine = fleet.machine("web1");
+    machine.exec_ok(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q supervisor >/dev/null && \
+         printf '[program:demo-talk]\\ncommand=sh -c \"while true; do echo talk from $(hostname); sleep 1; done\"\\nstdout_logfile=/var/log/supervisor/demo-talk.log\\nredirect_stderr=true\\n' \
+           > /etc/supervisor/conf.d/demo-talk.conf && \
+         systemctl start supervisor && \
+         for i in $(seq 100); do supervisorctl update >/dev/null 2>&1 && break; sleep 0.2; done",
+    );
+    // Waits on the log itself, not on time.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !machine
+        .exec_ok("grep -c 'talk from' /var/log/supervisor/demo-talk.log 2>/dev/null || true")
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|n| n > 0)
+    {
+        assert!(Instant::now() < deadline, "demo-talk never wrote its log");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let run = Dm::new(&fleet)
+        .args(["logs", "demo-talk", "--lines", "3"])
+        .run();
+    run.assert_success();
+    assert!(
+        run.stdout()
+            .lines()
+            .any(|l| l.starts_with("[web1] ") && l.contains("talk from web1")),
         "{}",
         run.describe()
     );

@@ -137,8 +137,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Shows `label` instead of the command line with `-v` (for long generated scripts).
-    pub(crate) fn shown_as(mut self, label: impl Into<String>) -> Run<'a> {
+    /// Shows `label` instead of the command line with `-v`, under `--check` and in the error
+    /// when it fails (for long generated scripts, which say little to a reader); `-vv` logs the
+    /// script itself.
+    pub fn shown_as(mut self, label: impl Into<String>) -> Run<'a> {
         self.shown_as = Some(label.into());
         self
     }
@@ -257,9 +259,12 @@ impl<'a> Run<'a> {
             });
             return Ok(Output::not_run());
         }
+        if self.shown_as.is_some() {
+            tracing::debug!(host, script = %self.command, "{shown}");
+        }
         ctx.events().send(Event::Command {
             host: host.to_string(),
-            command: shown,
+            command: shown.clone(),
         });
         let line = self.scoped_command(env.len());
         let output = match &self.sudo_user {
@@ -269,7 +274,7 @@ impl<'a> Run<'a> {
         if self.check && !output.status.success() {
             return Err(Error::Command {
                 host: host.to_string(),
-                command: self.command,
+                command: shown,
                 status: output.status.to_string(),
                 stderr: output.stderr,
             });
