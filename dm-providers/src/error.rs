@@ -109,8 +109,11 @@ pub enum Error {
     /// The local provider could not boot, inspect or destroy a machine on this host (not root,
     /// a missing program, a failing `ip`/`mount`/`systemd-nspawn`): the message says which and
     /// what to do.
+    ///
+    /// The machine error is part of the message, not a `source()`: a chain printed whole
+    /// (`{:#}`) would say it twice.
     #[error("local provider: {0}")]
-    Local(#[from] dm_core::machine::Error),
+    Local(dm_core::machine::Error),
 
     /// The resource asked for does not exist (404).
     #[error("{provider}: {request}: not found (\"{message}\")")]
@@ -321,4 +324,34 @@ fn fields_suffix(fields: &[FieldError]) -> String {
         " [{}]; fix that in the server spec and try again",
         parts.join(", ")
     )
+}
+
+impl From<dm_core::machine::Error> for Error {
+    fn from(e: dm_core::machine::Error) -> Error {
+        Error::Local(e)
+    }
+}
+
+#[cfg(test)]
+mod local_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_local_machine_error_is_said_once_in_a_whole_chain() {
+        let err = Error::from(dm_core::machine::Error::InvalidMachine(
+            "name \"x\" is too long".to_string(),
+        ));
+        // As anyhow's `{:#}` prints it: the message, then each source.
+        let mut whole = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            whole.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        assert_eq!(whole.matches("is too long").count(), 1, "{whole}");
+        assert!(
+            whole.starts_with("local provider: local machine:"),
+            "{whole}"
+        );
+    }
 }

@@ -144,7 +144,8 @@ fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow:
     if count > current.len() {
         let names = new_names(ctx.inventory(), role, count - current.len());
         ctx.log(format!(
-            "check mode: {role}: would boot {}, provision and launch them, then add them to the              load balancers",
+            "check mode: {role}: would boot {}, provision and launch them, then add them to the \
+             load balancers",
             names.join(", ")
         ));
         return Ok(());
