@@ -1013,6 +1013,15 @@ fn vars_table_error_points_at_the_layer_that_gave_the_value() {
 }
 
 #[test]
+fn a_variable_of_a_registered_name_that_is_not_a_table_is_the_fabfiles_own() {
+    let inventory = parse("[vars]\ngreeting = \"hello\"\n[servers.web1]\n");
+    assert_eq!(
+        inventory.server("web1").map(|h| h.vars["greeting"].clone()),
+        Some(json!("hello"))
+    );
+}
+
+#[test]
 fn well_formed_vars_tables_load() {
     let inventory = parse("[vars.greeting]\ntext = \"hi\"\nstyle = [\"quiet\"]\n[servers.web1]\n");
     assert_eq!(

@@ -100,7 +100,10 @@ pub(crate) fn check_hosts(
     }
     for host in hosts {
         for table in &tables {
-            let Some(value) = host.vars.get(table.name) else {
+            // A variable of that name that is not a table (`app = "shop"`) is the fabfile's
+            // own, not the library's: it is left alone (the library's tasks would say, when they
+            // run, that it has the wrong type).
+            let Some(value) = host.vars.get(table.name).filter(|v| v.is_object()) else {
                 continue;
             };
             if let Err(problem) = (table.check)(value) {
