@@ -151,16 +151,7 @@ fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow:
         return Ok(());
     }
     let records = super::check_plan::recorded(ctx)?;
-    let booted: Vec<String> = records
-        .iter()
-        .filter(|r| super::providers::record_of(ctx, &records, &r.name) == Some(r))
-        .map(|r| r.name.clone())
-        .collect();
-    let mut removable: Vec<&Host> = current
-        .iter()
-        .filter(|h| booted.contains(&h.name))
-        .collect();
-    removable.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    let removable = removable(ctx, &records, current);
     let fewer = current.len() - count;
     if removable.len() < fewer {
         anyhow::bail!(
@@ -284,6 +275,26 @@ async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> an
     Ok(())
 }
 
+/// The servers of `current` that dm booted for this run's environment (the only ones scaling
+/// down may remove), in natural name order: the last ones go first.
+fn removable<'h>(
+    ctx: &Ctx,
+    records: &[dm_providers::Record],
+    current: &'h [Host],
+) -> Vec<&'h Host> {
+    let booted: Vec<&str> = records
+        .iter()
+        .filter(|r| super::providers::record_of(ctx, records, &r.name) == Some(*r))
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut removable: Vec<&Host> = current
+        .iter()
+        .filter(|h| booted.contains(&h.name.as_str()))
+        .collect();
+    removable.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    removable
+}
+
 /// Removes `fewer` of `current` (the servers of `role`); `ctx` sees the servers as they are.
 async fn scale_down(
     ctx: &Ctx,
@@ -294,16 +305,7 @@ async fn scale_down(
     drain_timeout: Duration,
 ) -> anyhow::Result<()> {
     let records = store.state.records();
-    let booted: Vec<String> = records
-        .iter()
-        .filter(|r| super::providers::record_of(ctx, &records, &r.name) == Some(r))
-        .map(|r| r.name.clone())
-        .collect();
-    let mut removable: Vec<&Host> = current
-        .iter()
-        .filter(|h| booted.contains(&h.name))
-        .collect();
-    removable.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    let removable = removable(ctx, &records, current);
     if removable.len() < fewer {
         anyhow::bail!(
             "{role}: cannot remove {fewer} server(s): only {} of its servers were booted by dm \
