@@ -43,7 +43,7 @@ const QUOTING_DEPTH: usize = 3;
 const MIN_BASE64_RUN: usize = 8;
 
 /// The forms of `secret` that dm's own output can contain: the secret itself; inside
-/// single-quoted shell words, nested up to [`QUOTING_DEPTH`] deep; percent-encoded (as in a
+/// single-quoted shell words, nested up to three deep; percent-encoded (as in a
 /// URL); each of those JSON-escaped (the `--json` report) and `{:?}`-escaped (errors); and base64,
 /// alone or anywhere inside longer base64 text (file contents read back from a host).
 pub fn forms(secret: &str) -> Vec<String> {

@@ -147,7 +147,7 @@ pub async fn launch_host(ctx: &Ctx) -> anyhow::Result<()> {
 ///
 /// Each server gets the recipe of each of its roles (dbserver: PostgreSQL, cachenode: Redis,
 /// appnode: the app, loadbalancer: nginx; appbalancer and dbappbalancer combine them). Run it
-/// again at any time: it changes only what differs. With a [dns] table, once every server is
+/// again at any time: it changes only what differs. With a `[dns]` table, once every server is
 /// launched and one of them is a load balancer, the name's A records point at the load
 /// balancers, but for those whose launch failed.
 #[task]

@@ -31,7 +31,7 @@ pub struct Output {
     pub status: ExitStatus,
     /// The command did not run because of `--check` (see [`Run::check_safe`]).
     pub skipped: bool,
-    /// Only the last [`STREAMED_KEEP`] bytes of a stream were kept: the command was not
+    /// Only the last 1 MiB of a stream were kept: the command was not
     /// [`quiet`](Run::quiet), so all of it was shown live, and a long-running one
     /// (`journalctl -f`) must not grow dm's memory without bound. Quiet commands keep everything.
     pub truncated: bool,

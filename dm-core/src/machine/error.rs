@@ -127,7 +127,7 @@ pub enum Error {
     /// The fabfile's inventory could not be loaded to declare a fleet from it.
     #[error("cannot declare test machines from the fabfile's inventory: {0}")]
     Inventory(#[source] crate::Error),
-    /// A run of the fabfile's tasks ([`Fleet::dm`](super::Fleet::dm)) stopped before any host ran:
+    /// A run of the fabfile's tasks (`Fleet::dm` of the testing API) stopped before any host ran:
     /// a bad command line, an unknown host or role, a broken test inventory.
     #[error("{0}")]
     Dm(#[from] crate::Error),

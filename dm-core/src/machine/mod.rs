@@ -10,7 +10,7 @@
 //!   machines that outlive the dm run that booted them, until they are destroyed.
 //!
 //! Everything a machine is made of (namespace, veth link, overlay mount, cgroup, nspawn process,
-//! directories, NAT rules) is written to a record *before* it is created ([`record`]), so a crash
+//! directories, NAT rules) is written to a record *before* it is created (the `record` module), so a crash
 //! at any point leaves nothing that a later run cannot find and remove.
 //!
 //! Needs root and the packages `systemd-container debootstrap iproute2 iptables openssh-client`;

@@ -252,7 +252,7 @@ pub struct AptWork {
 macro_rules! notify_builder {
     ($($ty:ty),* $(,)?) => {$(
         impl $ty {
-            /// Triggers the reaction of this name (see [`Step::reaction`]) when this operation
+            /// Triggers the reaction of this name (see [`Step::reaction`](crate::operation::Step::reaction)) when this operation
             /// changes something. Reactions run once, at the end of the step, never in check mode.
             pub fn notify(mut self, reaction: &str) -> Self {
                 self.notify.push(reaction.to_string());

@@ -9,7 +9,7 @@ use super::{psql, scram};
 ///
 /// The password is compared with the server's stored SCRAM verifier on the controlling machine,
 /// and set by sending a new verifier (never the password) on psql's standard input: see
-/// [`super::scram`]. Reports name the role only. Needs a running server when applied (the
+/// the `scram` module. Reports name the role only. Needs a running server when applied (the
 /// `dbserver` recipe applies it in a step after the one that starts PostgreSQL).
 pub struct Role {
     name: String,

@@ -12,7 +12,7 @@ use super::operator_keys::operator_public_keys;
 use super::providers::{ServerStore, wait_for};
 
 /// Boots servers `names` (each with the provider the inventory gives it, see
-/// [`crate::servers`]), all at once, and returns their records once every one answers on its
+/// [`crate::servers`](mod@crate::servers)), all at once, and returns their records once every one answers on its
 /// SSH port. A name that is booted already is returned as it is. Every server is attempted even
 /// when another fails; the error then lists each failure.
 pub async fn boot_servers(

@@ -110,7 +110,7 @@ impl ServerStore {
     }
 
     /// The provider and its settings for server `name`, from the inventory (see the module
-    /// docs of [`crate::servers`]).
+    /// docs of [`crate::servers`](mod@crate::servers)).
     pub fn provider_for(
         &self,
         ctx: &Ctx,
