@@ -98,3 +98,66 @@ fn live_progress_shows_on_a_terminal_and_lines_stay_whole() {
         assert_eq!(whole, 1, "{host}'s last line is missing or torn:\n{text}");
     }
 }
+
+/// The most hosts whose `(start, end)` spans (the hosts' own clocks) overlap at one moment.
+fn most_at_once(spans: &[(f64, f64)]) -> usize {
+    // A sweep over the starts and ends; at equal times an end comes first, so a host that
+    // started the moment another ended is not counted as running beside it.
+    let mut events: Vec<(f64, i32)> = spans
+        .iter()
+        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in events {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn at_most_n_hosts_run_at_once_with_dash_p_or_a_parallel_task() {
+    let names = ["app1", "app2", "app3", "app4", "app5"];
+    let fleet = fleet(&names.map(|n| (n, &[] as &[&str])));
+    let hosts = names.join(",");
+    // `-p 2` on a plain task, and a task declared `parallel = 2` with the default `-p`: each
+    // host's commands stamp their start and end with its own clock (the machines share this
+    // kernel's clock), and the sweep over the spans counts how many ran at once.
+    for args in [
+        vec!["-p", "2", "-H", &hosts, "stamp", "--seconds", "1"],
+        vec!["-H", &hosts, "stamp-parallel", "--seconds", "1"],
+    ] {
+        let run = Dm::new(&fleet).args(&args).run();
+        run.assert_success();
+        let spans: Vec<(f64, f64)> = names.iter().map(|h| stamps(&run, h)).collect();
+        assert_eq!(
+            most_at_once(&spans),
+            2,
+            "{args:?}: not at most two at once (and two did start together): {spans:?}\n{}",
+            run.describe()
+        );
+    }
+    // `-p` lowers a task's own limit: `-p 1` runs `parallel = 2` one host at a time.
+    let run = Dm::new(&fleet)
+        .args([
+            "-p",
+            "1",
+            "-H",
+            "app1,app2,app3",
+            "stamp-parallel",
+            "--seconds",
+            "0.5",
+        ])
+        .run();
+    run.assert_success();
+    let spans: Vec<(f64, f64)> = names[..3].iter().map(|h| stamps(&run, h)).collect();
+    assert_eq!(most_at_once(&spans), 1, "{spans:?}\n{}", run.describe());
+}
+
+#[test]
+fn the_overlap_count_sees_hosts_running_together() {
+    assert_eq!(most_at_once(&[(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]), 1);
+    assert_eq!(most_at_once(&[(0.0, 2.0), (1.0, 3.0), (2.5, 4.0)]), 2);
+    assert_eq!(most_at_once(&[(0.0, 3.0), (1.0, 3.0), (2.0, 3.0)]), 3);
+}

@@ -23,6 +23,12 @@ async fn stamp_serial(ctx: &Ctx, #[arg(default = "1")] seconds: f64) -> Result<(
     stamp(ctx, seconds).await
 }
 
+/// Same as `stamp`, at most two hosts at once.
+#[task(parallel = 2)]
+async fn stamp_parallel(ctx: &Ctx, #[arg(default = "1")] seconds: f64) -> Result<()> {
+    stamp(ctx, seconds).await
+}
+
 /// Leave a marker file on the host (to prove whether a task ran at all).
 #[task]
 async fn mark(
