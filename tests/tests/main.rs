@@ -22,6 +22,7 @@ mod e2e_proxy_jump;
 mod e2e_secrets;
 mod e2e_selection;
 mod e2e_shell;
+mod e2e_ssh_config;
 mod e2e_sudo;
 mod e2e_targets;
 mod e2e_transfer;

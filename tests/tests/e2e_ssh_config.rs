@@ -1,0 +1,76 @@
+//! `~/.ssh/config` end to end: a server the inventory names and nothing more is reached through
+//! the user's ssh config alone — its `HostName`, `User`, `Port` and `IdentityFile` — like
+//! `ssh web` would.
+
+use std::process::Command;
+
+use dm_tests::*;
+
+#[test]
+fn an_ssh_config_alias_gives_the_address_user_port_and_key() {
+    let fleet = fleet(&[("app1", &[])]);
+    let machine = fleet.machine("app1");
+    let address = machine.address().to_string();
+    // sshd answers on 2222 too; nothing else in the run says 2222.
+    machine.exec_ok(
+        "printf 'Port 22\\nPort 2222\\n' > /etc/ssh/sshd_config.d/dm-test-port.conf && \
+         systemctl restart ssh",
+    );
+    // A key of its own, authorized for `deploy` only: no default key file name, not the
+    // fleet's key, not root's.
+    let home = fleet.dir();
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).expect("~/.ssh");
+    let key = ssh_dir.join("alias_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alias", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    machine.exec_ok(&format!(
+        "echo {} >> /home/deploy/.ssh/authorized_keys",
+        dm_core::shell_quote(public.trim())
+    ));
+    // Its host key, known under [address]:2222 only.
+    let known_hosts = home.join("known_hosts_2222");
+    write(
+        &known_hosts,
+        &format!("[{address}]:2222 {}\n", machine.host_public_key()),
+    );
+    write(
+        &ssh_dir.join("config"),
+        &format!(
+            "Host web\n    HostName {address}\n    User deploy\n    Port 2222\n    IdentityFile {}\n",
+            key.display()
+        ),
+    );
+    // The inventory says nothing about how to reach `web`.
+    write(
+        &fleet.inventory_path(),
+        &format!(
+            "[defaults]\nknown_hosts = \"{}\"\n\n[servers.web]\n",
+            known_hosts.display()
+        ),
+    );
+
+    // HOME is the fleet's directory (Dm::new), so `~/.ssh/config` is the file written above.
+    let run = Dm::new(&fleet)
+        .args(["-H", "web", "run", "echo via $(id -un) $SSH_CONNECTION"])
+        .run();
+    run.assert_success();
+    let line = run
+        .host_lines("web")
+        .into_iter()
+        .find(|l| l.starts_with("via "))
+        .unwrap_or_else(|| panic!("no output from web:\n{}", run.describe()));
+    // SSH_CONNECTION is `client-ip client-port server-ip server-port`, as the server saw it.
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        (words[1], words[4], words[5]),
+        ("deploy", address.as_str(), "2222"),
+        "{line}\n{}",
+        run.describe()
+    );
+}
