@@ -129,6 +129,29 @@ fn changed_ops(report: &serde_json::Value) -> Vec<String> {
     list
 }
 
+/// Each host's SSH round trips in a `--json` report, as `(host, round trips)`.
+fn round_trips_by_host(report: &serde_json::Value) -> Vec<(String, u64)> {
+    report["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let name = h["host"].as_str().unwrap_or_default().to_string();
+            (name, h["round_trips"].as_u64().unwrap_or(u64::MAX))
+        })
+        .collect()
+}
+
+/// The README's claim for a no-change rerun, counted instead of timed (how long it takes
+/// belongs to BENCHMARKS.md): every server of the run costs at most `most` SSH round trips.
+fn assert_round_trips_at_most(report: &serde_json::Value, most: u64, what: &str) {
+    let trips = round_trips_by_host(report);
+    assert!(
+        !trips.is_empty() && trips.iter().all(|(_, n)| *n <= most),
+        "{what}: more than {most} round trips on a server: {trips:?}"
+    );
+}
+
 /// `count` requests of `path` through the load balancer: `status body` of each.
 fn through_lb(fleet: &Fleet, path: &str, count: usize) -> Vec<String> {
     let lb = fleet.machine("lb1");
@@ -250,6 +273,7 @@ fn first_deployment_of_the_example() {
         "provision again: {:#?}",
         changed_ops(&again)
     );
+    assert_round_trips_at_most(&again, 4, "provision again");
     let again = run_ok(&fleet, &["launch"]);
     assert_eq!(
         changed(&again),
@@ -257,6 +281,7 @@ fn first_deployment_of_the_example() {
         "launch again: {:#?}",
         changed_ops(&again)
     );
+    assert_round_trips_at_most(&again, 6, "launch again");
 
     // A new commit goes live through the load balancer; rollback brings the old one back.
     wait_for_lb(&fleet, "/version", "1");
