@@ -100,11 +100,18 @@ impl Dm {
         }
     }
 
-    /// Runs it under a terminal (`script`), as from a user's shell, typing `input` after
-    /// `delay` (e.g. a passphrase at a prompt, or commands for an interactive shell). Standard
+    /// Runs it under a terminal (`script`), as from a user's shell, typing `input` at once (e.g.
+    /// commands for an interactive shell: the terminal keeps them until they are read). Standard
     /// output and error both arrive in [`Run::stdout`], as on a terminal.
-    pub fn run_in_terminal(self, input: &[u8], delay: std::time::Duration) -> Run {
-        use std::io::Write;
+    pub fn run_in_terminal(self, input: &[u8]) -> Run {
+        let mut terminal = self.start_in_terminal();
+        terminal.type_text(input);
+        terminal.finish()
+    }
+
+    /// Starts it under a terminal (`script`), as from a user's shell, for a test that waits for
+    /// what it shows ([`Terminal::wait_for`]) before it types ([`Terminal::type_text`]).
+    pub fn start_in_terminal(self) -> Terminal {
         let mut line = shell_word(&fabfile_bin().display().to_string());
         for arg in &self.args {
             line.push(' ');
@@ -116,28 +123,34 @@ impl Dm {
             .env("HOME", &self.dir)
             .env("NO_COLOR", "1")
             .env_remove("SSH_AUTH_SOCK")
+            .env_remove("DM_SUDO_PASSWORD")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `script` (util-linux): {e}"));
-        let mut stdin = child.stdin.take();
-        if !input.is_empty() {
-            std::thread::sleep(delay);
-            if let Some(stdin) = stdin.as_mut() {
-                stdin
-                    .write_all(input)
-                    .unwrap_or_else(|e| panic!("cannot type into the terminal: {e}"));
-            }
-        }
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("the terminal session did not end: {e}"));
-        drop(stdin);
-        Run {
+        let (send, shown) = std::sync::mpsc::channel();
+        let reader = child.stdout.take().map(|mut stdout| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buffer = [0u8; 4096];
+                while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                    if send.send(buffer[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        Terminal {
+            stdin: child.stdin.take(),
+            child: Some(child),
+            shown,
+            reader,
+            text: Vec::new(),
+            seen_up_to: 0,
             args: self.args,
-            output,
+            deadline: std::time::Instant::now() + RUN_DEADLINE,
         }
     }
 
@@ -210,6 +223,131 @@ impl Dm {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the test fabfile: {e}"))
     }
+}
+
+/// A run of the fabfile under a terminal, started with [`Dm::start_in_terminal`]: what it shows
+/// is read as it comes, so a test types only once it has seen the prompt.
+pub struct Terminal {
+    /// `script`, until [`Terminal::finish`] waits for it (a dropped terminal kills it).
+    child: Option<std::process::Child>,
+    stdin: Option<std::process::ChildStdin>,
+    shown: std::sync::mpsc::Receiver<Vec<u8>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// Everything the terminal showed so far.
+    text: Vec<u8>,
+    /// Where the next [`Terminal::wait_for`] starts looking: after what the last one found.
+    seen_up_to: usize,
+    args: Vec<String>,
+    deadline: std::time::Instant,
+}
+
+impl Terminal {
+    /// Waits until the terminal shows `text` (after what the previous wait found), within the
+    /// run's deadline; panics with what it showed when the run ends or the deadline passes first.
+    pub fn wait_for(&mut self, text: &str) -> &mut Terminal {
+        loop {
+            if let Some(at) = find(&self.text[self.seen_up_to..], text.as_bytes()) {
+                self.seen_up_to += at + text.len();
+                return self;
+            }
+            let left = self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            match self.shown.recv_timeout(left) {
+                Ok(bytes) => self.text.extend_from_slice(&bytes),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "dm {:?} did not show {text:?} within {RUN_DEADLINE:?}; it showed:\n{}",
+                        self.args,
+                        String::from_utf8_lossy(&self.text)
+                    );
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!(
+                    "dm {:?} ended without showing {text:?}; it showed:\n{}",
+                    self.args,
+                    String::from_utf8_lossy(&self.text)
+                ),
+            }
+        }
+    }
+
+    /// Types `input` into the terminal, as a user at the keyboard would.
+    pub fn type_text(&mut self, input: &[u8]) -> &mut Terminal {
+        use std::io::Write;
+        if let Some(stdin) = self.stdin.as_mut() {
+            stdin
+                .write_all(input)
+                .and_then(|()| stdin.flush())
+                .unwrap_or_else(|e| panic!("cannot type into the terminal: {e}"));
+        }
+        self
+    }
+
+    /// Whether the run has ended.
+    pub fn has_ended(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Waits for the run to end (within its deadline, else kills it and panics) and returns it,
+    /// everything the terminal showed in [`Run::stdout`].
+    pub fn finish(mut self) -> Run {
+        loop {
+            let left = self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            match self.shown.recv_timeout(left) {
+                Ok(bytes) => self.text.extend_from_slice(&bytes),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "dm {:?} did not finish within {RUN_DEADLINE:?}; killed it. It showed:\n{}",
+                        self.args,
+                        String::from_utf8_lossy(&self.text)
+                    );
+                }
+            }
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        // The terminal's output has ended: the session is over, `script` exits now.
+        drop(self.stdin.take());
+        let output = self
+            .child
+            .take()
+            .map(|child| child.wait_with_output())
+            .unwrap_or_else(|| panic!("the terminal session was already waited for"))
+            .unwrap_or_else(|e| panic!("the terminal session did not end: {e}"));
+        Run {
+            args: std::mem::take(&mut self.args),
+            output: Output {
+                stdout: std::mem::take(&mut self.text),
+                ..output
+            },
+        }
+    }
+}
+
+impl Drop for Terminal {
+    /// A terminal left unfinished (a failed assertion, a missed prompt) ends its session, so
+    /// the test's panic does not leave dm running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// How long one dm run of a test may take: longer than any run of the suite (a first

@@ -36,10 +36,15 @@ fn encrypted_key_passphrase_is_asked_once_for_all_hosts() {
         .replace(&default_key, &key.display().to_string());
     write(&fleet.dir().join("dm.toml"), &inventory);
 
-    // A terminal to ask on, as a user's shell would give.
-    let run = Dm::new(&fleet)
+    // A terminal to ask on, as a user's shell would give; the passphrase is typed once the
+    // prompt is shown.
+    let mut terminal = Dm::new(&fleet)
         .args(["-H", "app1,app2,app3", "describe"])
-        .run_in_terminal(b"open sesame\n", std::time::Duration::from_millis(1500));
+        .start_in_terminal();
+    terminal
+        .wait_for("Enter passphrase for key")
+        .type_text(b"open sesame\n");
+    let run = terminal.finish();
     let text = run.stdout();
     assert_eq!(
         text.matches("Enter passphrase for key").count(),

@@ -86,7 +86,7 @@ fn live_progress_shows_on_a_terminal_and_lines_stay_whole() {
     // On a terminal the progress bar is drawn.
     let run = Dm::new(&fleet)
         .args(["-H", "app1,app2,app3", "stamp", "--seconds", "1.5"])
-        .run_in_terminal(b"", std::time::Duration::ZERO);
+        .run_in_terminal(b"");
     let text = run.stdout();
     assert!(text.contains("hosts done"), "no progress display:\n{text}");
     assert!(text.contains("running: app1, app2, app3"), "{text}");

@@ -1,7 +1,5 @@
 //! `ssh SERVER` opens an interactive shell with a terminal on the server.
 
-use std::time::Duration;
-
 use dm_tests::*;
 
 #[test]
@@ -9,7 +7,7 @@ fn ssh_task_opens_an_interactive_shell_with_a_terminal() {
     let fleet = fleet(&[("app1", &[])]);
     let run = Dm::new(&fleet)
         .args(["ssh", "app1"])
-        .run_in_terminal(b"tty && echo HOST-$(hostname)-END; exit\n", Duration::ZERO);
+        .run_in_terminal(b"tty && echo HOST-$(hostname)-END; exit\n");
     let text = run.stdout();
     assert!(text.contains("HOST-app1-END"), "{text}");
     assert!(
@@ -29,7 +27,7 @@ fn ssh_to_a_server_not_provisioned_yet_falls_back_to_root_and_says_so() {
         .expect("fleet boots");
     let run = Dm::new(&fleet)
         .args(["ssh", "fresh1"])
-        .run_in_terminal(b"echo USER-$(id -un)-END; exit\n", Duration::ZERO);
+        .run_in_terminal(b"echo USER-$(id -un)-END; exit\n");
     let text = run.stdout();
     assert!(text.contains("USER-root-END"), "{text}");
     assert!(

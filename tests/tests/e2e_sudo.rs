@@ -13,17 +13,26 @@ fn deploy_inventory(fleet: &dm_core::testing::Fleet) {
 fn non_root_user_gets_root_through_sudo_with_the_password() {
     let fleet = fleet(&[("app1", &[])]);
     deploy_inventory(&fleet);
+    // A password of this run alone, so finding it anywhere is this run's leak (the harness's
+    // own `deploy` password is in its source and could be found for other reasons).
+    let password = unique_password("deploy");
+    let machine = fleet.machine("app1");
+    machine.exec_ok(&format!(
+        "printf 'deploy:%s\\n' {} | chpasswd",
+        dm_core::shell_quote(&password)
+    ));
     let run = Dm::new(&fleet)
-        .env("DM_SUDO_PASSWORD", "deploy-password")
+        .env("DM_SUDO_PASSWORD", &password)
         .args(["-v", "-H", "app1", "whoami"])
         .run();
     run.assert_success();
     assert_eq!(run.host_lines("app1"), ["user=deploy sudo=root"]);
     assert!(
-        !run.stdout().contains("deploy-password") && !run.stderr().contains("deploy-password"),
+        !run.stdout().contains(&password) && !run.stderr().contains(&password),
         "the sudo password was printed:\n{}",
         run.describe()
     );
+    assert_not_on_machine(machine, &password);
 }
 
 #[test]
@@ -215,4 +224,102 @@ fn env_values_reach_no_command_line_and_no_log() {
         run.assert_output_contains(&format!("length={}", value.len()));
     }
     assert_not_on_machine(machine, &value);
+}
+
+/// Every process's command line on this machine, the controller (what `ps` shows its users).
+fn controller_command_lines() -> String {
+    let mut lines = String::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
+            lines.push_str(&String::from_utf8_lossy(&bytes).replace('\0', " "));
+            lines.push('\n');
+        }
+    }
+    lines
+}
+
+#[test]
+fn ask_sudo_pass_asks_once_on_the_terminal_and_the_password_goes_nowhere_else() {
+    let fleet = fleet(&[("app1", &[]), ("app2", &[])]);
+    let password = unique_password("asked");
+    let text = fleet
+        .inventory_toml()
+        .replace("[servers.app1]\n", "[servers.app1]\nuser = \"deploy\"\n")
+        .replace("[servers.app2]\n", "[servers.app2]\nuser = \"deploy\"\n");
+    write(&fleet.dir().join("dm.toml"), &text);
+    for machine in fleet.machines() {
+        machine.exec_ok(&format!(
+            "printf 'deploy:%s\\n' {} | chpasswd",
+            dm_core::shell_quote(&password)
+        ));
+    }
+
+    let mut terminal = Dm::new(&fleet)
+        .args([
+            "--ask-sudo-pass",
+            "-H",
+            "app1,app2",
+            "env-wait",
+            "x",
+            "--sudo",
+        ])
+        .start_in_terminal();
+    terminal
+        .wait_for("sudo password (for all hosts): ")
+        .type_text(format!("{password}\n").as_bytes());
+    // While the commands run through sudo on both hosts: nobody's process list there, nor any
+    // process's command line here, holds the password.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    for machine in fleet.machines() {
+        let started = machine.root_dir().join("var/tmp/dm-env-started");
+        while !started.exists() {
+            assert!(
+                !terminal.has_ended(),
+                "dm ended before {} ran",
+                machine.name()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never ran",
+                machine.name()
+            );
+            // Polling a file on the machine: it offers no readiness signal to block on.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let seen = command_lines_seen_by_nobody(machine);
+        assert!(
+            !seen.contains(&password),
+            "{}: a command line holds the password:\n{seen}",
+            machine.name()
+        );
+    }
+    assert!(
+        !controller_command_lines().contains(&password),
+        "a command line on the controller holds the password"
+    );
+    for machine in fleet.machines() {
+        machine.exec_ok("touch /var/tmp/dm-env-go");
+    }
+    let run = terminal.finish();
+    let shown = run.stdout();
+    assert_eq!(
+        shown.matches("sudo password").count(),
+        1,
+        "not asked exactly once:\n{shown}"
+    );
+    assert!(shown.contains("2 hosts: 2 ok"), "{shown}");
+    assert!(
+        !shown.contains(&password),
+        "the terminal showed the password:\n{shown}"
+    );
+    for machine in fleet.machines() {
+        // Made through sudo, so by root: the typed password was the one sudo took.
+        assert_eq!(
+            machine.exec_ok("stat -c %U /var/tmp/dm-env-started").trim(),
+            "root",
+            "{}",
+            machine.name()
+        );
+        assert_not_on_machine(machine, &password);
+    }
 }

@@ -350,7 +350,7 @@ fn sudo_preset(settings: &Settings) -> Result<Option<String>, Error> {
         Some(p)
     } else if settings.ask_sudo_pass {
         Some(
-            rpassword::prompt_password("sudo password (for all hosts): ").map_err(|source| {
+            prompt::ask_hidden("sudo password (for all hosts): ").map_err(|source| {
                 Error::LocalIo {
                     path: "/dev/tty".into(),
                     source,

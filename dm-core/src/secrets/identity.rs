@@ -160,7 +160,7 @@ impl Identities {
                 key.path.display(),
                 path.display()
             );
-            let passphrase = match rpassword::prompt_password(prompt) {
+            let passphrase = match crate::cli::prompt::ask_hidden(&prompt) {
                 Ok(p) => SecretString::from(p),
                 Err(_) => {
                     tried[i] = format!(
