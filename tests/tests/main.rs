@@ -31,6 +31,7 @@ mod harness;
 mod ops_apt;
 mod ops_converge;
 mod ops_failures;
+mod ops_files;
 mod ops_git;
 mod provider_environments;
 mod provider_local;

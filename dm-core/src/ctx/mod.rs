@@ -33,7 +33,7 @@ pub use fan_out::HostOutcome;
 pub use run_state::RunState;
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put};
-pub(crate) use transfer::{mkdir_script, upload_script, upload_script_with};
+pub(crate) use transfer::{dir_and_base, mkdir_script, upload_script, upload_script_with};
 
 /// What every host of a run shares: how to connect, where events go, the sudo password, the
 /// modes, the selection and the report of fanned-out hosts.

@@ -56,10 +56,11 @@ async fn ops_converge(
         .with(
             Line::present("/etc/dm-lines.conf", "color = blue")
                 .matching("^color =")
+                .backup()
                 .create(),
         )
-        .with(Line::present("/etc/dm-lines.conf", "size = 3"))
-        .with(Line::absent("/etc/dm-lines.conf", "^obsolete"))
+        .with(Line::present("/etc/dm-lines.conf", "size = 3").insert_after("^color ="))
+        .with(Line::absent("/etc/dm-lines.conf", "obsolete = ").literal())
         .with(Command::new("echo made > /srv/dm/created").creates("/srv/dm/created"))
         .with(Cron::new(
             "dm-demo",

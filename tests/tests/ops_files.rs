@@ -1,0 +1,162 @@
+//! The file operations at parity with Ansible's `lineinfile`/`file`/`copy`/`template` and pyinfra's
+//! `files.*`, on a real host: each new option reaches the end state those tools reach, reports
+//! `would change` in check mode without writing, `changed` on the first run, and `ok` on the
+//! second run, which stays one round trip. Everything is checked from outside, on the machine.
+
+use std::time::Duration;
+
+use dm::ops::Line;
+use dm::ops::OpStatus;
+use dm::prelude::*;
+use dm::testing::{Fleet, Machine, RunReport};
+
+/// A run that takes longer than this hangs: the test fails instead of waiting for CI's limit.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs a task in-process with `--json` and a deadline; returns the report, failed or not.
+fn dm_run(fleet: &Fleet, args: &[&str]) -> RunReport {
+    let mut line = vec!["--json"];
+    line.extend_from_slice(args);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, fleet.dm_async(&line)).await })
+        .unwrap_or_else(|_| panic!("dm {args:?} did not finish within {DEADLINE:?}"))
+        .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
+}
+
+/// `(name, status)` of every operation of the run's only host.
+fn statuses(report: &RunReport) -> Vec<(String, OpStatus)> {
+    report.hosts[0]
+        .operations
+        .iter()
+        .map(|o| (o.name.clone(), o.status))
+        .collect()
+}
+
+/// Asserts that every operation of the run ended with `want`, and that there were `count`.
+fn assert_all(report: &RunReport, count: usize, want: OpStatus) {
+    let got = statuses(report);
+    assert_eq!(got.len(), count, "{got:#?}\n{report:#?}");
+    for (name, status) in &got {
+        assert_eq!(*status, want, "{name}: {report:#?}");
+    }
+}
+
+/// The SHA-256 of every file under `dir`, to show that check mode wrote nothing.
+fn fingerprint(m: &Machine, dir: &str) -> String {
+    m.exec_ok(&format!(
+        "find {dir} -printf '%p %m %s\\n' | sort; find {dir} -type f -exec sha256sum {{}} + | sort"
+    ))
+}
+
+/// Seven line edits: replacing one of several commented lines, inserting after a pattern with a
+/// backup, a CRLF file, an unterminated last line, a file made in a missing directory with a
+/// header at its start, backreferences, literal text, and insertion before the first match.
+#[task]
+async fn files_lines(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Line::present("/etc/dm-files/sshd.conf", "Port 2222").matching("^#Port"));
+    step.add(
+        Line::present("/etc/dm-files/sshd.conf", "PasswordAuthentication no")
+            .matching(r"^#?PasswordAuthentication\s")
+            .insert_after(r"^PubkeyAuthentication\s")
+            .backup(),
+    );
+    step.add(Line::present("/etc/dm-files/app.ini", "b=2").matching("^b="));
+    step.add(Line::present("/etc/dm-files/tail.conf", "keep"));
+    step.add(Line::present("/etc/dm-files/new/deeper/list.conf", "first").create());
+    step.add(Line::present("/etc/dm-files/new/deeper/list.conf", "# managed by dm").at_start());
+    step.add(
+        Line::present("/etc/dm-files/grub", r#"GRUB_CMDLINE_LINUX="\1 quiet""#)
+            .matching(r#"^GRUB_CMDLINE_LINUX="(.*?)(?: quiet)?"$"#)
+            .backrefs(),
+    );
+    step.add(Line::absent("/etc/dm-files/fstab", "/mnt/old (x)").literal());
+    step.add(
+        Line::present("/etc/dm-files/sections.ini", "debug = 0")
+            .insert_before(r"^\[")
+            .first_match(),
+    );
+    step.apply().await?;
+    Ok(())
+}
+
+/// A line edit with an empty pattern, which would match every line.
+#[task]
+async fn files_line_empty_pattern(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Line::present("/etc/dm-files/tail.conf", "x").matching(""));
+    step.apply().await?;
+    Ok(())
+}
+
+#[test]
+fn line_edits_reach_ansibles_end_state_in_one_run_and_then_change_nothing() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    m.exec_ok(
+        "mkdir -p /etc/dm-files && cd /etc/dm-files && \
+         printf '#Port 1\\n#Port 2\\n#Port 3\\nPubkeyAuthentication yes\\nUsePAM yes\\n' > sshd.conf && \
+         chmod 600 sshd.conf && \
+         printf 'a=1\\r\\nb=1\\r\\nc=3\\r\\n' > app.ini && \
+         printf 'x\\nkeep' > tail.conf && \
+         printf 'A=1\\nGRUB_CMDLINE_LINUX=\"ro\"\\n' > grub && \
+         printf 'a\\n/dev/x /mnt/old (x) ext4\\n/dev/y /mnt/old2 ext4\\n' > fstab && \
+         printf '# top\\n[a]\\nx = 1\\n[b]\\nx = 2\\n' > sections.ini",
+    );
+
+    // An empty pattern is refused before anything is written.
+    let before = fingerprint(m, "/etc/dm-files");
+    let refused = dm_run(&fleet, &["-H", "app1", "files-line-empty-pattern"]);
+    assert!(!refused.success, "{refused:#?}");
+    let error = refused.hosts[0].error.clone().unwrap_or_default();
+    assert!(error.contains("the pattern is empty"), "{error}");
+
+    // Check mode: every edit would change, nothing is written.
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "files-lines"]);
+    assert!(check.success, "{check:#?}");
+    assert_all(&check, 9, OpStatus::WouldChange);
+    assert_eq!(fingerprint(m, "/etc/dm-files"), before, "check mode wrote");
+
+    // First run: everything changes, to the end state Ansible's lineinfile reaches.
+    let first = dm_run(&fleet, &["-H", "app1", "files-lines"]);
+    assert!(first.success, "{first:#?}");
+    assert_all(&first, 9, OpStatus::Changed);
+    let cat = |path: &str| m.exec_ok(&format!("cat /etc/dm-files/{path}"));
+    assert_eq!(
+        cat("sshd.conf"),
+        "#Port 1\n#Port 2\nPort 2222\nPubkeyAuthentication yes\nPasswordAuthentication no\nUsePAM yes\n"
+    );
+    // The backup is the old file, mode and all.
+    assert_eq!(
+        m.exec_ok("cd /etc/dm-files && stat -c %a sshd.conf sshd.conf.*~ && cat sshd.conf.*~"),
+        "600\n600\n#Port 1\n#Port 2\nPort 2222\nPubkeyAuthentication yes\nUsePAM yes\n"
+    );
+    assert_eq!(cat("app.ini"), "a=1\r\nb=2\r\nc=3\r\n", "CRLF kept");
+    assert_eq!(
+        cat("tail.conf"),
+        "x\nkeep\n",
+        "the last line gets its newline"
+    );
+    assert_eq!(
+        m.exec_ok("cat /etc/dm-files/new/deeper/list.conf; stat -c '%a %U' /etc/dm-files/new/deeper/list.conf"),
+        "# managed by dm\nfirst\n644 root\n"
+    );
+    assert_eq!(cat("grub"), "A=1\nGRUB_CMDLINE_LINUX=\"ro quiet\"\n");
+    assert_eq!(cat("fstab"), "a\n/dev/y /mnt/old2 ext4\n");
+    assert_eq!(
+        cat("sections.ini"),
+        "# top\ndebug = 0\n[a]\nx = 1\n[b]\nx = 2\n"
+    );
+
+    // Second run: nothing to do, in one round trip, and no new backup.
+    let after = fingerprint(m, "/etc/dm-files");
+    let second = dm_run(&fleet, &["-H", "app1", "files-lines"]);
+    assert!(second.success, "{second:#?}");
+    assert_all(&second, 9, OpStatus::Ok);
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+    assert_eq!(fingerprint(m, "/etc/dm-files"), after);
+}
