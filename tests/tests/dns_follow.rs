@@ -4,14 +4,11 @@
 //! fake DigitalOcean API on 127.0.0.1 as the DNS provider; the token is given to the dm process
 //! only (`DIGITALOCEAN_TOKEN` of the subprocess), never set in this shared test process.
 
-#[path = "../../dm-providers/tests/fake/mod.rs"]
-mod fake;
-
 use std::time::{Duration, Instant};
 
+use crate::fake::{Api, Fake, FakeRecord};
 use dm::testing::LocalProject;
 use dm_tests::{Dm, Run, git, http_get, webapp_example};
-use fake::{Api, Fake, FakeRecord};
 
 /// The account token the fake accepts.
 const TOKEN: &str = "dop_v1_dns-follow-test-7c2d41e0";

@@ -7,8 +7,13 @@
 
 mod ops_support;
 
+/// dm-providers' fake cloud and DNS APIs (dns_follow, dns_scale), on 127.0.0.1.
+#[path = "../../dm-providers/tests/fake/mod.rs"]
+mod fake;
+
 mod demo;
 mod dns_follow;
+mod dns_scale;
 mod e2e_check;
 mod e2e_cli_errors;
 mod e2e_context;
