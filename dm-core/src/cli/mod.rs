@@ -303,6 +303,9 @@ pub async fn run_task(
     let interrupt = Interrupt::on_ctrl_c(events);
     let start = Instant::now();
     let mut results = executor::run(&plan, matches, shared.clone(), &interrupt).await;
+    if interrupt.abort.is_cancelled() && !crate::ssh::end_abandoned(ABANDON_LIMIT).await {
+        tracing::warn!("some commands of abandoned hosts may still run there");
+    }
     if let Ok(mut fanned) = shared.fanned_out.lock() {
         results.append(&mut fanned);
     }
@@ -318,6 +321,10 @@ pub async fn run_task(
     report.not_booted = not_booted;
     Ok(report)
 }
+
+/// How long dm waits, after a second Ctrl-C, for the commands of abandoned hosts to be ended
+/// there (`TERM`, then `KILL`): a host that does not answer must not hold the exit for long.
+const ABANDON_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The `-H` names and `-R` roles, plus the values of the task's `#[arg(hosts)]` argument: a value
 /// that is a role of the inventory (and no server's name) selects that role, any other a host.

@@ -100,6 +100,8 @@ fn connect_hop<'a>(host: &'a Host, opts: &'a ConnectOptions) -> Connecting<'a> {
                 channels: Arc::new(Semaphore::new(opts.max_channels.max(1))),
                 round_trips: AtomicU64::new(0),
                 disconnect,
+                abandoned: Default::default(),
+                reaper: Default::default(),
                 via,
             }),
         })

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use russh::{ChannelMsg, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::abandon::Running;
 use super::session::Session;
 use crate::error::Error;
 
@@ -64,11 +65,28 @@ impl Session {
         stdin: Option<&mut (dyn AsyncRead + Send + Unpin)>,
         output: &mut (dyn FnMut(Stream, &[u8]) + Send),
     ) -> Result<ExitStatus, Error> {
-        let (channel, _permit) = self.open_channel().await?;
+        let (channel, permit) = self.open_channel().await?;
         tracing::debug!(host = %self.host().name, command, "exec");
-        let (mut reader, writer) = channel.split();
+        // Ends the command on the host if this future is dropped before it ended (a host
+        // abandoned on a second Ctrl-C), rather than leaving it running there.
+        let mut running = Running::new(self.clone(), channel.split(), permit);
+        let result = self.exec_on(&mut running, command, stdin, output).await;
+        running.finished();
+        result
+    }
+
+    async fn exec_on(
+        &self,
+        running: &mut Running,
+        command: &str,
+        stdin: Option<&mut (dyn AsyncRead + Send + Unpin)>,
+        output: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    ) -> Result<ExitStatus, Error> {
+        let Some((reader, writer, pgid)) = running.halves() else {
+            return Err(self.lost("the channel was closed before the command started"));
+        };
         writer
-            .exec(true, command)
+            .exec(true, marked(command))
             .await
             .map_err(|e| self.lost(&format!("cannot start the command: {e}")))?;
 
@@ -100,10 +118,20 @@ impl Session {
             let mut code = None;
             let mut signal = None;
             let mut closed = false;
+            let mut mark = Some(Vec::new());
             while let Some(msg) = reader.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => output(Stream::Stdout, &data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => output(Stream::Stderr, &data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => match &mut mark {
+                        Some(pending) => {
+                            pending.extend_from_slice(&data);
+                            if let Some(rest) = take_mark(pending, pgid) {
+                                output(Stream::Stderr, rest);
+                                mark = None;
+                            }
+                        }
+                        None => output(Stream::Stderr, &data),
+                    },
                     ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
                     ChannelMsg::ExitSignal { signal_name, .. } => {
                         signal = Some(signal_text(&signal_name));
@@ -117,6 +145,9 @@ impl Session {
                     ChannelMsg::Close => closed = true,
                     _ => {}
                 }
+            }
+            if let Some(pending) = mark.filter(|p| !p.is_empty()) {
+                output(Stream::Stderr, &pending);
             }
             // Exit status and EOF come in either order; only the end of the channel is final.
             if closed || code.is_some() || signal.is_some() {
@@ -144,6 +175,39 @@ impl Session {
     }
 }
 
+/// What a command line writes first to stderr: its shell's pid, which is the command's process
+/// group (sshd starts every command in a session of its own), so that a command dm abandons can be
+/// ended with its children (see `abandon`).
+const PGID_MARK: &[u8] = b"dm-pgid ";
+
+/// `command` preceded by the line that reports its process group (one shell builtin, no round
+/// trip; `;` keeps the command's line numbers in the shell's error messages).
+fn marked(command: &str) -> String {
+    format!("printf 'dm-pgid %s\\n' \"$$\" >&2; {command}")
+}
+
+/// Takes the process-group line off the start of stderr once `pending` holds it, and returns what
+/// follows it; `None` while the line is incomplete. Output that does not start with the mark
+/// (a login shell that is not POSIX) is returned whole.
+fn take_mark<'p>(pending: &'p [u8], pgid: &mut Option<u32>) -> Option<&'p [u8]> {
+    let Some(end) = pending.iter().position(|&b| b == b'\n') else {
+        let could_be_mark = pending.len() <= PGID_MARK.len() + 10
+            && pending.iter().zip(PGID_MARK).all(|(got, want)| got == want);
+        return if could_be_mark { None } else { Some(pending) };
+    };
+    let number = pending[..end]
+        .strip_prefix(PGID_MARK)
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.parse::<u32>().ok());
+    match number {
+        Some(n) => {
+            *pgid = Some(n);
+            Some(&pending[end + 1..])
+        }
+        None => Some(pending),
+    }
+}
+
 /// The signal name as OpenSSH sends it (`TERM`, not `SIGTERM`).
 pub(super) fn signal_text(sig: &Sig) -> String {
     match sig {
@@ -162,4 +226,32 @@ pub(super) fn signal_text(sig: &Sig) -> String {
         Sig::Custom(name) => name,
     }
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_group_line_is_taken_off_stderr_whatever_the_chunks() {
+        let mut pgid = None;
+        assert_eq!(take_mark(b"dm-pg", &mut pgid), None);
+        assert_eq!(take_mark(b"dm-pgid 4242", &mut pgid), None);
+        assert_eq!(
+            take_mark(b"dm-pgid 4242\nerror: x\n", &mut pgid),
+            Some(&b"error: x\n"[..])
+        );
+        assert_eq!(pgid, Some(4242));
+
+        let mut pgid = None;
+        assert_eq!(
+            take_mark(b"Ambiguous output redirect.\n", &mut pgid),
+            Some(&b"Ambiguous output redirect.\n"[..])
+        );
+        assert_eq!(
+            take_mark(b"dm-pgid x\n", &mut pgid),
+            Some(&b"dm-pgid x\n"[..])
+        );
+        assert_eq!(pgid, None);
+    }
 }

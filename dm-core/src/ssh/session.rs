@@ -30,6 +30,10 @@ pub(super) struct Inner {
     pub(super) channels: Arc<Semaphore>,
     pub(super) round_trips: AtomicU64,
     pub(super) disconnect: DisconnectReason,
+    /// Process groups of abandoned commands not yet ended (see `abandon`).
+    pub(super) abandoned: std::sync::Mutex<Vec<u32>>,
+    /// Held while a command ends abandoned ones, so that one channel ends them all.
+    pub(super) reaper: tokio::sync::Mutex<()>,
     /// The jump host's session, kept alive as long as this one: it carries our TCP stream.
     pub(super) via: Option<Session>,
 }
