@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use dm::ops::Line;
 use dm::ops::OpStatus;
+use dm::ops::{Directory, Line, Symlink};
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
 
@@ -159,4 +159,85 @@ fn line_edits_reach_ansibles_end_state_in_one_run_and_then_change_nothing() {
     assert_all(&second, 9, OpStatus::Ok);
     assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
     assert_eq!(fingerprint(m, "/etc/dm-files"), after);
+}
+
+/// Links: to a release made in the same step, to a target that does not exist yet (asked for),
+/// over an empty directory (forced), and owned by another account.
+#[task]
+async fn files_links(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Directory::new("/srv/links/releases/1"));
+    step.add(Symlink::new("/srv/links/current", "releases/1"));
+    step.add(Symlink::new("/srv/links/later", "/srv/links/releases/2").dangling());
+    step.add(Symlink::new("/srv/links/was-dir", "releases/1").force());
+    step.add(
+        Symlink::new("/srv/links/owned", "releases/1")
+            .owner("nobody")
+            .group("nogroup"),
+    );
+    step.apply().await?;
+    Ok(())
+}
+
+/// A link to a target that does not exist, without asking for it.
+#[task]
+async fn files_link_typo(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Symlink::new("/srv/links/typo", "/srv/links/relases/1"));
+    step.apply().await?;
+    Ok(())
+}
+
+#[test]
+fn links_refuse_a_missing_target_unless_asked_replace_an_empty_directory_and_own_the_link() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    m.exec_ok("mkdir -p /srv/links/was-dir");
+
+    let refused = dm_run(&fleet, &["-H", "app1", "files-link-typo"]);
+    assert!(!refused.success, "{refused:#?}");
+    let error = refused.hosts[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the target /srv/links/relases/1 does not exist")
+            && error.contains(".dangling()"),
+        "{error}"
+    );
+    assert_eq!(m.exec_ok("test -L /srv/links/typo || echo none"), "none\n");
+
+    let before = fingerprint(m, "/srv/links");
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "files-links"]);
+    assert!(check.success, "{check:#?}");
+    assert_all(&check, 5, OpStatus::WouldChange);
+    assert_eq!(fingerprint(m, "/srv/links"), before, "check mode wrote");
+
+    let first = dm_run(&fleet, &["-H", "app1", "files-links"]);
+    assert!(first.success, "{first:#?}");
+    assert_all(&first, 5, OpStatus::Changed);
+    assert_eq!(
+        m.exec_ok(
+            "cd /srv/links && readlink current later was-dir owned && \
+             stat -c '%F %U %G' was-dir owned && stat -c '%U %G' releases/1"
+        ),
+        "releases/1\n/srv/links/releases/2\nreleases/1\nreleases/1\n\
+         symbolic link root root\nsymbolic link nobody nogroup\nroot root\n"
+    );
+
+    let second = dm_run(&fleet, &["-H", "app1", "files-links"]);
+    assert!(second.success, "{second:#?}");
+    assert_all(&second, 5, OpStatus::Ok);
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+
+    // The link's owner drifts; only it is repaired, the target keeps its owner.
+    m.exec_ok("chown -h root:root /srv/links/owned");
+    let repair = dm_run(&fleet, &["-H", "app1", "files-links"]);
+    let owned = repair.hosts[0]
+        .operations
+        .iter()
+        .find(|o| o.name.starts_with("symlink /srv/links/owned"))
+        .expect("the owned link's report");
+    assert_eq!(owned.status, OpStatus::Changed, "{repair:#?}");
+    assert_eq!(
+        m.exec_ok("stat -c '%U %G' /srv/links/owned /srv/links/releases/1"),
+        "nobody nogroup\nroot root\n"
+    );
 }

@@ -9,21 +9,40 @@ use crate::quote::shell_quote;
 
 /// A symbolic link at `link` pointing to `target` (created with its parent directories).
 ///
-/// A link pointing elsewhere is changed atomically enough for releases (`ln -sfn`). A regular
-/// file in the way is replaced only with [`Symlink::force`]; a directory in the way is an error.
+/// A link pointing elsewhere is changed atomically enough for releases (`ln -sfn`). A target
+/// that does not exist is refused unless asked for ([`Symlink::dangling`] or
+/// [`Symlink::force`]): a typo in a target would otherwise leave a link to nothing. A target
+/// made by an earlier operation of the same step counts (the link is planned after it). A
+/// regular file, or an empty directory, in the way is replaced only with [`Symlink::force`]; a
+/// directory with something in it is always an error.
 ///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
-/// use dm_core::ops::Symlink;
+/// use dm_core::ops::{Directory, Symlink};
 /// let mut step = ctx.step();
-/// step.add(Symlink::new("/srv/app/current", "/srv/app/releases/42"));
+/// step.add(Directory::new("/srv/app/releases/42"));
+/// step.add(Symlink::new("/srv/app/current", "/srv/app/releases/42").owner("deploy"));
+/// step.add(Symlink::new("/etc/app/plugin.conf", "/opt/plugin/conf").dangling());
 /// step.add(Symlink::absent("/etc/nginx/sites-enabled/default"));
 /// # Ok(()) }
 /// ```
+///
+/// # Coming from Ansible / pyinfra
+/// Ansible's `file` with `state: link`: `src` is the target, `path` the link; `force: yes` is
+/// [`Symlink::force`] (it also allows a missing target, as in Ansible; [`Symlink::dangling`]
+/// allows only that); `owner`/`group` are [`Symlink::owner`]/[`Symlink::group`] (the link's
+/// own, `chown -h`); `state: absent` on a link is [`Symlink::absent`], which leaves anything
+/// that is not a link alone. Differences: `follow` does not apply (a link's mode means nothing
+/// on Linux, so there is no `mode`), and hard links (`state: hard`) are not offered. pyinfra's
+/// `files.link(path, target)`: `force` and `create_remote_dir` (always on here) as above;
+/// pyinfra links to a missing target without asking, dm asks for `.dangling()`.
 pub struct Symlink {
     link: String,
     target: Option<String>,
     force: bool,
+    dangling: bool,
+    owner: Option<String>,
+    group: Option<String>,
     notify: Vec<String>,
 }
 
@@ -34,6 +53,9 @@ impl Symlink {
             link: link.to_string(),
             target: Some(target.to_string()),
             force: false,
+            dangling: false,
+            owner: None,
+            group: None,
             notify: Vec::new(),
         }
     }
@@ -44,14 +66,60 @@ impl Symlink {
             link: link.to_string(),
             target: None,
             force: false,
+            dangling: false,
+            owner: None,
+            group: None,
             notify: Vec::new(),
         }
     }
 
-    /// Replaces a regular file found at the link's path.
+    /// Replaces a regular file, a special file or an empty directory found at the link's path,
+    /// and allows a target that does not exist (as Ansible's `force`).
     pub fn force(mut self) -> Symlink {
         self.force = true;
         self
+    }
+
+    /// Allows a target that does not exist (yet): without this, and without
+    /// [`Symlink::force`], a missing target is an error.
+    pub fn dangling(mut self) -> Symlink {
+        self.dangling = true;
+        self
+    }
+
+    /// The link's own owner, by name or uid (`chown -h`; the target is not touched).
+    pub fn owner(mut self, user: &str) -> Symlink {
+        self.owner = Some(user.to_string());
+        self
+    }
+
+    /// The link's own group, by name or gid (`chgrp -h`; the target is not touched).
+    pub fn group(mut self, group: &str) -> Symlink {
+        self.group = Some(group.to_string());
+        self
+    }
+
+    /// Where the target is, as an absolute path without `.` and `..` (not following links):
+    /// what an earlier operation that makes the target names.
+    fn target_path(&self) -> Option<String> {
+        let target = self.target.as_deref()?;
+        let joined = if target.starts_with('/') {
+            target.to_string()
+        } else {
+            let (dir, _) = crate::ctx::dir_and_base(&self.link);
+            format!("{dir}/{target}")
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for part in joined.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        Some(format!("/{}", parts.join("/")))
     }
 }
 
@@ -79,11 +147,33 @@ impl Operation for Symlink {
     }
 
     fn fact_script(&self, _options: &FactOptions) -> String {
-        format!("dm_stat l {}", shell_quote(&self.link))
+        let l = shell_quote(&self.link);
+        let mut s = format!("dm_stat l {l}");
+        if self.target.is_some() {
+            // Whether the target exists, as the link will see it (relative to its directory);
+            // and, only when a directory is in the way, whether it is empty.
+            let target = match self.target.as_deref() {
+                Some(t) if t.starts_with('/') => t.to_string(),
+                Some(t) => format!("{}/{t}", crate::ctx::dir_and_base(&self.link).0),
+                None => String::new(),
+            };
+            s.push_str(&format!(
+                "
+if [ -e {t} ]; then echo l.target_exists=1; fi
+                 if [ -d {l} ] && [ ! -L {l} ] && [ -z \"$(ls -A -- {l} 2>/dev/null)\" ]; then echo l.empty=1; fi",
+                t = shell_quote(&target)
+            ));
+        }
+        s
     }
 
     fn resources(&self) -> Vec<Resource> {
-        vec![Resource::Path(self.link.clone())]
+        let mut resources = vec![Resource::Path(self.link.clone())];
+        // An earlier operation that makes the target makes this link's facts stale.
+        if let Some(target) = self.target_path() {
+            resources.push(Resource::Path(target));
+        }
+        resources
     }
 
     fn plan(&self, fact: &Fact, _sim: &mut Simulation) -> Result<Plan, OpError> {
@@ -107,35 +197,98 @@ impl Operation for Symlink {
             };
         };
         let t = shell_quote(target);
-        let create = format!("mkdir -p -- \"$(dirname -- {l})\"\nln -sfn -- {t} {l}");
+        if !fact.flag("l.target_exists") && !self.dangling && !self.force {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "the target {target} does not exist; fix the target, or add .dangling() to link to it anyway"
+                ),
+            ));
+        }
+        let mut create = format!("mkdir -p -- \"$(dirname -- {l})\"\nln -sfn -- {t} {l}");
+        let mut attributes = Vec::new();
+        if let Some(o) = &self.owner {
+            create.push_str(&format!("\nchown -h -- {} {l}", shell_quote(o)));
+            attributes.push(format!("owner {o}"));
+        }
+        if let Some(g) = &self.group {
+            create.push_str(&format!("\nchgrp -h -- {} {l}", shell_quote(g)));
+            attributes.push(format!("group {g}"));
+        }
+        let with_attributes = |what: String| {
+            if attributes.is_empty() {
+                what
+            } else {
+                format!("{what} ({})", attributes.join(", "))
+            }
+        };
+        let change = |what: String, script: String| {
+            Ok(Plan::Change(Change::new(
+                with_attributes(what),
+                Action::shell(script),
+            )))
+        };
         match stat.kind {
-            FileKind::Link if stat.target.as_deref() == Some(target.as_str()) => Ok(Plan::Ok),
-            FileKind::Link => Ok(Plan::Change(Change::new(
+            FileKind::Link if stat.target.as_deref() == Some(target.as_str()) => {
+                // Only the link's own owner and group can differ.
+                let mut changes = Vec::new();
+                let mut lines = Vec::new();
+                if let Some(o) = self.owner.as_deref().filter(|o| !stat.owner_is(o)) {
+                    changes.push(format!(
+                        "owner {} → {o}",
+                        stat.user.as_deref().unwrap_or("?")
+                    ));
+                    lines.push(format!("chown -h -- {} {l}", shell_quote(o)));
+                }
+                if let Some(g) = self.group.as_deref().filter(|g| !stat.group_is(g)) {
+                    changes.push(format!(
+                        "group {} → {g}",
+                        stat.group.as_deref().unwrap_or("?")
+                    ));
+                    lines.push(format!("chgrp -h -- {} {l}", shell_quote(g)));
+                }
+                if lines.is_empty() {
+                    return Ok(Plan::Ok);
+                }
+                Ok(Plan::Change(Change::new(
+                    changes.join(", "),
+                    Action::shell(lines.join("\n")),
+                )))
+            }
+            FileKind::Link => change(
                 format!(
                     "point to {target} (was {})",
-                    stat.target.unwrap_or_default()
+                    stat.target.clone().unwrap_or_default()
                 ),
-                Action::shell(create),
-            ))),
-            FileKind::Absent => Ok(Plan::Change(Change::new(
-                format!("create, pointing to {target}"),
-                Action::shell(create),
-            ))),
-            FileKind::File | FileKind::Other if self.force => Ok(Plan::Change(Change::new(
+                create,
+            ),
+            FileKind::Absent => change(format!("create, pointing to {target}"), create),
+            FileKind::File | FileKind::Other if self.force => change(
                 format!("replace {} with a link to {target}", stat.kind.word()),
-                Action::shell(format!("rm -f -- {l}\n{create}")),
-            ))),
+                format!("rm -f -- {l}\n{create}"),
+            ),
+            FileKind::Dir if self.force && fact.flag("l.empty") => change(
+                format!("replace an empty directory with a link to {target}"),
+                format!("rmdir -- {l}\n{create}"),
+            ),
+            FileKind::Dir => Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} is a directory{}; dm does not remove it to make a link: move what is in it and remove it first",
+                    self.link,
+                    if fact.flag("l.empty") {
+                        " (empty: .force() replaces it)"
+                    } else {
+                        " with files in it"
+                    }
+                ),
+            )),
             kind => Err(OpError::invalid(
                 &self.name(),
                 format!(
-                    "{} is {}; remove it first{}",
+                    "{} is {}; remove it first, or use .force() to replace it",
                     self.link,
                     kind.word(),
-                    if kind == FileKind::Dir {
-                        ""
-                    } else {
-                        ", or use .force() to replace it"
-                    }
                 ),
             )),
         }
@@ -157,9 +310,12 @@ mod tests {
     #[test]
     fn correct_link_is_ok_and_a_wrong_one_is_repointed() {
         let s = Symlink::new("/srv/current", "/srv/releases/2");
-        let ok = "l.type=link\nl.target=/srv/releases/2\n";
+        let ok = "l.type=link\nl.target=/srv/releases/2\nl.target_exists=1\n";
         assert!(matches!(plan(&s, ok), Ok(Plan::Ok)));
-        let Ok(Plan::Change(c)) = plan(&s, "l.type=link\nl.target=/srv/releases/1\n") else {
+        let Ok(Plan::Change(c)) = plan(
+            &s,
+            "l.type=link\nl.target=/srv/releases/1\nl.target_exists=1\n",
+        ) else {
             panic!("expected a change")
         };
         assert_eq!(
@@ -174,16 +330,87 @@ mod tests {
     }
 
     #[test]
-    fn a_file_in_the_way_needs_force_and_a_directory_is_refused() {
+    fn a_file_or_an_empty_directory_in_the_way_needs_force() {
         let s = Symlink::new("/srv/current", "/x");
-        let err = plan(&s, "l.type=file\n").expect_err("refused");
+        let err = plan(&s, "l.type=file\nl.target_exists=1\n").expect_err("refused");
         assert!(err.to_string().contains(".force()"), "{err}");
         assert!(matches!(
             plan(&s.force(), "l.type=file\n"),
             Ok(Plan::Change(_))
         ));
         let s = Symlink::new("/srv/current", "/x").force();
-        assert!(plan(&s, "l.type=dir\n").is_err());
+        let Ok(Plan::Change(c)) = plan(&s, "l.type=dir\nl.empty=1\n") else {
+            panic!("an empty directory is replaced")
+        };
+        assert_eq!(
+            c.description,
+            "replace an empty directory with a link to /x"
+        );
+        assert!(c.action.script.starts_with("rmdir -- /srv/current\n"));
+        let err = plan(&s, "l.type=dir\n").expect_err("a full directory is refused");
+        assert!(err.to_string().contains("with files in it"), "{err}");
+        let err = plan(
+            &Symlink::new("/srv/current", "/x"),
+            "l.type=dir\nl.empty=1\nl.target_exists=1\n",
+        )
+        .expect_err("refused without force");
+        assert!(err.to_string().contains(".force() replaces it"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_target_needs_dangling_or_force() {
+        let s = Symlink::new("/srv/current", "releases/9");
+        let err = plan(&s, "l.type=absent\n").expect_err("dangling refused");
+        assert!(
+            err.to_string().contains("releases/9 does not exist"),
+            "{err}"
+        );
+        assert!(err.to_string().contains(".dangling()"), "{err}");
+        for s in [
+            s.dangling(),
+            Symlink::new("/srv/current", "releases/9").force(),
+        ] {
+            assert!(matches!(plan(&s, "l.type=absent\n"), Ok(Plan::Change(_))));
+        }
+        // The fact looks where the link will: relative to its directory.
+        let s = Symlink::new("/srv/app/current", "../releases/9");
+        assert!(
+            s.fact_script(&FactOptions::default())
+                .contains("[ -e /srv/app/../releases/9 ]")
+        );
+        // An earlier operation making the target makes the facts stale.
+        assert!(
+            s.resources()
+                .contains(&Resource::Path("/srv/releases/9".into()))
+        );
+    }
+
+    #[test]
+    fn the_links_own_owner_and_group_are_set() {
+        let s = Symlink::new("/srv/current", "/x")
+            .owner("deploy")
+            .group("adm");
+        let Ok(Plan::Change(c)) = plan(&s, "l.type=absent\nl.target_exists=1\n") else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "create, pointing to /x (owner deploy, group adm)"
+        );
+        assert!(
+            c.action
+                .script
+                .ends_with("\nchown -h -- deploy /srv/current\nchgrp -h -- adm /srv/current")
+        );
+        let right = "l.type=link\nl.target=/x\nl.target_exists=1\nl.uid=0\nl.user=root\nl.gid=4\nl.group=adm\n";
+        let Ok(Plan::Change(c)) = plan(&s, right) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "owner root → deploy");
+        assert_eq!(c.action.script, "chown -h -- deploy /srv/current");
+        let Ok(Plan::Ok) = plan(&s, &right.replace("l.user=root", "l.user=deploy")) else {
+            panic!("nothing to do")
+        };
     }
 
     #[test]
