@@ -27,8 +27,9 @@
 //! whose dm process ended on this same machine is cleared by the next deploy by itself.
 //!
 //! The tasks `deploy`, `rollback` and `restart-app` work on all selected app nodes together,
-//! from the controller: they take the deploy lock of every node before changing anything
-//! (a refusal changes nothing anywhere), do what does not touch the live release on all nodes
+//! from the controller: they take the deploy lock of every node and of every load balancer
+//! before changing anything, one host at a time in name order, so that of two concurrent runs
+//! exactly one goes on (a refusal changes nothing anywhere), do what does not touch the live release on all nodes
 //! at once (build; find the rollback target), stop when the nodes disagree (different commits),
 //! and then go live one node at a time, each out of the load balancers until its app answers
 //! `app.health_path` — so that no request fails with two or more app nodes.
@@ -61,7 +62,7 @@ pub use as_user::as_user;
 pub use deploy_app::{Deployed, deploy_app};
 pub use fleet::{FirstDeployCommit, live_commit};
 pub use host_releases::{cleanup, list as list_releases, switch_current};
-pub use lock::{DeployLock, Holder, LockInfo, break_lock};
+pub use lock::{DeployLock, Holder, LockInfo, break_lock, lock_dir};
 pub use release::{GOOD_MARKER, ReleaseInfo, release_name, releases_to_remove, rollback_target};
 pub use rollback::{RolledBack, rollback_app};
 pub use source::{Revision, resolve, update_mirror};
@@ -124,10 +125,13 @@ pub async fn restart_app(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// Break the app's deploy lock, left behind by a deploy that died. Make sure none is running.
-#[task(roles = ["appnode", "appbalancer", "dbappbalancer"])]
+///
+/// App nodes and load balancers have one (a deploy holds the load balancers' while it takes
+/// nodes out of their upstream).
+#[task(roles = ["appnode", "appbalancer", "dbappbalancer", "loadbalancer"])]
 pub async fn deploy_unlock(ctx: &Ctx) -> anyhow::Result<()> {
     let app = AppConfig::from_ctx(ctx)?;
-    match break_lock(ctx, &app.lock_dir()).await? {
+    match break_lock(ctx, &lock_dir(ctx.host(), &app)).await? {
         Some(holder) if ctx.check_mode() => ctx.log(format!(
             "check mode: would break the deploy lock held by {holder}"
         )),

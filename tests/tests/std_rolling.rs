@@ -9,6 +9,11 @@
 //!   fleet before it changes anything anywhere, naming the holder; a lock left by a killed dm
 //!   on this machine is recognised as stale and cleared.
 //! - `scale appnode=3` after a `rollback` gives the new node the release live on the others.
+//! - Of two deploys of the fleet started together, exactly one wins (the locks are taken in one
+//!   order, checked in the interleaving that split them when each run took them all at once),
+//!   the other is refused naming the holder, and the fleet ends on the winner's commit. Of two
+//!   deploys of one app node each, started together under load, one goes on and the other is
+//!   refused at the load balancer's lock: no request fails.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -324,11 +329,7 @@ fn deploy_rollback_and_restart_answer_every_request_and_keep_one_version() {
     });
 
     // With one app node, a deploy says that a short outage is unavoidable.
-    let one_node: String = base
-        .split("\n[servers.")
-        .filter(|part| !part.starts_with("appnode2]"))
-        .collect::<Vec<_>>()
-        .join("\n[servers.");
+    let one_node = without_server(&base, "appnode2");
     std::fs::write(
         fleet.inventory_path(),
         format!("{}\n{one_node}", app_vars(&repo)),
@@ -393,4 +394,311 @@ fn scale_after_rollback_gives_the_new_node_the_live_release() {
         live, v1,
         "appnode3 runs {live}: the others run v1 ({v1}) after the rollback from v2 ({v2})"
     );
+}
+
+/// On a node with [`install_gate`], where the gate's signal files live.
+const GATE: &str = "/run/dm-lock-gate";
+
+/// Replaces `mkdir` on `m` by a gate that lets the test order concurrent runs: the `mkdir` of a
+/// deploy lock says that it arrived (`arrived-PID`, the dm process's pid read from the lock
+/// info in the calling script) and waits until the test lets that process go (`go-PID`), or
+/// until the time in `open-at` (nanoseconds since the epoch: the machines share the host's
+/// clock, so gates on several machines open at the same moment). Every other `mkdir` runs at
+/// once.
+fn install_gate(m: &Machine) {
+    let gate = format!(
+        "#!/bin/sh\n\
+         case \"$*\" in\n\
+         */.deploy-lock|*/deploy-lock/shop)\n\
+         \tpid=$(tr '\\000' '\\n' <\"/proc/$PPID/cmdline\" | sed -n 's/^pid=\\([0-9][0-9]*\\)$/\\1/p' | head -n 1)\n\
+         \t: >\"{GATE}/arrived-$pid\"\n\
+         \twhile [ ! -e \"{GATE}/go-$pid\" ]; do\n\
+         \t\tif [ -e {GATE}/open-at ] && [ \"$(date +%s%N)\" -ge \"$(cat {GATE}/open-at)\" ]; then break; fi\n\
+         \t\tsleep 0.01\n\
+         \tdone\n\
+         \t;;\n\
+         esac\n\
+         exec /usr/bin/mkdir.real \"$@\"\n"
+    );
+    m.exec_ok(&format!(
+        "/usr/bin/mkdir -p {GATE} && cp /usr/bin/mkdir /usr/bin/mkdir.real && \
+         cat >/usr/bin/mkdir.gate <<'GATE'\n{gate}GATE\n\
+         chmod 755 /usr/bin/mkdir.gate && mv -f /usr/bin/mkdir.gate /usr/bin/mkdir"
+    ));
+}
+
+/// Opens the gates of [`install_gate`] on `machines` at one moment, 3 s from now (time enough
+/// to tell every machine): every `mkdir` waiting there goes at once.
+fn open_gates_together(machines: &[&Machine]) {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        + Duration::from_secs(3);
+    for m in machines {
+        m.exec_ok(&format!("echo {} >{GATE}/open-at", at.as_nanos()));
+    }
+}
+
+/// Puts a copy of the real `mkdir` back in place of the gate (the original stays: gates
+/// waking up now still run it).
+fn remove_gate(m: &Machine) {
+    m.exec_ok(
+        "cp /usr/bin/mkdir.real /usr/bin/mkdir.back && mv -f /usr/bin/mkdir.back /usr/bin/mkdir",
+    );
+}
+
+fn gate_has(m: &Machine, file: &str) -> bool {
+    m.exec_ok(&format!("test -e {GATE}/{file} && echo yes || true"))
+        .contains("yes")
+}
+
+/// The pid in the deploy lock held on app node `m`, if one is held.
+fn lock_holder(m: &Machine) -> Option<u32> {
+    m.exec_ok(&format!(
+        "sed -n 's/^pid=//p' {APP}/.deploy-lock/info 2>/dev/null || true"
+    ))
+    .trim()
+    .parse()
+    .ok()
+}
+
+/// Polls `ready` (a state on the machines, or a run that ended) until it holds, for at most
+/// two minutes; panics naming `what` with `debug()` otherwise.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool, debug: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within 2 min; {}",
+            debug()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A dm process started in the background (the fabfile binary, as a user runs it).
+struct Started {
+    pid: u32,
+    args: Vec<String>,
+    waiting: std::thread::JoinHandle<std::process::Output>,
+}
+
+impl Started {
+    fn new(fleet: &Fleet, args: &[&str]) -> Started {
+        let child = Dm::new(fleet).args(args).spawn();
+        let pid = child.id();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let for_thread = args.clone();
+        let waiting = std::thread::spawn(move || {
+            dm_tests::wait_with_deadline(child, Duration::from_secs(300), &for_thread)
+        });
+        Started { pid, args, waiting }
+    }
+
+    fn ended(&self) -> bool {
+        self.waiting.is_finished()
+    }
+
+    fn finish(self) -> dm_tests::Run {
+        let output = self.waiting.join().expect("the run's waiting thread");
+        dm_tests::Run::from_output(self.args, output)
+    }
+}
+
+fn said(run: &dm_tests::Run) -> String {
+    format!("{}{}", run.stdout(), run.stderr())
+}
+
+/// A finished run and the pid it had.
+type Finished = (u32, dm_tests::Run);
+
+/// Of two runs, the one that exited 0 and the one that did not; `None` unless exactly one won.
+fn one_winner<'r>(x: &'r Finished, y: &'r Finished) -> Option<(&'r Finished, &'r Finished)> {
+    match (x.1.code() == 0, y.1.code() == 0) {
+        (true, false) => Some((x, y)),
+        (false, true) => Some((y, x)),
+        _ => None,
+    }
+}
+
+#[test]
+fn of_two_concurrent_runs_exactly_one_wins_and_no_request_drops() {
+    dm::tasks::link();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let repo = temp_repo(tmp.path());
+    let v1 = commit_version(&repo, "v1");
+    let fleet = Fleet::builder()
+        .machine("lb1", &["loadbalancer"])
+        .machine("appnode1", &["appnode"])
+        .machine("appnode2", &["appnode"])
+        .boot()
+        .expect("boot");
+    std::fs::write(
+        fleet.inventory_path(),
+        format!("{}\n{}", app_vars(&repo), fleet.inventory_toml()),
+    )
+    .expect("write dm.toml");
+    let (lb, a1, a2) = (
+        fleet.machine("lb1"),
+        fleet.machine("appnode1"),
+        fleet.machine("appnode2"),
+    );
+    let launch = dm(&fleet, &["launch"]);
+    assert!(launch.success, "{}", text(&launch));
+    assert_eq!((live_commit(a1), live_commit(a2)), (v1.clone(), v1.clone()));
+    let mut problems = Problems::default();
+
+    // Two deploys of the fleet started together, of different commits, in the interleaving
+    // that split the locks when each run took them all at once: `second` takes appnode1 while
+    // `first` waits there; `first`, when it also went for appnode2 meanwhile (taking all at
+    // once), takes that; then every waiting lock attempt goes at the same moment. Exactly one
+    // run must win, and the fleet end on its commit.
+    let v2 = commit_version(&repo, "v2");
+    let v3 = commit_version(&repo, "v3");
+    for m in [a1, a2] {
+        install_gate(m);
+    }
+    let gates = || {
+        format!(
+            "gate appnode1: {:?}, appnode2: {:?}",
+            a1.exec_ok(&format!("ls {GATE}")),
+            a2.exec_ok(&format!("ls {GATE}"))
+        )
+    };
+    let first = Started::new(&fleet, &["deploy", "--commit", &v2]);
+    let second = Started::new(&fleet, &["deploy", "--commit", &v3]);
+    let (p1, p2) = (first.pid, second.pid);
+    wait_until(
+        "both deploys at appnode1's lock",
+        || gate_has(a1, &format!("arrived-{p1}")) && gate_has(a1, &format!("arrived-{p2}")),
+        gates,
+    );
+    a1.exec_ok(&format!("touch {GATE}/go-{p2}"));
+    wait_until(
+        "the second deploy holding appnode1",
+        || lock_holder(a1) == Some(p2),
+        gates,
+    );
+    wait_until(
+        "the second deploy at appnode2's lock",
+        || gate_has(a2, &format!("arrived-{p2}")),
+        gates,
+    );
+    if gate_has(a2, &format!("arrived-{p1}")) {
+        a2.exec_ok(&format!("touch {GATE}/go-{p1}"));
+        wait_until(
+            "the first deploy holding appnode2",
+            || lock_holder(a2) == Some(p1),
+            gates,
+        );
+    }
+    open_gates_together(&[a1, a2]);
+    let (first, second) = (first.finish(), second.finish());
+    for m in [a1, a2] {
+        remove_gate(m);
+    }
+    let runs = ((p1, first), (p2, second));
+    match one_winner(&runs.0, &runs.1) {
+        None => problems.check(false, || {
+            format!(
+                "two concurrent deploys: not exactly one won (exit codes {} and {}):\n{}\n---\n{}",
+                runs.0.1.code(),
+                runs.1.1.code(),
+                said(&runs.0.1),
+                said(&runs.1.1)
+            )
+        }),
+        Some(((winner, _), (_, lost))) => {
+            let why = said(lost);
+            problems.check(
+                why.contains("held by") && why.contains(&format!("pid {winner}")) && why.contains('@'),
+                || format!("the refused deploy does not name the holder (user@host, pid {winner}, since):\n{why}"),
+            );
+            let commit = if *winner == p1 { &v2 } else { &v3 };
+            problems.check(
+                live_commit(a1) == *commit && live_commit(a2) == *commit,
+                || {
+                    format!(
+                        "after two concurrent deploys the fleet is not on the winner's commit {commit}: appnode1 {}, appnode2 {}",
+                        live_commit(a1),
+                        live_commit(a2)
+                    )
+                },
+            );
+        }
+    }
+
+    // Two deploys of one app node each, started together under load: they would both take
+    // their node out of the load balancer's upstream; exactly one may go on (it holds the load
+    // balancer's lock), the other changes nothing, and every request is answered.
+    let v4 = commit_version(&repo, "v4");
+    let (before1, before2) = (
+        (live_commit(a1), releases(a1)),
+        (live_commit(a2), releases(a2)),
+    );
+    for m in [a1, a2] {
+        m.exec_ok(&format!("touch {HOLD}"));
+    }
+    let building = |m: &Machine| {
+        // `[d]` keeps the pattern from matching the shell that runs pgrep.
+        m.exec_ok("pgrep -f '[d]m-hold-build' >/dev/null && echo yes || true")
+            .contains("yes")
+    };
+    let load = Load::start(lb);
+    let one = Started::new(&fleet, &["-H", "appnode1", "deploy"]);
+    let two = Started::new(&fleet, &["-H", "appnode2", "deploy"]);
+    wait_until(
+        "one subset deploy refused, or both building",
+        || one.ended() || two.ended() || (building(a1) && building(a2)),
+        String::new,
+    );
+    for m in [a1, a2] {
+        m.exec_ok(&format!("rm -f {HOLD}"));
+    }
+    let runs = ((one.pid, one.finish()), (two.pid, two.finish()));
+    problems.all_answered("two concurrent subset deploys", &load.answers());
+    match one_winner(&runs.0, &runs.1) {
+        None => problems.check(false, || {
+            format!(
+                "two concurrent subset deploys: not exactly one went on (exit codes {} and {}):\n{}\n---\n{}",
+                runs.0.1.code(),
+                runs.1.1.code(),
+                said(&runs.0.1),
+                said(&runs.1.1)
+            )
+        }),
+        Some(((winner, _), (_, lost))) => {
+            let why = said(lost);
+            problems.check(
+                why.contains("lb1") && why.contains("held by") && why.contains(&format!("pid {winner}")),
+                || format!("the refused subset deploy does not name the load balancer's holder (pid {winner}):\n{why}"),
+            );
+            let (won, refused, untouched) = if *winner == runs.0.0 {
+                (a1, a2, &before2)
+            } else {
+                (a2, a1, &before1)
+            };
+            problems.check(live_commit(won) == v4, || {
+                format!("the subset deploy that went on did not put v4 live on {}", won.name())
+            });
+            problems.check(
+                (live_commit(refused), releases(refused)) == *untouched,
+                || format!("the refused subset deploy changed {}", refused.name()),
+            );
+        }
+    }
+    problems.check(
+        !lb.exec_ok("ls -A /var/lib/dm/deploy-lock 2>/dev/null || true")
+            .contains("shop"),
+        || "the load balancer's deploy lock was left behind".into(),
+    );
+    problems.assert_none();
+}
+
+/// The inventory `base` without the server `name`.
+fn without_server(base: &str, name: &str) -> String {
+    base.split("\n[servers.")
+        .filter(|part| !part.starts_with(&format!("{name}]")))
+        .collect::<Vec<_>>()
+        .join("\n[servers.")
 }

@@ -109,9 +109,13 @@ impl AppConfig {
 
     /// Rejects values that would make paths or shell lines ambiguous, saying what to write.
     pub fn check(&self) -> Result<(), String> {
+        // `.` and `..` would name a parent directory in the paths made from them (the app's
+        // directory, the deploy lock of a load balancer).
         let simple = |s: &str| {
             !s.is_empty()
                 && !s.starts_with('-')
+                && s != "."
+                && s != ".."
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         };
@@ -254,5 +258,10 @@ mod tests {
         app.path = None;
         app.keep_releases = 0;
         assert!(app.check().is_err());
+        app.keep_releases = 1;
+        for parent in [".", ".."] {
+            app.name = parent.into();
+            assert!(app.check().is_err(), "name {parent}");
+        }
     }
 }

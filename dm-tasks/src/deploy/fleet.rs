@@ -2,9 +2,10 @@
 //! one version and every request answered.
 //!
 //! 1. Everything that can be checked without the hosts is (the revision, `app.repo`).
-//! 2. The deploy lock is taken on every node before anything changes; when one node refuses
-//!    (another deploy holds it, or it is unreachable), the locks taken are given back and the
-//!    run stops, having changed nothing anywhere, naming the holder.
+//! 2. The deploy lock is taken on every node and every load balancer before anything changes,
+//!    one host at a time in name order ([`lock_order`]); when one refuses (another run holds
+//!    it, or it is unreachable), the locks taken are given back and the run stops, having
+//!    changed nothing anywhere, naming the holder.
 //! 3. The work that does not touch the live release runs on all nodes at once (a deploy builds
 //!    its release everywhere; a rollback finds its target everywhere). A failure anywhere, or
 //!    nodes that disagree (a branch resolved to different commits, rollback targets of
@@ -24,10 +25,11 @@ use dm_core::shell_quote;
 use super::app::AppConfig;
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
 use super::host_releases::{list, release_revision};
-use super::lock::DeployLock;
+use super::lock::{DeployLock, lock_dir};
 use super::rollback::{RolledBack, finish_rollback, plan_rollback};
 use super::rolling::roll;
 use super::source::Revision;
+use crate::roles::servers_with_role;
 use crate::supervisor;
 
 /// The hosts a fleet task works on: the selection (`-H`, `-R`, else the task's roles).
@@ -75,40 +77,80 @@ impl Locks {
     }
 }
 
-/// Takes the deploy lock of every node for `task`, or none: when a node refuses, the locks
-/// already taken are given back and the error names each refusal.
-async fn lock_all(ctx: &Ctx, nodes: &[Host], task: &'static str) -> anyhow::Result<Arc<Locks>> {
+/// The hosts whose deploy lock a run of `nodes` takes: those app nodes and every load balancer
+/// of the inventory (whose upstream the run edits while a node is out), each once, sorted by
+/// name. Every run takes its locks in this one order, so that of two runs that overlap, the
+/// first host they share is taken by exactly one of them: the other is refused there, holding
+/// only hosts the winner does not need, and gives them back. (Taken all at once, each run could
+/// win some hosts and both be refused; and two runs on different app nodes, `-H appnode1` and
+/// `-H appnode2`, would both take their node out of the load balancers: an outage.)
+fn lock_order(ctx: &Ctx, nodes: &[Host]) -> Vec<Host> {
+    let mut hosts: Vec<Host> = nodes.to_vec();
+    for balancer in servers_with_role(ctx.inventory(), "loadbalancer") {
+        if !hosts.iter().any(|h| h.name == balancer.name) {
+            hosts.push(balancer.clone());
+        }
+    }
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    hosts.dedup_by(|a, b| a.name == b.name);
+    hosts
+}
+
+/// Takes the deploy lock of every host of `hosts` for `task`, one at a time in their order
+/// ([`lock_order`]), or none: when a host refuses, the locks already taken are given back and
+/// the error names the holder.
+async fn lock_all(ctx: &Ctx, hosts: &[Host], task: &'static str) -> anyhow::Result<Arc<Locks>> {
     let locks = Arc::new(Locks::default());
-    let taking = locks.clone();
-    let outcomes = ctx
-        .on_hosts(nodes.to_vec(), move |ctx| {
-            let locks = taking.clone();
-            async move {
-                let app = AppConfig::from_ctx(&ctx)?;
-                let lock = DeployLock::acquire(&ctx, &app.lock_dir(), task).await?;
-                locks.put(ctx.name(), lock);
-                Ok(())
-            }
-        })
-        .await;
-    if let Err(refused) = HostOutcome::all_ok(outcomes) {
-        let released = unlock_all(ctx, nodes, &locks).await;
+    for host in hosts {
+        let taking = locks.clone();
+        let outcomes = ctx
+            .on_hosts(vec![host.clone()], move |ctx| {
+                let locks = taking.clone();
+                async move {
+                    let app = AppConfig::from_ctx(&ctx)?;
+                    let dir = lock_dir(ctx.host(), &app);
+                    let lock = DeployLock::acquire(&ctx, &dir, task).await?;
+                    locks.put(ctx.name(), lock);
+                    Ok(())
+                }
+            })
+            .await;
+        let Some((name, refused)) = outcomes
+            .into_iter()
+            .find_map(|o| o.result.err().map(|e| (o.host, e)))
+        else {
+            continue;
+        };
+        // The lock's own messages start with the host; others (unreachable) may not.
+        let refused = format!("{refused:#}");
+        let refused = if refused.starts_with(&name) {
+            refused
+        } else {
+            format!("{name}: {refused}")
+        };
+        let released = unlock_all(ctx, hosts, &locks).await;
         let note = match released {
             Ok(()) => String::new(),
             Err(e) => format!("\n(giving back the locks taken failed too: {e:#})"),
         };
         anyhow::bail!(
-            "{task} refused: {refused:#}\nnothing was changed on any host: {task} takes the deploy \
-             lock of every node before it changes anything{note}"
+            "{task} refused: {refused}\nnothing was changed on any host: {task} takes the deploy \
+             lock of its app nodes and of the load balancers ({}), one at a time in that order, \
+             before it changes anything{note}",
+            hosts
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(locks)
 }
 
 /// Gives back every lock of `locks` (each only if it is still this run's).
-async fn unlock_all(ctx: &Ctx, nodes: &[Host], locks: &Arc<Locks>) -> anyhow::Result<()> {
+async fn unlock_all(ctx: &Ctx, hosts: &[Host], locks: &Arc<Locks>) -> anyhow::Result<()> {
     let held = locks.hosts();
-    let hosts: Vec<Host> = nodes
+    let hosts: Vec<Host> = hosts
         .iter()
         .filter(|h| held.contains(&h.name))
         .cloned()
@@ -142,9 +184,10 @@ async fn locked<Fut>(
 where
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let locks = lock_all(ctx, nodes, task).await?;
+    let hosts = lock_order(ctx, nodes);
+    let locks = lock_all(ctx, &hosts, task).await?;
     let result = work().await;
-    let released = unlock_all(ctx, nodes, &locks).await;
+    let released = unlock_all(ctx, &hosts, &locks).await;
     result?;
     released.map_err(|e| {
         e.context(format!(

@@ -6,10 +6,27 @@
 //! leaves it behind: when its holder was a dm process on this same machine (same boot) that has
 //! ended, the next deploy clears it; otherwise the refusal says it may be stale and that
 //! `deploy-unlock` breaks it.
+//!
+//! A load balancer that runs no app has a deploy lock too, under `/var/lib/dm/deploy-lock/`
+//! ([`lock_dir`]): a run that takes app nodes out of its upstream holds it, so that two runs on
+//! different app nodes do not edit the upstream at once.
 
+use dm_core::host::Host;
 use dm_core::{Ctx, shell_quote};
 
+use super::app::AppConfig;
 use super::release::{now_unix, utc_time};
+
+/// The deploy lock directory of `app` on `host`: `app.path/.deploy-lock` on an app node; on a
+/// server that runs no app (a load balancer), `/var/lib/dm/deploy-lock/<app.name>`, so that
+/// locking it does not make an app directory there.
+pub fn lock_dir(host: &Host, app: &AppConfig) -> String {
+    if crate::roles::plays(host, "appnode") {
+        app.lock_dir()
+    } else {
+        format!("/var/lib/dm/deploy-lock/{}", app.name)
+    }
+}
 
 /// Who holds a deploy lock, as written in its `info` file (`key=value` lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,6 +432,19 @@ mod tests {
             "4242 (dm (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 4 0 987654 1000 10";
         assert_eq!(start_time(stat), Some(987_654));
         assert_eq!(start_time("garbage"), None);
+    }
+
+    #[test]
+    fn a_load_balancer_locks_outside_any_app_directory() {
+        let app = AppConfig {
+            name: "shop".into(),
+            ..AppConfig::default()
+        };
+        let mut host = Host::new("lb1", "10.0.0.1");
+        host.roles = vec!["loadbalancer".into()];
+        assert_eq!(lock_dir(&host, &app), "/var/lib/dm/deploy-lock/shop");
+        host.roles = vec!["appbalancer".into()];
+        assert_eq!(lock_dir(&host, &app), "/srv/shop/.deploy-lock");
     }
 
     #[test]
