@@ -17,7 +17,9 @@
 //!
 //! Provider table keys: `name` (`local`, `hetzner`, `digitalocean`), `size`, `image`, `region`
 //! (required by the clouds; the local provider ignores them), `tags` (list of strings),
-//! `boot_timeout` (seconds until SSH must answer, default 300; 120 for `local`).
+//! `boot_timeout` (seconds until SSH must answer, default 300; 120 for `local`), `api_url` (the
+//! clouds' API endpoint, for a proxy or a fake API: `https://`, or `http://` to this machine
+//! only, since the token goes with every request; a run that uses another endpoint says so).
 //!
 //! What was booted is recorded in `servers.state.toml` next to the inventory (written before
 //! and after each create and destroy, under a lock, see `dm_providers::State`), and inventory

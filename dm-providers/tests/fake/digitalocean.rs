@@ -56,7 +56,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
 fn droplet_json(s: &FakeServer, active: bool) -> Value {
     let v4 = if active || s.off || s.power_ons > 0 {
         json!([
-            {"ip_address": "127.0.0.1", "netmask": "255.255.240.0", "gateway": "127.0.0.254", "type": "public"},
+            {"ip_address": s.public_ip, "netmask": "255.255.240.0", "gateway": "127.0.0.254", "type": "public"},
             {"ip_address": format!("10.110.{}.{}", s.id / 250 % 250, s.id % 250 + 2), "netmask": "255.255.0.0", "gateway": "10.110.0.1", "type": "private"}
         ])
     } else {
@@ -182,6 +182,7 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             tags,
             off: false,
             power_ons: 0,
+            public_ip: w.public_ip.clone(),
         };
         w.servers.insert(d.id, d.clone());
         d

@@ -61,7 +61,7 @@ fn server_json(s: &FakeServer, running: bool) -> Value {
         },
         "created": "2026-05-01T10:00:00+00:00",
         "public_net": {
-            "ipv4": {"id": s.id + 50_000, "ip": "127.0.0.1", "blocked": false, "dns_ptr": "static.1.0.0.127.clients.your-server.de"},
+            "ipv4": {"id": s.id + 50_000, "ip": s.public_ip, "blocked": false, "dns_ptr": "static.1.0.0.127.clients.your-server.de"},
             "ipv6": null,
             "floating_ips": [],
             "firewalls": []
@@ -176,6 +176,7 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             tags: Vec::new(),
             off: false,
             power_ons: 0,
+            public_ip: w.public_ip.clone(),
         };
         w.servers.insert(server.id, server.clone());
         server

@@ -74,6 +74,8 @@ pub struct FakeServer {
     /// Power-on actions that found it off; after one, it reports Hetzner `starting` (not
     /// `initializing`) / DigitalOcean `off` (not `new`) until running again.
     pub power_ons: u32,
+    /// Its public IPv4 address ([`World::public_ip`] when it was created).
+    pub public_ip: String,
 }
 
 /// A registered SSH key.
@@ -120,6 +122,9 @@ pub struct World {
     pub stall: Option<Stall>,
     /// Create requests received (counted on arrival, before any stall).
     pub create_requests: u32,
+    /// The public IPv4 address new servers get: 127.0.0.1 by default; a test that runs dm's
+    /// tasks on the "cloud" server sets a local test machine's address.
+    pub public_ip: String,
 }
 
 /// A running fake API.
@@ -146,6 +151,7 @@ impl Fake {
             requests: Vec::new(),
             stall: None,
             create_requests: 0,
+            public_ip: "127.0.0.1".to_string(),
         }));
         let app = axum::Router::new()
             .fallback(handle)

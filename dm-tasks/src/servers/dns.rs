@@ -284,7 +284,7 @@ impl DnsSettings {
 
 /// The API token goes with every request: an `api_url` must be `https://`, or `http://` to this
 /// machine itself (a local fake or proxy: the token never leaves it).
-fn check_api_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_api_url(url: &str) -> Result<(), String> {
     if url.starts_with("https://") {
         return Ok(());
     }

@@ -198,24 +198,42 @@ pub fn provider_named(
             Arc::new(local)
         }
         "hetzner" => {
+            let url = api_url(ctx, name, settings, Hetzner::DEFAULT_BASE_URL)?;
             let token = tokens::token(ctx, tokens::HETZNER, settings, "provider")?;
-            Arc::new(Hetzner::new(ApiConfig::new(
-                Hetzner::DEFAULT_BASE_URL,
-                token,
-            ))?)
+            Arc::new(Hetzner::new(ApiConfig::new(url, token))?)
         }
         "digitalocean" => {
+            let url = api_url(ctx, name, settings, DigitalOcean::DEFAULT_BASE_URL)?;
             let token = tokens::token(ctx, tokens::DIGITALOCEAN, settings, "provider")?;
-            Arc::new(DigitalOcean::new(ApiConfig::new(
-                DigitalOcean::DEFAULT_BASE_URL,
-                token,
-            ))?)
+            Arc::new(DigitalOcean::new(ApiConfig::new(url, token))?)
         }
         other => anyhow::bail!(
             "unknown provider `{other}` in the inventory's `provider` settings; known providers: \
              local, hetzner, digitalocean"
         ),
     })
+}
+
+/// The API endpoint of cloud provider `name`: the provider table's `api_url` (another endpoint,
+/// e.g. a proxy, or the fake APIs dm's tests run `boot` against), else `default`. The token goes
+/// with every request, so it must be `https://`, or `http://` to this machine only; a
+/// non-default endpoint is said on every run.
+fn api_url(ctx: &Ctx, name: &str, settings: &toml::Table, default: &str) -> anyhow::Result<String> {
+    let url = match settings.get("api_url") {
+        None => return Ok(default.to_string()),
+        Some(toml::Value::String(url)) => url.clone(),
+        Some(other) => anyhow::bail!(
+            "provider setting api_url = {other} is not a URL; write e.g. api_url = \"{default}\""
+        ),
+    };
+    super::dns::check_api_url(&url)
+        .map_err(|why| anyhow::anyhow!("provider {name}: setting api_url: {why}"))?;
+    if url != default {
+        ctx.log(format!(
+            "{name}: using the API at {url} instead of {default}; the token is sent there"
+        ));
+    }
+    Ok(url)
 }
 
 /// How to wait for a new server of a provider with `settings` to answer SSH.
