@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use dm::ops::OpStatus;
-use dm::ops::{Directory, Line, Symlink};
+use dm::ops::{Directory, File, Line, Symlink};
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
 
@@ -240,4 +240,91 @@ fn links_refuse_a_missing_target_unless_asked_replace_an_empty_directory_and_own
         m.exec_ok("stat -c '%U %G' /srv/links/owned /srv/links/releases/1"),
         "nobody nogroup\nroot root\n"
     );
+}
+
+/// Files: a symbolic mode with a backup of the old content, a template with CRLF line endings,
+/// `lstrip_blocks` and a block tag at its end, a touch of an existing and of a missing file,
+/// and a file forced over an empty directory.
+#[task]
+async fn files_files(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(
+        File::bytes("/srv/files/app.conf", "v2\n")
+            .chmod("u=rw,g=r,o=")
+            .backup(),
+    );
+    step.add(
+        File::template_str(
+            "/srv/files/site.ini",
+            "site.ini.j2",
+            "[site]\n  {% if tls %}\nport = 443\n  {% endif %}\nhsts = {% if tls %}on{% else %}off{% endif %}\n",
+        )
+        .var("tls", true)
+        .lstrip_blocks(true)
+        .newline_sequence("\r\n"),
+    );
+    step.add(File::touch("/srv/files/kept.log").chmod("0640"));
+    step.add(File::touch("/srv/files/new/empty.log"));
+    step.add(File::bytes("/srv/files/was-dir", "file now\n").force());
+    step.apply().await?;
+    Ok(())
+}
+
+/// A mode written in decimal.
+#[task]
+async fn files_decimal_mode(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(File::bytes("/srv/files/app.conf", "v3\n").mode(444));
+    step.apply().await?;
+    Ok(())
+}
+
+#[test]
+fn files_take_symbolic_modes_keep_backups_touch_and_render_templates_as_ansible() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    m.exec_ok(
+        "mkdir -p /srv/files/was-dir && cd /srv/files && printf 'v1\\n' > app.conf && chmod 666 app.conf && \
+         printf 'keep\\n' > kept.log && chmod 644 kept.log",
+    );
+    let before = fingerprint(m, "/srv/files");
+
+    let refused = dm_run(&fleet, &["-H", "app1", "files-decimal-mode"]);
+    assert!(!refused.success, "{refused:#?}");
+    let error = refused.hosts[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("444 is decimal") && error.contains(".mode(0o444)"),
+        "{error}"
+    );
+
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "files-files"]);
+    assert!(check.success, "{check:#?}");
+    assert_all(&check, 5, OpStatus::WouldChange);
+    assert_eq!(fingerprint(m, "/srv/files"), before, "check mode wrote");
+
+    let first = dm_run(&fleet, &["-H", "app1", "files-files"]);
+    assert!(first.success, "{first:#?}");
+    assert_all(&first, 5, OpStatus::Changed);
+    assert_eq!(
+        m.exec_ok("cd /srv/files && cat app.conf app.conf.*~ && stat -c '%a' app.conf app.conf.*~"),
+        "v2\nv1\n640\n666\n"
+    );
+    assert_eq!(
+        m.exec_ok("od -c /srv/files/site.ini | head -3"),
+        m.exec_ok("printf '[site]\\r\\nport = 443\\r\\nhsts = on\\r\\n' | od -c | head -3"),
+        "CRLF, lstripped block tags, and the final newline after a closing tag"
+    );
+    assert_eq!(
+        m.exec_ok(
+            "cd /srv/files && cat kept.log && stat -c '%a %s %F' kept.log new/empty.log was-dir"
+        ),
+        "keep\n640 5 regular file\n644 0 regular empty file\n644 9 regular file\n"
+    );
+
+    let after = fingerprint(m, "/srv/files");
+    let second = dm_run(&fleet, &["-H", "app1", "files-files"]);
+    assert!(second.success, "{second:#?}");
+    assert_all(&second, 5, OpStatus::Ok);
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+    assert_eq!(fingerprint(m, "/srv/files"), after);
 }

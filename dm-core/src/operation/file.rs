@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::batch::INLINE_LIMIT;
 use super::diff::{self, MAX_DIFF_BYTES};
 use super::fact::{Fact, FileKind, hex, sha256_hex};
-use super::template::TemplateVars;
+use super::mode::ModeSpec;
+use super::template::{RenderOptions, TemplateVars};
 use super::{
     Action, Change, FactOptions, Input, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
@@ -36,12 +37,36 @@ use crate::quote::shell_quote;
 ///         .notify("reload-nginx"),
 /// );
 /// step.add(File::absent("/etc/nginx/sites-enabled/default"));
+/// step.add(File::touch("/var/log/app.log").chmod("u=rw,g=r,o=").owner("www-data"));
 /// # Ok(()) }
 /// ```
+///
+/// A symbolic link at the path is replaced by the file (as Ansible's `copy` does by default);
+/// dm never writes through it. An empty directory there is replaced only with
+/// [`File::force`]; one with files in it is always an error.
+///
+/// # Coming from Ansible / pyinfra
+/// Ansible's `copy` (`content` is [`File::bytes`], `src` is [`File::local`]) and `template`
+/// ([`File::template`]; `trim_blocks`, `lstrip_blocks`, `newline_sequence` and Jinja's
+/// `keep_trailing_newline` are the methods of those names), with `mode` ([`File::mode`] for
+/// octal numbers, [`File::chmod`] for `"0644"` or `"u=rw,g=r,o=r"`), `owner`, `group`,
+/// `backup` ([`File::backup`]) and `force` ([`File::force`], for an empty directory in the
+/// way); the `file` module's `state: touch` is [`File::touch`] and `state: absent`
+/// [`File::absent`]. Differences: `follow: yes` is not offered, on purpose: root writing
+/// through a link lets whoever can change the link choose the file root writes (see
+/// [`crate::ctx::Put`]); manage the link's target path itself, and the link with
+/// [`super::Symlink`]. `validate` is not offered (use a reaction that checks and reloads).
+/// `touch` does not update timestamps, so a second run changes nothing. A template's output
+/// ends with as many newlines as the template, also when a block tag ends it (as Ansible).
+/// pyinfra's `files.put`/`files.template`/`files.file(touch=True)` map the same way; its
+/// `create_remote_dir` is always on.
 pub struct File {
     path: String,
     source: Source,
-    mode: Option<u32>,
+    mode: Option<ModeSpec>,
+    render: RenderOptions,
+    backup: bool,
+    force: bool,
     owner: Option<String>,
     group: Option<String>,
     vars: Map<String, Value>,
@@ -54,6 +79,7 @@ enum Source {
     Local(PathBuf),
     Template(PathBuf),
     TemplateStr { name: String, text: String },
+    Touch,
     Absent,
 }
 
@@ -90,6 +116,9 @@ impl File {
             path: path.to_string(),
             source,
             mode: None,
+            render: RenderOptions::default(),
+            backup: false,
+            force: false,
             owner: None,
             group: None,
             vars: Map::new(),
@@ -132,10 +161,65 @@ impl File {
         File::with_source(path, Source::Absent)
     }
 
+    /// A file at `path`, created empty if missing; the content of an existing file is never
+    /// touched, only its mode, owner and group. Unlike Ansible's `state: touch`, the timestamps
+    /// are left alone, so a second run changes nothing.
+    pub fn touch(path: &str) -> File {
+        File::with_source(path, Source::Touch)
+    }
+
     /// Permission bits, e.g. `0o640` (default: 0644 for a new file, unchanged for an existing
-    /// one).
+    /// one). A number that reads as a mode only in decimal (`.mode(644)`, `.mode(444)`) is
+    /// refused before anything runs.
     pub fn mode(mut self, mode: u32) -> File {
-        self.mode = Some(mode);
+        self.mode = Some(ModeSpec::Bits(mode));
+        self
+    }
+
+    /// The mode in chmod's notation: octal text (`"0640"`) or symbolic clauses
+    /// (`"u=rw,g=r,o="`, `"u+x"`, `"go-w"`), applied to the file's current mode (0644 for a
+    /// new file). A clause without `u`, `g`, `o` or `a` means `a`, whatever the host's umask.
+    pub fn chmod(mut self, mode: &str) -> File {
+        self.mode = Some(ModeSpec::Symbolic(mode.to_string()));
+        self
+    }
+
+    /// Before the file's content is replaced, the old file is kept next to it as
+    /// `PATH.PID.YYYY-MM-DD@HH:MM:SS~` (a hard link: same owner, mode and bytes).
+    pub fn backup(mut self) -> File {
+        self.backup = true;
+        self
+    }
+
+    /// Replaces an empty directory found at the path (a directory with something in it is
+    /// always an error). Links and special files at the path are replaced without it.
+    pub fn force(mut self) -> File {
+        self.force = true;
+        self
+    }
+
+    /// Templates: whether a block tag takes the newline after it (default: yes, as Ansible).
+    pub fn trim_blocks(mut self, on: bool) -> File {
+        self.render.trim_blocks = on;
+        self
+    }
+
+    /// Templates: whether spaces and tabs before a block tag are dropped (default: no).
+    pub fn lstrip_blocks(mut self, on: bool) -> File {
+        self.render.lstrip_blocks = on;
+        self
+    }
+
+    /// Templates: whether the output ends with as many newlines as the template (default:
+    /// yes, as Ansible); off, one final newline is dropped, as plain Jinja does.
+    pub fn keep_trailing_newline(mut self, on: bool) -> File {
+        self.render.keep_trailing_newline = on;
+        self
+    }
+
+    /// Templates: the line ending written, `"\n"` (default), `"\r\n"` or `"\r"`.
+    pub fn newline_sequence(mut self, newline: &str) -> File {
+        self.render.newline_sequence = newline.to_string();
         self
     }
 
@@ -216,20 +300,25 @@ impl Operation for File {
 
     fn prepare(&mut self, vars: &TemplateVars) -> Result<(), OpError> {
         check_path(&self.name(), &self.path)?;
-        // Decimal 512..1023 (e.g. 644 for 0o644) sets the sticky bit, which means nothing on a
-        // file: almost surely a mode written in decimal.
-        if let Some(mode) = self.mode
-            && (mode > 0o7777 || mode & 0o1000 != 0)
-        {
-            return Err(OpError::invalid(
-                &self.name(),
-                format!(
-                    "mode {mode:o} (octal) is not a file mode; write modes in octal: .mode(0o{mode}) for {mode}"
-                ),
-            ));
+        let bad_mode = |message: String| OpError::invalid(&self.name(), message);
+        match &self.mode {
+            Some(ModeSpec::Bits(mode)) => {
+                ModeSpec::check_bits(*mode).map_err(bad_mode)?;
+                // The sticky bit means nothing on a file: a mode with it was meant otherwise.
+                if mode & 0o1000 != 0 {
+                    return Err(bad_mode(format!(
+                        "mode {mode:o} (octal) sets the sticky bit, which means nothing on a file; write modes in octal: .mode(0o{mode}) for {mode}"
+                    )));
+                }
+            }
+            Some(ModeSpec::Symbolic(text)) => {
+                self.mode = Some(ModeSpec::parse(text).map_err(bad_mode)?);
+            }
+            None => {}
         }
         self.content = match &self.source {
             Source::Absent => None,
+            Source::Touch => Some(Content::of_bytes(Arc::from(Vec::new()))),
             Source::Bytes(b) => Some(Content::of_bytes(b.clone())),
             Source::Local(path) => Some(self.prepare_local(&vars.resolve(path))?),
             Source::Template(path) => {
@@ -240,13 +329,17 @@ impl Operation for File {
                     path: full.clone(),
                     source,
                 })?;
-                let rendered = vars
-                    .with(&self.vars)
-                    .render(&path.display().to_string(), &text)?;
+                let rendered = vars.with(&self.vars).render_with(
+                    &path.display().to_string(),
+                    &text,
+                    &self.render,
+                )?;
                 Some(Content::of_bytes(Arc::from(rendered.into_bytes())))
             }
             Source::TemplateStr { name, text } => {
-                let rendered = vars.with(&self.vars).render(name, text)?;
+                let rendered = vars
+                    .with(&self.vars)
+                    .render_with(name, text, &self.render)?;
                 Some(Content::of_bytes(Arc::from(rendered.into_bytes())))
             }
         };
@@ -256,6 +349,12 @@ impl Operation for File {
     fn fact_script(&self, options: &FactOptions) -> String {
         let p = shell_quote(&self.path);
         let mut s = format!("dm_stat f {p}; dm_sha f {p}");
+        if self.force || matches!(self.source, Source::Touch) {
+            // Only when a directory is in the way: whether it is empty (`.force()` replaces it).
+            s.push_str(&format!(
+                "\nif [ -d {p} ] && [ ! -L {p} ] && [ -z \"$(ls -A -- {p} 2>/dev/null)\" ]; then echo f.empty=1; fi"
+            ));
+        }
         if let (true, Some(content)) = (options.diff, &self.content) {
             s.push_str(&format!(
                 "\nif [ -f {p} ] && [ ! -L {p} ] && [ \"$(stat -c %s {p})\" -le {MAX_DIFF_BYTES} ] \
@@ -293,23 +392,65 @@ impl Operation for File {
                 }
             });
         };
-        if stat.kind == FileKind::Dir {
-            return Err(OpError::invalid(
-                &self.name(),
-                format!(
-                    "{} is a directory on the host; a file cannot replace it (remove it first)",
-                    self.path
-                ),
-            ));
+        let q = shell_quote(&self.path);
+        let touch = matches!(self.source, Source::Touch);
+        // What must go first: an empty directory replaced (forced), or a guard that the path a
+        // touch creates is still free (a file that appeared since is not emptied).
+        let mut before = None;
+        match stat.kind {
+            FileKind::Dir if self.force && fact.flag("f.empty") && !touch => {
+                before = Some(format!("rmdir -- {q}"));
+            }
+            FileKind::Dir => {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "{} is a directory on the host; a file cannot replace it ({})",
+                        self.path,
+                        if fact.flag("f.empty") && !touch {
+                            "it is empty: .force() replaces it"
+                        } else {
+                            "remove it first"
+                        }
+                    ),
+                ));
+            }
+            FileKind::Link | FileKind::Other if touch => {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "{} is {}; File::touch does not follow or replace it",
+                        self.path,
+                        stat.kind.word()
+                    ),
+                ));
+            }
+            FileKind::Absent if touch => {
+                before = Some(format!(
+                    "if [ -e {q} ] || [ -L {q} ]; then echo {} >&2; exit 1; fi",
+                    shell_quote(&format!(
+                        "{} appeared since dm read it; run again",
+                        self.path
+                    ))
+                ));
+            }
+            _ => {}
         }
         let exists = stat.kind == FileKind::File;
-        let same_content = exists && stat.sha256.as_deref() == Some(content.sha256.as_str());
+        let wanted_mode = self
+            .mode
+            .as_ref()
+            .map(|m| m.resolve(stat.mode.filter(|_| exists), false));
+        // A touched file's content is whatever it is.
+        let same_content =
+            exists && (touch || stat.sha256.as_deref() == Some(content.sha256.as_str()));
         let mut changes = Vec::new();
-        let q = shell_quote(&self.path);
         let script;
         let mut input = None;
         if !same_content {
-            let mode = self.mode.or(stat.mode.filter(|_| exists)).unwrap_or(0o644);
+            let mode = wanted_mode
+                .or(stat.mode.filter(|_| exists))
+                .unwrap_or(0o644);
             if !exists {
                 let mut what = format!("create ({} bytes, mode {}", content.size, diff::mode(mode));
                 if let Some(o) = &self.owner {
@@ -329,7 +470,7 @@ impl Operation for File {
                     stat.size.unwrap_or(0),
                     content.size
                 ));
-                if let Some(m) = self.mode.filter(|&m| Some(m) != stat.mode) {
+                if let Some(m) = wanted_mode.filter(|&m| Some(m) != stat.mode) {
                     changes.push(format!(
                         "mode {} → {}",
                         stat.mode.map(diff::mode).unwrap_or_default(),
@@ -361,13 +502,25 @@ impl Operation for File {
                 }
             }
             // Missing directories are made by the upload, as whoever may write there.
-            script = upload_script(
+            let upload = upload_script(
                 &self.path,
                 content.size,
                 mode,
                 owner.as_deref(),
                 group.as_deref(),
             );
+            script = match (self.backup && exists, upload.rsplit_once('\n')) {
+                // Kept between the upload's functions (the backup decides who writes in the
+                // directory the same way) and the upload itself.
+                (true, Some((functions, put))) => {
+                    changes.push("old file kept as a backup".to_string());
+                    format!(
+                        "{functions}\n{}\n{put}",
+                        super::line::backup_script(&self.path)
+                    )
+                }
+                _ => upload,
+            };
             input = Some(match (&content.bytes, &content.local) {
                 (Some(b), _) => Input::Bytes(b.clone()),
                 (None, Some(path)) => Input::File {
@@ -380,7 +533,7 @@ impl Operation for File {
             let mut lines = Vec::new();
             stat.attribute_changes(
                 &q,
-                self.mode,
+                wanted_mode,
                 self.owner.as_deref(),
                 self.group.as_deref(),
                 &mut changes,
@@ -391,15 +544,18 @@ impl Operation for File {
             }
             script = lines.join("\n");
         }
-        let mut script = script;
+        let mut script = match before {
+            Some(first) => format!("{first}\n{script}"),
+            None => script,
+        };
         if !same_content && self.is_unit_file() {
             script.push_str("\nsystemctl daemon-reload");
         }
         match &content.bytes {
-            Some(b) => sim.set_content(&self.path, b.to_vec()),
-            None => sim.forget_content(&self.path),
+            Some(b) if !(touch && exists) => sim.set_content(&self.path, b.to_vec()),
+            _ => sim.forget_content(&self.path),
         }
-        let diff = match (&content.bytes, same_content) {
+        let diff = match (&content.bytes, same_content || touch) {
             (Some(new), false) if stat.kind == FileKind::Absent => {
                 Some(diff::unified(&self.path, None, new))
             }
@@ -539,6 +695,93 @@ mod tests {
         assert!(err.to_string().contains("not an absolute path"), "{err}");
         let mut f = File::bytes("/etc/motd", "x").mode(644);
         assert!(f.prepare(&TemplateVars::default()).is_err());
+    }
+
+    #[test]
+    fn decimal_looking_modes_are_refused_and_symbolic_modes_apply_to_the_current_mode() {
+        for decimal in [444, 400, 644] {
+            let mut f = File::bytes("/etc/motd", "x").mode(decimal);
+            let err = f.prepare(&TemplateVars::default()).expect_err("decimal");
+            assert!(err.to_string().contains(&format!("0o{decimal}")), "{err}");
+        }
+        let mut f = File::bytes("/etc/motd", "x").chmod("u=rw,x");
+        assert!(f.prepare(&TemplateVars::default()).is_err());
+        let sha = sha256_hex(b"hello\n");
+        let f = prepared(File::bytes("/etc/motd", "hello\n").chmod("u=rw,g=r,o="));
+        let Plan::Change(c) = plan(&f, &existing(&sha, "644")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "mode 0644 → 0640");
+        assert!(matches!(plan(&f, &existing(&sha, "640")), Plan::Ok));
+        let f = prepared(File::bytes("/etc/motd", "hello\n").chmod("u+x"));
+        assert!(matches!(plan(&f, &existing(&sha, "744")), Plan::Ok));
+        let Plan::Change(c) = plan(&f, "f.type=absent\n") else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "create (6 bytes, mode 0744)");
+    }
+
+    #[test]
+    fn touch_creates_an_empty_file_and_never_touches_content() {
+        let f = prepared(File::touch("/var/log/app.log").chmod("0640"));
+        let Plan::Change(c) = plan(&f, "f.type=absent\n") else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "create (0 bytes, mode 0640)");
+        assert!(
+            c.action
+                .script
+                .starts_with("if [ -e /var/log/app.log ] || [ -L /var/log/app.log ]")
+        );
+        assert!(matches!(plan(&f, &existing("abc", "640")), Plan::Ok));
+        let Plan::Change(c) = plan(&f, &existing("abc", "644")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "mode 0644 → 0640");
+        assert!(c.action.input.is_none());
+        assert!(
+            f.plan(
+                &Fact::parse("f.type=link\nf.target=/x\n"),
+                &mut Simulation::new()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn force_replaces_an_empty_directory_and_backup_keeps_the_old_file() {
+        let f = prepared(File::bytes("/etc/motd", "hello\n"));
+        let err = f
+            .plan(&Fact::parse("f.type=dir\n"), &mut Simulation::new())
+            .expect_err("refused");
+        assert!(err.to_string().contains("remove it first"), "{err}");
+        let f = prepared(File::bytes("/etc/motd", "hello\n").force());
+        assert!(
+            f.fact_script(&FactOptions::default())
+                .contains("echo f.empty=1")
+        );
+        let Plan::Change(c) = plan(&f, "f.type=dir\nf.empty=1\n") else {
+            panic!("expected a change")
+        };
+        assert!(c.action.script.starts_with("rmdir -- /etc/motd\n"));
+        assert!(
+            f.plan(&Fact::parse("f.type=dir\n"), &mut Simulation::new())
+                .is_err(),
+            "a directory with files is never replaced"
+        );
+        let f = prepared(File::bytes("/etc/motd", "hello\n").backup());
+        let Plan::Change(c) = plan(&f, &existing("abc", "644")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "content (6 → 6 bytes), old file kept as a backup"
+        );
+        assert!(c.action.script.contains("ln -P -- motd"));
+        let Plan::Change(c) = plan(&f, "f.type=absent\n") else {
+            panic!("expected a change")
+        };
+        assert!(!c.action.script.contains("ln -P"), "nothing to keep");
     }
 
     #[test]

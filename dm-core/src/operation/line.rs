@@ -539,7 +539,7 @@ impl Operation for Line {
             // the directory the same way) and the upload itself.
             (true, Some((functions, put))) => {
                 description.push_str(" (old file kept as a backup)");
-                format!("{functions}\n{}\n{put}", self.backup_script())
+                format!("{functions}\n{}\n{put}", backup_script(&self.path))
             }
             _ => upload,
         };
@@ -564,32 +564,26 @@ impl Operation for Line {
     }
 }
 
-impl Line {
-    /// A hard link to the file about to be replaced, made as whoever the upload writes as
-    /// (`dm_who`), inside the directory entered once (`cd -P`): a link planted on the way leads
-    /// only where that account could write itself, and `ln -P` never follows a link at the
-    /// file's name. The replacing rename leaves the linked old file as it was.
-    fn backup_script(&self) -> String {
-        let (dir, base) = crate::ctx::dir_and_base(&self.path);
-        let (dir, base, path) = (
-            shell_quote(&dir),
-            shell_quote(&base),
-            shell_quote(&self.path),
-        );
-        format!(
-            "dm_dir={dir} dm_d={path} dm_as=\n\
-             if [ \"$(id -u)\" = 0 ]; then dm_who \"$dm_dir\" || exit 1; fi\n\
-             dm_bk={base}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\n\
-             if [ -z \"$dm_as\" ]; then (cd -P -- \"$dm_dir\" && ln -P -- {base} \"$dm_bk\")\n\
-             else setpriv --reuid=\"$dm_as\" --regid=\"$(id -g -- \"$dm_as\")\" --clear-groups -- \
-             sh -c 'cd -P -- \"$1\" && ln -P -- \"$2\" \"$3\"' dm_backup \"$dm_dir\" {base} \"$dm_bk\"\n\
-             fi || {{ echo {} >&2; exit 1; }}",
-            shell_quote(&format!(
-                "could not keep a backup of {}; the file was left unchanged",
-                self.path
-            ))
-        )
-    }
+/// A hard link to the file at `path`, about to be replaced, made as whoever the upload writes
+/// as (`dm_who`, which must be defined: the upload's functions), inside the directory entered
+/// once (`cd -P`): a link planted on the way leads only where that account could write itself,
+/// and `ln -P` never follows a link at the file's name. The replacing rename leaves the linked
+/// old file as it was.
+pub(crate) fn backup_script(path: &str) -> String {
+    let (dir, base) = crate::ctx::dir_and_base(path);
+    let (dir, base, quoted) = (shell_quote(&dir), shell_quote(&base), shell_quote(path));
+    format!(
+        "dm_dir={dir} dm_d={quoted} dm_as=\n\
+         if [ \"$(id -u)\" = 0 ]; then dm_who \"$dm_dir\" || exit 1; fi\n\
+         dm_bk={base}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\n\
+         if [ -z \"$dm_as\" ]; then (cd -P -- \"$dm_dir\" && ln -P -- {base} \"$dm_bk\")\n\
+         else setpriv --reuid=\"$dm_as\" --regid=\"$(id -g -- \"$dm_as\")\" --clear-groups -- \
+         sh -c 'cd -P -- \"$1\" && ln -P -- \"$2\" \"$3\"' dm_backup \"$dm_dir\" {base} \"$dm_bk\"\n\
+         fi || {{ echo {} >&2; exit 1; }}",
+        shell_quote(&format!(
+            "could not keep a backup of {path}; the file was left unchanged"
+        ))
+    )
 }
 
 #[cfg(test)]

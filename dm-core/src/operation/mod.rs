@@ -50,6 +50,7 @@ mod file;
 mod gather;
 mod git;
 mod line;
+mod mode;
 mod outcome;
 mod reaction;
 mod service;
@@ -78,7 +79,7 @@ pub use service::Service;
 pub use simulation::{Resource, Simulation};
 pub use symlink::Symlink;
 pub use sysctl::Sysctl;
-pub use template::TemplateVars;
+pub use template::{RenderOptions, TemplateVars};
 pub use user::{Group, User};
 
 use std::path::PathBuf;

@@ -6,7 +6,9 @@
 //! `.var()`s, and the operation's own `.var()`s.
 //!
 //! Block tags (`{% if %}`, `{% for %}`) take their line ending with them (`trim_blocks`, as in
-//! Ansible), and a template's final newline is kept.
+//! Ansible), and the output ends with as many newlines as the template does (as Ansible's
+//! templating ensures, also when a block tag ends the template). [`RenderOptions`] changes
+//! either, adds `lstrip_blocks`, and chooses the newline sequence.
 //!
 //! A template is rendered on the controlling machine before any host is touched, so an undefined
 //! variable stops the step with the file, line and variable named and nothing written.
@@ -67,6 +69,42 @@ impl TemplateVars {
     pub fn render(&self, name: &str, source: &str) -> Result<String, OpError> {
         render(name, source, &self.vars)
     }
+
+    /// [`TemplateVars::render`] with whitespace and newline options.
+    pub fn render_with(
+        &self,
+        name: &str,
+        source: &str,
+        options: &RenderOptions,
+    ) -> Result<String, OpError> {
+        render_with(name, source, &self.vars, options)
+    }
+}
+
+/// How a template's whitespace and newlines are rendered (the options of Ansible's `template`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// A block tag takes the newline after it (default: yes, as Ansible).
+    pub trim_blocks: bool,
+    /// Spaces and tabs before a block tag at the start of a line are dropped (default: no).
+    pub lstrip_blocks: bool,
+    /// The output ends with as many newlines as the template (default: yes, as Ansible). Off,
+    /// one final newline of the template is dropped, as plain Jinja does.
+    pub keep_trailing_newline: bool,
+    /// The line ending of the output: `\n` (default), `\r\n` or `\r`. Every line ending of the
+    /// output is written this way, including those inside variables' values.
+    pub newline_sequence: String,
+}
+
+impl Default for RenderOptions {
+    fn default() -> RenderOptions {
+        RenderOptions {
+            trim_blocks: true,
+            lstrip_blocks: false,
+            keep_trailing_newline: true,
+            newline_sequence: "\n".to_string(),
+        }
+    }
 }
 
 /// Renders `source` with `vars`; an undefined variable is an error naming file, line, variable.
@@ -75,14 +113,34 @@ pub(crate) fn render(
     source: &str,
     vars: &Map<String, serde_json::Value>,
 ) -> Result<String, OpError> {
+    render_with(name, source, vars, &RenderOptions::default())
+}
+
+/// [`render`] with whitespace and newline options.
+pub(crate) fn render_with(
+    name: &str,
+    source: &str,
+    vars: &Map<String, serde_json::Value>,
+    options: &RenderOptions,
+) -> Result<String, OpError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     let to_error = |e: minijinja::Error| template_error(name, source, &e);
-    // Config files end in a newline: keep it (minijinja drops one by default). Block tags take
-    // their own line ending with them, as in Ansible, so `{% if %}` lines leave no blank lines.
+    if !["\n", "\r\n", "\r"].contains(&options.newline_sequence.as_str()) {
+        return Err(OpError::Template {
+            host: String::new(),
+            file: name.to_string(),
+            line: None,
+            message: format!(
+                "newline sequence {:?} is not a line ending; use \"\\n\", \"\\r\\n\" or \"\\r\"",
+                options.newline_sequence
+            ),
+        });
+    }
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
-        .trim_blocks(true)
+        .trim_blocks(options.trim_blocks)
+        .lstrip_blocks(options.lstrip_blocks)
         .build()
         .map_err(to_error)?;
     env.set_syntax(syntax);
@@ -90,7 +148,27 @@ pub(crate) fn render(
         .map_err(to_error)?;
     let template = env.get_template(name).map_err(to_error)?;
     let ctx = Value::from(minijinja::value::Serde(vars));
-    template.render(ctx).map_err(to_error)
+    let mut out = template.render(ctx).map_err(to_error)?;
+    // Config files end in a newline: the output ends with as many as the source, even when
+    // `trim_blocks` took the last one with a closing tag (Ansible's templating does the same).
+    let trailing = |t: &str| t.len() - t.trim_end_matches('\n').len();
+    let wanted = if options.keep_trailing_newline {
+        trailing(source)
+    } else {
+        trailing(source).saturating_sub(1)
+    };
+    let have = trailing(&out);
+    if have < wanted {
+        out.push_str(&"\n".repeat(wanted - have));
+    } else if !options.keep_trailing_newline && have > wanted && source.ends_with('\n') {
+        out.pop();
+    }
+    if options.newline_sequence != "\n" {
+        out = out
+            .replace("\r\n", "\n")
+            .replace('\n', &options.newline_sequence);
+    }
+    Ok(out)
 }
 
 fn template_error(name: &str, source: &str, e: &minijinja::Error) -> OpError {
@@ -196,6 +274,59 @@ mod tests {
             matches!(err, OpError::Template { line: Some(2), .. }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_closing_tag_at_the_end_keeps_the_final_newline_as_in_ansible() {
+        let source = "a\nb = {% if x %}1{% else %}0{% endif %}\n";
+        let x = vars(serde_json::json!({"x": true}));
+        assert_eq!(render("t", source, &x).expect("renders"), "a\nb = 1\n");
+        let plain = RenderOptions {
+            keep_trailing_newline: false,
+            ..RenderOptions::default()
+        };
+        assert_eq!(render_with("t", "a\n", &x, &plain).expect("renders"), "a");
+    }
+
+    #[test]
+    fn whitespace_and_newline_options() {
+        let source = "[x]\n  {% if x %}\nk = 1\n  {% endif %}\n";
+        let x = vars(serde_json::json!({"x": true}));
+        assert_eq!(
+            render("t", source, &x).expect("renders"),
+            "[x]\n  k = 1\n  \n"
+        );
+        let lstrip = RenderOptions {
+            lstrip_blocks: true,
+            ..RenderOptions::default()
+        };
+        assert_eq!(
+            render_with("t", source, &x, &lstrip).expect("renders"),
+            "[x]\nk = 1\n"
+        );
+        let untrimmed = RenderOptions {
+            trim_blocks: false,
+            lstrip_blocks: true,
+            ..RenderOptions::default()
+        };
+        assert_eq!(
+            render_with("t", source, &x, &untrimmed).expect("renders"),
+            "[x]\n\nk = 1\n\n"
+        );
+        let crlf = RenderOptions {
+            newline_sequence: "\r\n".into(),
+            lstrip_blocks: true,
+            ..RenderOptions::default()
+        };
+        assert_eq!(
+            render_with("t", source, &x, &crlf).expect("renders"),
+            "[x]\r\nk = 1\r\n"
+        );
+        let bad = RenderOptions {
+            newline_sequence: "\t".into(),
+            ..RenderOptions::default()
+        };
+        assert!(render_with("t", source, &x, &bad).is_err());
     }
 
     #[test]

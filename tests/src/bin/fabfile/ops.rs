@@ -46,13 +46,13 @@ async fn ops_converge(
         .with(Directory::new("/etc/dm-demo"))
         .with(
             File::bytes("/srv/dm/hello.txt", "hello\n")
-                .mode(0o640)
+                .chmod("u=rw,g=r,o=")
                 .group("dmgrp"),
         )
         .with(File::template("/etc/dm-demo/app.conf", "templates/app.conf.j2").notify("record"))
         .with(File::local("/srv/dm/blob.bin", "blob.bin").mode(0o600))
         .with(File::absent("/srv/dm/obsolete"))
-        .with(Symlink::new("/srv/dm/current", "/srv/dm/releases/1"))
+        .with(Symlink::new("/srv/dm/current", "/srv/dm/releases/1").owner("root"))
         .with(
             Line::present("/etc/dm-lines.conf", "color = blue")
                 .matching("^color =")
