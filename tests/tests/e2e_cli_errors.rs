@@ -28,15 +28,16 @@ fn bad_input_is_a_clear_error_and_nothing_runs() {
     run.assert_code(2);
     run.assert_output_contains("unrecognized subcommand 'deploy-everything'");
 
+    // app1 is selected too: a run that went ahead on the hosts it knows would mark it.
     let run = Dm::new(&fleet)
-        .args(["-H", "apq1", "mark", "unknownhost"])
+        .args(["-H", "app1,apq1", "mark", "unknownhost"])
         .run();
     run.assert_code(3);
     run.assert_output_contains("unknown host `apq1`");
     run.assert_output_contains("did you mean `app1`");
 
     let run = Dm::new(&fleet)
-        .args(["-R", "dbserver", "mark", "unknownrole"])
+        .args(["-H", "app1", "-R", "dbserver", "mark", "unknownrole"])
         .run();
     run.assert_code(3);
     run.assert_output_contains("unknown role `dbserver`");
@@ -50,9 +51,13 @@ fn bad_input_is_a_clear_error_and_nothing_runs() {
     run.assert_code(3);
     run.assert_output_contains(&format!("dm.toml:{line}:"));
 
+    // The typo is another server's: app1 itself could still be reached.
     write(
         &fleet.dir().join("dm.toml"),
-        &fleet.inventory_toml().replace("address", "adress"),
+        &format!(
+            "{}\n[servers.app9]\nadress = \"10.231.254.9\"\n",
+            fleet.inventory_toml()
+        ),
     );
     let run = Dm::new(&fleet).args(["-H", "app1", "mark", "typo"]).run();
     run.assert_code(3);
@@ -64,4 +69,14 @@ fn bad_input_is_a_clear_error_and_nothing_runs() {
             "task ran despite bad input ({name})"
         );
     }
+    // The marker check sees a marker when the task does run: the checks above can fail.
+    write(&fleet.dir().join("dm.toml"), &fleet.inventory_toml());
+    Dm::new(&fleet)
+        .args(["-H", "app1", "mark", "control"])
+        .run()
+        .assert_success();
+    assert!(
+        marker_exists(&fleet, "control"),
+        "the control marker is missing"
+    );
 }
