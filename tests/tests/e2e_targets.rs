@@ -53,6 +53,8 @@ fn a_local_task_fans_out_to_the_selected_hosts_and_reports_each_failure() {
         assert!(out.contains(&format!("fanned {host}")), "{out}");
     }
     assert!(!out.contains("fanned db1"), "{out}");
+    // The step on this machine is not a host: 2 servers are 2 hosts.
+    run.assert_output_contains("fan-out: 2 hosts: 2 ok, 0 failed, 0 unreachable in");
 
     let run = dm(&["fan-out", "appnode", "db1", "--fail", "appnode2"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
@@ -68,6 +70,10 @@ fn a_local_task_fans_out_to_the_selected_hosts_and_reports_each_failure() {
         "{all}"
     );
     assert!(all.contains("failing on purpose"), "{all}");
+    assert!(
+        all.contains("fan-out: 3 hosts: 2 ok, 1 failed, 0 unreachable, local step failed"),
+        "{all}"
+    );
 
     // The summary and the JSON report list every host the task fanned out to.
     let run = dm(&["--json", "fan-out", "appnode", "db1", "--fail", "appnode2"]);

@@ -69,6 +69,7 @@ mod tests {
             success: false,
             interrupted: false,
             elapsed_secs: 0.0,
+            host_counts: counts.clone(),
             counts,
             operations: Default::default(),
             skipped_commands: 0,

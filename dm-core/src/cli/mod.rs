@@ -317,6 +317,11 @@ pub async fn run_task(
         start.elapsed(),
         interrupt.stop_new.is_cancelled(),
     );
+    if task.local
+        && let Some(step) = results.first()
+    {
+        report.mark_local_step(&step.outcome);
+    }
     report.environment = shared.inventory.environment().map(str::to_string);
     report.not_booted = not_booted;
     Ok(report)

@@ -29,8 +29,13 @@ pub struct RunReport {
     pub interrupted: bool,
     /// Wall time of the whole run, in seconds.
     pub elapsed_secs: f64,
-    /// Counts by status.
+    /// Counts by status (a `local` task's step on this machine included: the exit code
+    /// follows it too).
     pub counts: Counts,
+    /// Counts by status of the hosts only, without a `local` task's step on this machine: what
+    /// the summary's header counts.
+    #[serde(skip)]
+    pub host_counts: Counts,
     /// Operations of every host, by status (see [`crate::operation`]).
     pub operations: OpCounts,
     /// Commands, uploads and downloads that `--check` kept from running, on every host.
@@ -61,11 +66,30 @@ pub struct Counts {
     pub untrusted: usize,
 }
 
+impl Counts {
+    /// The count an outcome adds to.
+    fn of(&mut self, outcome: &Outcome) -> &mut usize {
+        match outcome {
+            Outcome::Ok => &mut self.ok,
+            Outcome::Failed(_) => &mut self.failed,
+            Outcome::Refused(Refusal::Usage, _) => &mut self.refused_usage,
+            Outcome::Refused(Refusal::Config, _) => &mut self.refused_config,
+            Outcome::Unreachable(_) => &mut self.unreachable,
+            Outcome::Untrusted(_) => &mut self.untrusted,
+            Outcome::Skipped(_) => &mut self.skipped,
+        }
+    }
+}
+
 /// One host's part of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostReport {
     /// Host name.
     pub host: String,
+    /// Whether this is the part of a `local` task that ran on the controlling machine (named
+    /// `local`) rather than a host: [`RunReport::host_counts`] leaves it out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
     /// `ok`, `failed`, `refused`, `unreachable`, `untrusted` or `skipped`.
     pub status: &'static str,
     /// The error, when not ok.
@@ -186,17 +210,10 @@ impl RunReport {
         let hosts = results
             .iter()
             .map(|r| {
-                match r.outcome {
-                    Outcome::Ok => counts.ok += 1,
-                    Outcome::Failed(_) => counts.failed += 1,
-                    Outcome::Refused(Refusal::Usage, _) => counts.refused_usage += 1,
-                    Outcome::Refused(Refusal::Config, _) => counts.refused_config += 1,
-                    Outcome::Unreachable(_) => counts.unreachable += 1,
-                    Outcome::Untrusted(_) => counts.untrusted += 1,
-                    Outcome::Skipped(_) => counts.skipped += 1,
-                }
+                *counts.of(&r.outcome) += 1;
                 HostReport {
                     host: r.host.clone(),
+                    local: false,
                     status: r.outcome.label(),
                     error: r
                         .outcome
@@ -247,11 +264,33 @@ impl RunReport {
             success: !interrupted && counts.ok == results.len(),
             interrupted,
             elapsed_secs: elapsed.as_secs_f64(),
+            host_counts: counts.clone(),
             counts,
             operations: op_totals,
             skipped_commands: skipped_total,
             hosts,
             not_booted: Vec::new(),
         }
+    }
+
+    /// Marks the first entry as the local step of a `local` task (which ended with `outcome`):
+    /// it stays in the list and in [`RunReport::counts`] but is not a host, so the header's
+    /// counts leave it out ("provision: 4 hosts" for 4 servers, not 5).
+    pub fn mark_local_step(&mut self, outcome: &Outcome) {
+        if let Some(first) = self.hosts.first_mut() {
+            first.local = true;
+            let count = self.host_counts.of(outcome);
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// The local step of a `local` task, if this run had one.
+    pub fn local_step(&self) -> Option<&HostReport> {
+        self.hosts.first().filter(|h| h.local)
+    }
+
+    /// How many hosts the run covered (the local step of a `local` task is not one).
+    pub fn host_count(&self) -> usize {
+        self.hosts.iter().filter(|h| !h.local).count()
     }
 }

@@ -15,33 +15,26 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         .map(str::len)
         .max()
         .unwrap_or(4);
-    let c = &report.counts;
-    let _ = writeln!(
-        out,
-        "\n{}{}: {} host{}: {} ok, {} failed, {} unreachable{}{} in {:.2}s{}",
-        report.task,
-        match &report.environment {
-            Some(env) => format!(" ({env})"),
-            None => String::new(),
-        },
-        report.hosts.len(),
-        if report.hosts.len() == 1 { "" } else { "s" },
-        c.ok,
-        c.failed,
-        c.unreachable,
-        extra_counts(c),
-        if report.not_booted.is_empty() {
-            String::new()
-        } else {
-            format!(", {} declared, not booted", report.not_booted.len())
-        },
-        report.elapsed_secs,
-        if report.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        },
-    );
+    let environment = match &report.environment {
+        Some(env) => format!(" ({env})"),
+        None => String::new(),
+    };
+    let interrupted = if report.interrupted {
+        " (interrupted)"
+    } else {
+        ""
+    };
+    match report.local_step() {
+        // A `local` task that reached no host: there is nothing to count.
+        Some(step) if report.host_count() == 0 && report.not_booted.is_empty() => {
+            let _ = writeln!(
+                out,
+                "\n{}{environment}: {} on this machine in {:.2}s{interrupted}",
+                report.task, step.status, report.elapsed_secs
+            );
+        }
+        _ => header(&mut out, report),
+    }
     if report.operations.total() > 0 {
         let _ = writeln!(out, "operations: {}", op_counts(&report.operations));
     }
@@ -90,6 +83,41 @@ pub fn render(report: &RunReport, show_round_trips: bool) -> String {
         );
     }
     out
+}
+
+/// `deploy (production): 2 hosts: 1 ok, 0 failed, 1 unreachable in 3.00s`.
+fn header(out: &mut String, report: &RunReport) {
+    let c = &report.host_counts;
+    let _ = writeln!(
+        out,
+        "\n{}{}: {} host{}: {} ok, {} failed, {} unreachable{}{}{} in {:.2}s{}",
+        report.task,
+        match &report.environment {
+            Some(env) => format!(" ({env})"),
+            None => String::new(),
+        },
+        report.host_count(),
+        if report.host_count() == 1 { "" } else { "s" },
+        c.ok,
+        c.failed,
+        c.unreachable,
+        extra_counts(c),
+        match report.local_step() {
+            Some(step) if step.status != "ok" => format!(", local step {}", step.status),
+            _ => String::new(),
+        },
+        if report.not_booted.is_empty() {
+            String::new()
+        } else {
+            format!(", {} declared, not booted", report.not_booted.len())
+        },
+        report.elapsed_secs,
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
+    );
 }
 
 /// `1 command`, `3 commands`.
@@ -169,6 +197,77 @@ mod tests {
         assert!(text.contains("app1  ok"), "{text}");
         assert!(text.contains("app2  unreachable"), "{text}");
         assert!(text.contains("2 round trips"), "{text}");
+    }
+
+    fn result(host: &str, outcome: Outcome) -> HostResult {
+        HostResult {
+            host: host.into(),
+            outcome,
+            elapsed: Duration::from_millis(500),
+            round_trips: 1,
+        }
+    }
+
+    #[test]
+    fn the_local_step_of_a_local_task_is_not_counted_as_a_host() {
+        let mut results = vec![result("local", Outcome::Ok)];
+        results.extend(["lb1", "app1", "app2", "db1"].map(|h| result(h, Outcome::Ok)));
+        let mut report = RunReport::new(
+            "provision",
+            &results,
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        report.mark_local_step(&results[0].outcome);
+        assert!(report.success);
+        assert_eq!(report.host_counts.ok, 4);
+        assert_eq!(
+            report.counts.ok, 5,
+            "the exit code still sees the local step"
+        );
+        let text = render(&report, false);
+        assert!(
+            text.contains("provision: 4 hosts: 4 ok, 0 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  local "),
+            "the local step is still listed: {text}"
+        );
+
+        // A local step that failed after its hosts were fine is said in the header.
+        results[0] = result("local", Outcome::Failed("the nodes disagree".into()));
+        let mut report = RunReport::new(
+            "scale",
+            &results,
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        report.mark_local_step(&results[0].outcome);
+        assert!(!report.success);
+        let text = render(&report, false);
+        assert!(
+            text.contains("scale: 4 hosts: 4 ok, 0 failed, 0 unreachable, local step failed"),
+            "{text}"
+        );
+
+        // A local task that reached no host counts nothing.
+        let results = vec![result("local", Outcome::Ok)];
+        let mut report = RunReport::new(
+            "servers",
+            &results,
+            Default::default(),
+            Duration::from_secs(1),
+            false,
+        );
+        report.mark_local_step(&results[0].outcome);
+        let text = render(&report, false);
+        assert!(
+            text.contains("servers: ok on this machine in 1.00s"),
+            "{text}"
+        );
     }
 
     #[test]
