@@ -372,3 +372,129 @@ fn deploys_and_rollbacks_follow_no_link_in_the_release_tree() {
     violations.extend(etc_violations(m));
     assert_none(&violations);
 }
+
+/// Removes a file and a directory that the app user made in `/srv/app/conf`, and its old releases.
+#[task]
+async fn links_remove_own(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::File::absent("/srv/app/conf/gone.conf"));
+    step.add(ops::Directory::new("/srv/app/conf/gone.d").absent());
+    step.apply().await?;
+    let app = dm::tasks::deploy::AppConfig::from_ctx(ctx)?;
+    dm::tasks::deploy::cleanup(ctx, &app).await?;
+    Ok(())
+}
+
+/// Removes a file of `/srv/app/conf`, which the app user has made a link to `/etc`.
+#[task]
+async fn links_remove_file(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::File::absent("/srv/app/conf/dm-victim.conf"));
+    step.apply().await?;
+    Ok(())
+}
+
+/// Removes a directory of `/srv/app/conf`, which the app user has made a link to `/etc`.
+#[task]
+async fn links_remove_dir(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::Directory::new("/srv/app/conf/dm-victim.d").absent());
+    step.apply().await?;
+    Ok(())
+}
+
+/// Removes the app's old releases (what every deploy does last), with `releases/` a link the app
+/// user planted to another app's releases.
+#[task]
+async fn links_cleanup_releases(ctx: &Ctx) -> Result<()> {
+    let app = dm::tasks::deploy::AppConfig::from_ctx(ctx)?;
+    dm::tasks::deploy::cleanup(ctx, &app).await?;
+    Ok(())
+}
+
+/// Seven release directories named like dm's, oldest first.
+const OLD_RELEASES: &str = "20200101000000 20200101000001 20200101000002 20200101000003 \
+                            20200101000004 20200101000005 20200101000006";
+
+#[test]
+fn removals_follow_no_link_planted_on_the_way() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    // The app user's directory; what root keeps in /etc; another app's releases (user bank).
+    m.exec_ok(&format!(
+        "useradd -m -s /bin/sh app && useradd -m -s /bin/sh bank \
+         && install -d -o app -g app -m 755 /srv/app \
+         && echo keep > /etc/dm-victim.conf && mkdir /etc/dm-victim.d && echo keep > /etc/dm-victim.d/data \
+         && install -d -o bank -g bank /srv/bank /srv/bank/releases \
+         && for r in {OLD_RELEASES}; do install -d -o bank -g bank /srv/bank/releases/$r; \
+            echo live > /srv/bank/releases/$r/data; done"
+    ));
+    as_account(
+        m,
+        "app",
+        &format!(
+            "mkdir -p /srv/app/conf/gone.d /srv/app/releases && echo x > /srv/app/conf/gone.conf \
+             && echo x > /srv/app/conf/gone.d/x \
+             && for r in {OLD_RELEASES}; do mkdir /srv/app/releases/$r && echo x > /srv/app/releases/$r/x; done"
+        ),
+    );
+    let mut violations = Vec::new();
+
+    // Removing what is the app user's own, in its own directories, works (as the app user).
+    let own = dm_run(&fleet, &["-H", "app1", "links-remove-own"]);
+    assert!(own.success, "{}", text(&own));
+    let left = m.exec_ok(
+        "ls /srv/app/conf; ls /srv/app/releases | tr '\\n' ' '; echo; \
+         stat -c '%U' /srv/app/releases/20200101000002",
+    );
+    let wanted =
+        "20200101000002 20200101000003 20200101000004 20200101000005 20200101000006 \napp\n";
+    if left != wanted {
+        violations.push(format!(
+            "removing the app's own files left\n{left}instead of\n{wanted}"
+        ));
+    }
+
+    // The app user swaps the directories above what dm removes for links: `conf` to /etc,
+    // `releases` to bank's releases.
+    as_account(
+        m,
+        "app",
+        "cd /srv/app && mv conf conf.real && ln -s /etc conf \
+         && mv releases releases.real && ln -s /srv/bank/releases releases",
+    );
+    for (task, path) in [
+        ("links-remove-file", "/srv/app/conf/dm-victim.conf"),
+        ("links-remove-dir", "/srv/app/conf/dm-victim.d"),
+        ("links-cleanup-releases", "/srv/app/releases/20200101000000"),
+    ] {
+        let run = dm_run(&fleet, &["-H", "app1", task]);
+        let said = text(&run);
+        if run.success
+            || !said.contains("app1")
+            || !said.contains(&format!("refusing to remove {path}"))
+            || !said.contains("/srv/app")
+            || !said.contains("on the way to it")
+            || said.contains("dm_who")
+        {
+            violations.push(format!(
+                "{task}: removing {path} through a planted link was not refused with the reason: \
+                 success {}, said:\n{said}",
+                run.success
+            ));
+        }
+    }
+    // Checked from outside: root's and bank's files are all there.
+    let victims = m.exec_ok(
+        "cat /etc/dm-victim.conf /etc/dm-victim.d/data; ls /srv/bank/releases | wc -l; \
+         cat /srv/bank/releases/*/data | sort -u",
+    );
+    if victims != "keep\nkeep\n7\nlive\n" {
+        violations.push(format!(
+            "root removed through a planted link: /etc/dm-victim.conf, /etc/dm-victim.d/data, \
+             bank's 7 releases are now:\n{victims}"
+        ));
+    }
+    violations.extend(etc_violations(m));
+    assert_none(&violations);
+}

@@ -32,7 +32,7 @@ pub use facts::Facts;
 pub use fan_out::HostOutcome;
 pub use run_state::RunState;
 pub use sudo::SudoPassword;
-pub use transfer::{Get, Put};
+pub use transfer::{Get, Put, removal_script};
 pub(crate) use transfer::{dir_and_base, mkdir_script, upload_script, upload_script_with};
 
 /// What every host of a run shares: how to connect, where events go, the sudo password, the

@@ -121,7 +121,10 @@ impl<'a> IntoFuture for Put<'a> {
 
 /// The shell functions behind every upload: `dm_put DIR BASE SIZE MODE OWNER GROUP TEMPLATE`
 /// installs exactly SIZE bytes of standard input as `DIR/BASE`; `dm_mkdir DIR MODE OWNER GROUP`
-/// makes a directory the same careful way.
+/// makes a directory the same careful way; `dm_rm DIR BASE [r]` removes `DIR/BASE` (with everything
+/// in it when `r`) by the same choice of who acts, from inside `DIR` entered once (`cd -P`), so
+/// that a directory on the way swapped for a link makes root remove nothing elsewhere (`rm` itself
+/// never follows a link it meets: the last name, or anything inside a tree it removes).
 ///
 /// Root writes into directories that other accounts own (the app's, postgres's, a user's `~/.ssh`),
 /// and such an account may plant links to make root write, chown or chmod a file of its choosing
@@ -173,11 +176,11 @@ dm_who() {
     fi
     if [ "$dm_su" = 0 ]; then
       if [ $((0$dm_sa & 022)) -ne 0 ] && [ $((0$dm_sa & 01000)) -eq 0 ]; then
-        echo "refusing to write $dm_d as root: $dm_sn, on the way to it, is writable by other accounts, who could redirect the write elsewhere; remove their write permission (chmod go-w) or set the sticky bit" >&2; return 1
+        echo "refusing to ${dm_verb:-write} $dm_d as root: $dm_sn, on the way to it, is writable by other accounts, who could redirect the ${dm_noun:-write} elsewhere; remove their write permission (chmod go-w) or set the sticky bit" >&2; return 1
       fi
     elif [ -z "$dm_nu" ]; then dm_nu=$dm_su dm_nU=$dm_sU dm_nn=$dm_sn
     elif [ "$dm_nu" != "$dm_su" ]; then
-      echo "refusing to write $dm_d: $dm_nn and $dm_sn, on the way to it, belong to two different accounts ($dm_nU and $dm_sU), either of which could redirect the write elsewhere" >&2; return 1
+      echo "refusing to ${dm_verb:-write} $dm_d: $dm_nn and $dm_sn, on the way to it, belong to two different accounts ($dm_nU and $dm_sU), either of which could redirect the ${dm_noun:-write} elsewhere" >&2; return 1
     fi
   done <<DM_EOF
 $dm_st
@@ -185,7 +188,7 @@ DM_EOF
   dm_as=
   if [ -n "$dm_nu" ]; then
     if [ "$dm_fu" != "$dm_nu" ]; then
-      echo "refusing to write $dm_d as root: $dm_nn, on the way to it, belongs to $dm_nU, who could redirect the write elsewhere ($dm_f, where it would land now, is not theirs); make the directories below $dm_nn belong to $dm_nU too, or write somewhere else" >&2; return 1
+      echo "refusing to ${dm_verb:-write} $dm_d as root: $dm_nn, on the way to it, belongs to $dm_nU, who could redirect the ${dm_noun:-write} elsewhere ($dm_f, where it would land now, is not theirs); make the directories below $dm_nn belong to $dm_nU too, or ${dm_verb:-write} somewhere else" >&2; return 1
     fi
     dm_as=$dm_nu
   elif [ "$dm_fu" != 0 ] && [ "$dm_e" != "$dm_dir" ]; then
@@ -225,6 +228,19 @@ dm_put() {
   fi
   trap - EXIT HUP INT TERM
 }
+dm_rm() {
+  dm_dir=$1 dm_d=$1/$2 dm_as= dm_verb=remove dm_noun=removal
+  [ "$dm_dir" != / ] || dm_d=/$2
+  if [ ! -e "$dm_d" ] && [ ! -L "$dm_d" ]; then return 0; fi
+  if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
+  if [ -z "$dm_as" ]; then
+    (cd -P -- "$dm_dir" && rm -f$3 -- "$2")
+  else
+    dm_ag=$(id -g -- "$dm_as") || { echo "refusing to remove $dm_d: its directory belongs to uid $dm_as, which has no account to act as" >&2; exit 1; }
+    setpriv --reuid="$dm_as" --regid="$dm_ag" --clear-groups -- sh -c 'cd -P -- "$1" && rm -f$3 -- "$2"' dm_rm "$dm_dir" "$2" "$3"
+  fi
+  dm_verb= dm_noun=
+}
 dm_mkdir() {
   dm_dir=$1 dm_d=$1 dm_as=
   if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
@@ -255,6 +271,25 @@ pub(crate) fn mkdir_script(
         shell_quote(owner.unwrap_or("")),
         shell_quote(group.unwrap_or(""))
     )
+}
+
+/// The shell script, to run as root (`ctx.sudo`), that removes each of `paths` if it exists —
+/// with everything in it when `recursive` — following no link that another account planted on
+/// the way: where an account other than root owns a directory on the way, the removal runs as
+/// that account (a link it planted leads only where it could remove anyway), and a way that leads
+/// out of that account's directories is refused with a message naming the directory.
+pub fn removal_script(paths: &[&str], recursive: bool) -> String {
+    let mut script = format!("set -e\n{PUT_FUNCTIONS}");
+    for path in paths {
+        let (dir, base) = dir_and_base(path);
+        script.push_str(&format!(
+            "\ndm_rm {} {}{}",
+            shell_quote(&dir),
+            shell_quote(&base),
+            if recursive { " r" } else { "" }
+        ));
+    }
+    script
 }
 
 /// The longest part of the destination's name kept in the temporary file's name (a name may have

@@ -6,7 +6,7 @@ use super::{
     Action, Change, FactOptions, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
-use crate::ctx::mkdir_script;
+use crate::ctx::{mkdir_script, removal_script};
 use crate::quote::shell_quote;
 
 /// A directory on the host, created with its parents if missing, with the given mode, owner
@@ -99,7 +99,9 @@ impl Operation for Directory {
                 FileKind::Absent => Ok(Plan::Ok),
                 FileKind::Dir => Ok(Plan::Change(Change::new(
                     "remove the directory and everything in it",
-                    Action::shell(format!("rm -rf -- {q}")),
+                    // Following no link planted on the way: a directory above it that another
+                    // account owns could be swapped for a link to one of root's.
+                    Action::shell(removal_script(&[&self.path], true)),
                 ))),
                 kind => Err(OpError::invalid(
                     &self.name(),
@@ -219,7 +221,11 @@ mod tests {
         let Ok(Plan::Change(c)) = plan(&Directory::new("/srv/x").absent(), SRV) else {
             panic!("expected a change")
         };
-        assert_eq!(c.action.script, "rm -rf -- /srv/x");
+        assert!(
+            c.action.script.ends_with("\ndm_rm /srv x r"),
+            "{}",
+            c.action.script
+        );
         assert!(matches!(
             plan(&Directory::new("/srv/x").absent(), "d.type=absent\n"),
             Ok(Plan::Ok)

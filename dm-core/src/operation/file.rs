@@ -15,7 +15,7 @@ use super::{
     Action, Change, FactOptions, Input, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
-use crate::ctx::upload_script;
+use crate::ctx::{removal_script, upload_script};
 use crate::quote::shell_quote;
 
 /// A file on the host with the given content, mode, owner and group.
@@ -285,9 +285,10 @@ impl File {
         })
     }
 
-    /// The shell fragment that removes the file.
+    /// The shell fragment that removes the file, following no link planted on the way to it
+    /// (see [`removal_script`]).
     fn removal(&self) -> Action {
-        Action::shell(format!("rm -f -- {}", shell_quote(&self.path)))
+        Action::shell(removal_script(&[&self.path], false))
     }
 }
 

@@ -5,6 +5,7 @@ use super::{
     Action, Change, FactOptions, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
+use crate::ctx::removal_script;
 use crate::quote::shell_quote;
 
 /// A symbolic link at `link` pointing to `target` (created with its parent directories).
@@ -184,7 +185,7 @@ if [ -e {t} ]; then echo l.target_exists=1; fi
                 FileKind::Absent => Ok(Plan::Ok),
                 FileKind::Link => Ok(Plan::Change(Change::new(
                     format!("remove (pointed to {})", stat.target.unwrap_or_default()),
-                    Action::shell(format!("rm -f -- {l}")),
+                    Action::shell(removal_script(&[&self.link], false)),
                 ))),
                 kind => Err(OpError::invalid(
                     &self.name(),

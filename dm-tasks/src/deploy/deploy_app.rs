@@ -6,7 +6,7 @@ use dm_core::{Ctx, ops, shell_quote};
 
 use super::app::AppConfig;
 use super::as_user::as_user;
-use super::host_releases::{cleanup, list, log_revision, mark, switch_current};
+use super::host_releases::{cleanup, list, log_revision, mark, remove_releases, switch_current};
 use super::lock::{DeployLock, LockInfo};
 use super::release::{GOOD_MARKER, now_unix, release_name, utc_time};
 use super::source::{Revision, resolve, update_mirror};
@@ -122,10 +122,7 @@ pub(crate) async fn build_new_release(
         revision.describe()
     ));
     if let Err(e) = build_release(ctx, app, &commit, &dir).await {
-        let removed = ctx
-            .sudo(format!("rm -rf -- {}", shell_quote(&dir)))
-            .quiet()
-            .await;
+        let removed = remove_releases(ctx, app, std::slice::from_ref(&name)).await;
         let live = previous
             .as_deref()
             .unwrap_or("nothing (no earlier release)");

@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use dm_core::Ctx;
 use dm_core::ctx::HostOutcome;
 use dm_core::host::Host;
-use dm_core::shell_quote;
 
 use super::app::AppConfig;
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
-use super::host_releases::{list, release_revision};
+use super::host_releases::{self, list, release_revision};
 use super::lock::{DeployLock, lock_dir};
 use super::rollback::{RolledBack, finish_rollback, plan_rollback};
 use super::rolling::roll;
@@ -357,10 +356,7 @@ async fn remove_releases(ctx: &Ctx, nodes: &[Host], built: &BTreeMap<String, Bui
             async move {
                 let app = AppConfig::from_ctx(&ctx)?;
                 if let Some(name) = names.get(ctx.name()) {
-                    let dir = format!("{}/{name}", app.releases_dir());
-                    ctx.sudo(format!("rm -rf -- {}", shell_quote(&dir)))
-                        .quiet()
-                        .await?;
+                    host_releases::remove_releases(&ctx, &app, std::slice::from_ref(name)).await?;
                 }
                 Ok(())
             }

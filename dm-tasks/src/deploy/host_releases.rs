@@ -1,5 +1,6 @@
 //! The releases on a host: listing them, switching `current`, removing old ones.
 
+use dm_core::ctx::removal_script;
 use dm_core::{Ctx, shell_quote};
 
 use super::app::AppConfig;
@@ -82,19 +83,36 @@ pub async fn release_revision(
 
 /// Removes the oldest releases beyond `app.keep_releases`, never the live one; returns their
 /// names.
+///
+/// The app user owns `releases/` and the directory above it, and could swap `releases/` for a
+/// link to another account's directory of releases: the removal acts as the app user there and
+/// refuses a way that leaves the app user's directories ([`removal_script`]).
 pub async fn cleanup(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<Vec<String>> {
     let (releases, current) = list(ctx, app).await?;
     let old = releases_to_remove(&releases, app.keep_releases, current.as_deref());
     if !old.is_empty() {
-        let paths: Vec<String> = old
-            .iter()
-            .map(|name| shell_quote(&format!("{}/{name}", app.releases_dir())))
-            .collect();
-        ctx.sudo(format!("rm -rf -- {}", paths.join(" ")))
-            .quiet()
-            .await?;
+        remove_releases(ctx, app, &old).await?;
     }
     Ok(old)
+}
+
+/// Removes the releases `names` of the app with everything in them, following no link the app
+/// user planted on the way ([`removal_script`]).
+pub(crate) async fn remove_releases(
+    ctx: &Ctx,
+    app: &AppConfig,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let paths: Vec<String> = names
+        .iter()
+        .map(|name| format!("{}/{name}", app.releases_dir()))
+        .collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    ctx.sudo(removal_script(&paths, true))
+        .shown_as(format!("remove releases {}", names.join(", ")))
+        .quiet()
+        .await?;
+    Ok(())
 }
 
 /// Appends a line to `<app.path>/revisions.log`, the human-readable deploy history.
