@@ -636,3 +636,36 @@ pub fn http_get(address: &str, path: &str) -> String {
     };
     attempt().unwrap_or_else(|e| format!("error {e}"))
 }
+
+/// Waits until a process named `name` (exactly, as `pgrep -x` matches) runs on `machine`: the
+/// readiness signal that a command dm started there is under way. Panics when `child` (the dm
+/// run) ends first, or after a minute.
+pub fn wait_for_process(
+    machine: &dm::testing::Machine,
+    name: &str,
+    child: &mut std::process::Child,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let probe = format!("pgrep -x {} >/dev/null", dm_core::shell_quote(name));
+    loop {
+        let running = machine
+            .exec(&probe)
+            .is_ok_and(|output| output.status.success());
+        if running {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "dm ended ({status}) before `{name}` ran on {}",
+                machine.name()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{name}` never ran on {}",
+            machine.name()
+        );
+        // Polling the machine's process table: it offers no readiness signal to block on.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -8,7 +8,7 @@ use dm_tests::*;
 #[test]
 fn host_powered_off_mid_run_is_unreachable_and_the_others_finish() {
     let fleet = fleet(&[("app1", &[]), ("app2", &[]), ("app3", &[])]);
-    let child = Dm::new(&fleet)
+    let mut child = Dm::new(&fleet)
         .args([
             "--keepalive",
             "1",
@@ -19,11 +19,22 @@ fn host_powered_off_mid_run_is_unreachable_and_the_others_finish() {
             "4",
         ])
         .spawn();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Off while its command runs (its `sleep` is under way), so only keepalives can tell that
+    // the silent connection is dead.
+    wait_for_process(fleet.machine("app2"), "sleep", &mut child);
     fleet.machine("app2").power_off();
-    let output = child.wait_with_output().expect("dm ends");
-    let run = Run::from_output(vec!["stamp".into()], output);
+    let run = Run::from_output(
+        vec!["stamp".into()],
+        wait_with_deadline(child, RUN_DEADLINE, &["stamp".into()]),
+    );
     run.assert_code(4);
+    assert!(
+        run.host_lines("app2")
+            .iter()
+            .any(|l| l.starts_with("start ")),
+        "app2 went away before its command started:\n{}",
+        run.describe()
+    );
     for host in ["app1", "app3"] {
         let (start, end) = stamps(&run, host);
         assert!(end - start >= 3.9, "{host} did not complete its work");
@@ -74,16 +85,18 @@ fn failing_host_does_not_stop_the_others_but_fail_fast_does() {
 #[test]
 fn ctrl_c_stops_new_hosts_lets_running_ones_finish_and_exits_130() {
     let fleet = fleet(&[("app1", &[]), ("app2", &[]), ("app3", &[])]);
-    let child = Dm::new(&fleet)
+    let mut child = Dm::new(&fleet)
         .args(["-H", "app1,app2,app3", "stamp-serial", "--seconds", "3"])
         .spawn();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupted while the first batch's commands run.
+    wait_for_process(fleet.machine("app1"), "sleep", &mut child);
+    wait_for_process(fleet.machine("app2"), "sleep", &mut child);
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let output = child.wait_with_output().expect("dm ends");
+    let output = wait_with_deadline(child, RUN_DEADLINE, &["stamp-serial".into()]);
     let run = Run::from_output(vec!["stamp-serial".into()], output);
     run.assert_code(130);
     stamps(&run, "app1");

@@ -227,18 +227,24 @@ fn a_boot_killed_midway_is_cleaned_up_and_booting_again_gives_one_server() {
     let machine_dir = Path::new(dm_core::machine::local::LOCAL_DIR)
         .join(format!("machines/{}", machines.id_of("appnode2")));
 
-    // The fabfile binary, as a user runs it, killed once the machine is being made.
+    // The fabfile binary, as a user runs it, killed once the machine is being made: its
+    // network and root are in place and its systemd-nspawn started (recorded in machine.toml),
+    // before it answers SSH.
     let mut dm = Dm::in_dir(project.dir()).args(["boot", "appnode2"]).spawn();
     let started = Instant::now();
-    while !machine_dir.join("machine.toml").exists() {
+    let nspawn_started = || {
+        std::fs::read_to_string(machine_dir.join("machine.toml"))
+            .is_ok_and(|text| text.lines().any(|l| l.starts_with("nspawn =")))
+    };
+    while !nspawn_started() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the boot never started: {:?}",
             dm.try_wait()
         );
+        // Polling a file dm writes: it offers no readiness signal to block on.
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
     dm.kill().unwrap();
     let _ = dm.wait();
     // The state file says `creating`: the write-ahead record of the interrupted boot.
