@@ -271,6 +271,20 @@ impl Terminal {
         }
     }
 
+    /// Waits until the terminal has shown every one of `texts`, in any order (after what the
+    /// previous wait found; the next wait looks after the last of them).
+    pub fn wait_for_each(&mut self, texts: &[&str]) -> &mut Terminal {
+        let from = self.seen_up_to;
+        let mut end = from;
+        for text in texts {
+            self.seen_up_to = from;
+            self.wait_for(text);
+            end = end.max(self.seen_up_to);
+        }
+        self.seen_up_to = end;
+        self
+    }
+
     /// Types `input` into the terminal, as a user at the keyboard would.
     pub fn type_text(&mut self, input: &[u8]) -> &mut Terminal {
         use std::io::Write;

@@ -54,27 +54,36 @@ fn logs_fetch_and_follow_a_service_on_every_host_with_prefixes() {
         missing.describe()
     );
 
-    // Follow: new lines arrive while it runs; Ctrl-C ends it successfully.
-    let child = Dm::new(&fleet)
+    // Follow: new lines arrive while it runs; Ctrl-C (typed on its terminal) ends it
+    // successfully. Each step waits for what it needs: journalctl following on both hosts
+    // before the lines are logged, both lines shown before Ctrl-C.
+    let mut terminal = Dm::new(&fleet)
         .args(["logs", "dm-logs-demo", "--follow", "--lines", "0"])
-        .spawn();
-    let pid = child.id();
-    std::thread::sleep(Duration::from_secs(3));
+        .start_in_terminal();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for host in ["web1", "web2"] {
+        while !fleet
+            .machine(host)
+            .exec("pgrep -x journalctl >/dev/null")
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(!terminal.has_ended(), "logs --follow ended early");
+            assert!(Instant::now() < deadline, "journalctl never ran on {host}");
+            // Polling the machine's process table: it offers no readiness signal.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     log_line(&fleet, "web1", "second");
     log_line(&fleet, "web2", "second");
-    std::thread::sleep(Duration::from_secs(2));
-    let interrupt = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(interrupt.success());
-    let output = child.wait_with_output().expect("the fabfile ends");
-    let run = Run::from_output(Vec::new(), output);
+    terminal.wait_for_each(&["second on web1", "second on web2"]);
+    terminal.type_text(b"\x03");
+    let run = terminal.finish();
     let out = run.stdout();
     for host in ["web1", "web2"] {
         assert!(
-            out.lines().any(|l| l.starts_with(&format!("[{host}] "))
-                && l.contains(&format!("second on {host}"))),
+            out.lines()
+                .any(|l| l.contains(&format!("[{host}] "))
+                    && l.contains(&format!("second on {host}"))),
             "{}",
             run.describe()
         );
@@ -99,11 +108,7 @@ fn logs_fetch_and_follow_a_service_on_every_host_with_prefixes() {
         }
     }
     // Ctrl-C is how following ends: every host reports ok (the run says it was interrupted).
-    assert!(
-        run.stderr().contains("2 ok, 0 failed"),
-        "{}",
-        run.describe()
-    );
+    assert!(out.contains("2 ok, 0 failed"), "{}", run.describe());
 }
 
 #[test]
