@@ -481,3 +481,27 @@ fn child_boots_as_an_ordinary_user() {
     let fleet = Fleet::builder().machine("never", &[]).boot().unwrap();
     fleet.dm_ok(["note", "unreachable"]);
 }
+
+/// Sleeps on every selected host (a run that outlives a short deadline).
+#[task]
+async fn sleep_long(ctx: &Ctx) -> Result<()> {
+    ctx.run("sleep 120").await?;
+    Ok(())
+}
+
+#[test]
+fn an_in_process_run_past_its_deadline_is_an_error_not_a_hang() {
+    let fleet = Fleet::builder()
+        .machine("app1", &[])
+        .boot()
+        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let deadline = std::time::Duration::from_secs(3);
+    let err = fleet
+        .dm_within(deadline, ["-H", "app1", "sleep-long"])
+        .expect_err("a run past its deadline is an error");
+    assert!(
+        err.to_string().contains("did not finish within 3s"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("sleep-long"), "{err}");
+}

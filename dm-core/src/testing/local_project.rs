@@ -130,7 +130,10 @@ impl LocalProject {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        run_blocking(command_line(&self.inventory_path(), args))
+        run_blocking(
+            command_line(&self.inventory_path(), args),
+            super::RUN_DEADLINE,
+        )
     }
 
     /// Like [`LocalProject::dm`], for runs that must succeed.

@@ -104,3 +104,4 @@ pub use footprint::Footprint;
 pub use http::HttpResponse;
 pub use local_project::LocalProject;
 pub use machine::Machine;
+pub use run::RUN_DEADLINE;

@@ -6,6 +6,8 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 
+use std::time::Duration;
+
 use super::error::Error;
 use super::fleet::Fleet;
 use crate::cli::run_args;
@@ -31,7 +33,17 @@ impl Fleet {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        run_blocking(self.command_line(args))
+        run_blocking(self.command_line(args), RUN_DEADLINE)
+    }
+
+    /// [`Fleet::dm`] with a deadline of the test's own instead of [`RUN_DEADLINE`]: a run still
+    /// going after `deadline` is abandoned (its connections closed) and is an error saying so.
+    pub fn dm_within<I, S>(&self, deadline: Duration, args: I) -> Result<RunReport, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_blocking(self.command_line(args), deadline)
     }
 
     /// [`Fleet::dm`] for async tests (`#[tokio::test]`), on the caller's runtime.
@@ -40,7 +52,7 @@ impl Fleet {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        run(self.command_line(args)).await
+        run(self.command_line(args), RUN_DEADLINE).await
     }
 
     /// Like [`Fleet::dm`], for runs that must succeed on every host.
@@ -86,16 +98,27 @@ where
     line
 }
 
+/// How long one in-process run ([`Fleet::dm`], [`super::LocalProject::dm`]) may take before it is
+/// abandoned and reported as an error: longer than any run of dm's own suite (a first `launch`
+/// with apt and pip), far shorter than a CI job's limit, so a hang fails its test with what it
+/// ran instead of stalling the whole job.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
 /// Runs a whole command line in this process, on a thread of its own with its own async runtime
-/// (so it works from plain `#[test]`s and from inside `#[tokio::test]` alike).
-pub(crate) fn run_blocking(line: Vec<OsString>) -> Result<RunReport, Error> {
+/// (so it works from plain `#[test]`s and from inside `#[tokio::test]` alike), within
+/// `deadline`.
+pub(crate) fn run_blocking(line: Vec<OsString>, deadline: Duration) -> Result<RunReport, Error> {
     std::thread::scope(|scope| {
         let thread = scope.spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| Error::Runtime(format!("cannot start an async runtime: {e}")))?;
-            runtime.block_on(run(line))
+            let result = runtime.block_on(run(line, deadline));
+            // An abandoned run may leave tasks blocked (a prompt, a hung connection): do not
+            // wait for them.
+            runtime.shutdown_background();
+            result
         });
         thread.join().unwrap_or_else(|_| {
             Err(Error::Runtime(
@@ -105,9 +128,21 @@ pub(crate) fn run_blocking(line: Vec<OsString>) -> Result<RunReport, Error> {
     })
 }
 
-/// Runs a command line, explaining the likely cause when the task is unknown.
-async fn run(line: Vec<OsString>) -> Result<RunReport, Error> {
-    match run_args(line).await {
+/// Runs a command line within `deadline`, explaining the likely cause when the task is unknown.
+async fn run(line: Vec<OsString>, deadline: Duration) -> Result<RunReport, Error> {
+    let shown: Vec<String> = line
+        .iter()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let Ok(result) = tokio::time::timeout(deadline, run_args(line)).await else {
+        return Err(Error::Runtime(format!(
+            "dm {} did not finish within {deadline:?}: abandoned (a hang fails the test instead \
+             of running into CI's time limit)",
+            shown.join(" ")
+        )));
+    };
+    match result {
         Ok(report) => Ok(report),
         Err(crate::Error::Usage { message }) if message.contains("unrecognized subcommand") => {
             let tasks: Vec<&str> = crate::task::registered().iter().map(|t| t.name).collect();
