@@ -328,3 +328,71 @@ fn files_take_symbolic_modes_keep_backups_touch_and_render_templates_as_ansible(
     assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
     assert_eq!(fingerprint(m, "/srv/files"), after);
 }
+
+/// A tree made another account's, recursively, and a link to a directory accepted.
+#[task]
+async fn files_dirs(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(
+        Directory::new("/srv/tree")
+            .owner("nobody")
+            .group("nogroup")
+            .mode(0o750)
+            .recurse(),
+    );
+    step.add(Directory::new("/srv/www").follow());
+    step.apply().await?;
+    Ok(())
+}
+
+#[test]
+fn directories_apply_owner_and_mode_recursively_without_following_links_and_accept_a_linked_directory()
+ {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    m.exec_ok(
+        "mkdir -p /srv/tree/a/b /srv/data && echo x > /srv/tree/a/b/file && \
+         ln -s /etc/hostname /srv/tree/a/hostname && ln -s /srv/data /srv/www",
+    );
+    let etc = m.exec_ok("stat -c '%U %G %a' /etc/hostname");
+    let before = fingerprint(m, "/srv");
+
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "files-dirs"]);
+    assert!(check.success, "{check:#?}");
+    assert_eq!(
+        statuses(&check),
+        vec![
+            ("directory /srv/tree".to_string(), OpStatus::WouldChange),
+            ("directory /srv/www".to_string(), OpStatus::Ok)
+        ]
+    );
+    assert_eq!(fingerprint(m, "/srv"), before, "check mode wrote");
+
+    let first = dm_run(&fleet, &["-H", "app1", "files-dirs"]);
+    assert!(first.success, "{first:#?}");
+    assert_eq!(statuses(&first)[0].1, OpStatus::Changed, "{first:#?}");
+    assert_eq!(
+        m.exec_ok("cd /srv/tree && stat -c '%n %U %G %a' . a a/b a/b/file && stat -c '%n %U %G' a/hostname"),
+        ". nobody nogroup 750\na nobody nogroup 750\na/b nobody nogroup 750\n\
+         a/b/file nobody nogroup 750\na/hostname nobody nogroup\n"
+    );
+    assert_eq!(
+        m.exec_ok("stat -c '%U %G %a' /etc/hostname"),
+        etc,
+        "the link inside was not followed"
+    );
+
+    let second = dm_run(&fleet, &["-H", "app1", "files-dirs"]);
+    assert!(second.success, "{second:#?}");
+    assert_all(&second, 2, OpStatus::Ok);
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+
+    // Drift deep inside is found and repaired.
+    m.exec_ok("chown root /srv/tree/a/b/file && chmod 644 /srv/tree/a/b");
+    let repair = dm_run(&fleet, &["-H", "app1", "files-dirs"]);
+    assert_eq!(statuses(&repair)[0].1, OpStatus::Changed, "{repair:#?}");
+    assert_eq!(
+        m.exec_ok("stat -c '%U %a' /srv/tree/a/b/file /srv/tree/a/b"),
+        "nobody 750\nnobody 750\n"
+    );
+}

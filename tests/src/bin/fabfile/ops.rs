@@ -42,7 +42,7 @@ async fn ops_converge(
                 .owner("dmuser")
                 .group("dmgrp"),
         )
-        .with(Directory::new("/srv/dm/shared"))
+        .with(Directory::new("/srv/dm/shared").owner("root").recurse())
         .with(Directory::new("/etc/dm-demo"))
         .with(
             File::bytes("/srv/dm/hello.txt", "hello\n")
