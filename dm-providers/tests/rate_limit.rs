@@ -33,6 +33,14 @@ async fn hetzner_429_is_retried_after_ratelimit_reset() {
     );
     // RateLimit-Reset is a whole-second UNIX time: the wait is up to one second.
     assert!(start.elapsed() <= Duration::from_secs(3));
+    // And not shorter: the retry arrived once the announced reset (the 429's second + 1) came.
+    let arrivals = fake.world().arrivals.clone();
+    assert!(
+        arrivals[1] >= arrivals[0].floor() + 1.0,
+        "retried at {} before the reset at {}",
+        arrivals[1],
+        arrivals[0].floor() + 1.0
+    );
 }
 
 #[tokio::test]
@@ -148,4 +156,79 @@ async fn a_failed_create_looks_before_it_tries_again() {
     );
     assert_eq!(fake.world().servers.len(), 1);
     assert_eq!(server.name, "appnode2");
+}
+
+/// The provider for `api` against `fake`.
+fn provider(api: Api, fake: &Fake) -> Box<dyn Provider> {
+    match api {
+        Api::Hetzner => Box::new(Hetzner::new(fake.config(TOKEN)).unwrap()),
+        Api::DigitalOcean => Box::new(DigitalOcean::new(fake.config(TOKEN)).unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn a_create_that_went_through_before_its_5xx_makes_one_server() {
+    for (api, path, create) in [
+        (Api::Hetzner, "/servers", "/v1/servers"),
+        (Api::DigitalOcean, "/droplets", "/v2/droplets"),
+    ] {
+        let fake = Fake::start(api, TOKEN).await;
+        let cloud = provider(api, &fake);
+        // The server is created, the answer lost to a 502.
+        fake.fail_next(Method::POST, path, Fault::ServerErrorAfterActing(502));
+        let server = cloud
+            .create(&fake::spec(api, "appnode2"))
+            .await
+            .unwrap_or_else(|e| panic!("{api:?}: {e}"));
+        assert_eq!(server.name, "appnode2", "{api:?}");
+        assert_eq!(
+            fake.world().servers.len(),
+            1,
+            "{api:?}: the create was repeated and made a second server"
+        );
+        assert_eq!(
+            fake.statuses("POST", create),
+            [502],
+            "{api:?}: looked, found it, did not create again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_budget_is_waited_out_not_retried_into() {
+    for api in [Api::Hetzner, Api::DigitalOcean] {
+        let fake = Fake::start(api, TOKEN).await;
+        let cloud = provider(api, &fake);
+        let created = cloud.create(&fake::spec(api, "appnode2")).await.unwrap();
+        let before = fake.world().log.len();
+        // Two requests a second, with the budget headers on every answer: six status reads need
+        // three windows.
+        fake.set_budget(2, 1);
+        for _ in 0..6 {
+            let server = cloud
+                .status(&created.id)
+                .await
+                .unwrap_or_else(|e| panic!("{api:?}: {e}"));
+            assert_eq!(server.name, "appnode2");
+        }
+        let world = fake.world();
+        let statuses: Vec<u16> = world.log[before..].iter().map(|(_, _, s)| *s).collect();
+        assert!(
+            statuses.contains(&429),
+            "{api:?}: the budget never ran out: {statuses:?}"
+        );
+        // A 429 is waited out until RateLimit-Reset: the next request gets through (a retry
+        // before the reset would meet another 429).
+        for pair in statuses.windows(2) {
+            assert!(
+                !(pair[0] == 429 && pair[1] == 429),
+                "{api:?}: retried before the budget's reset: {statuses:?}"
+            );
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            6,
+            "{api:?}: {statuses:?}"
+        );
+    }
 }

@@ -45,6 +45,33 @@ pub enum Fault {
     ServerError(u16),
     /// Any status with this exact body (e.g. a documented 422).
     Answer(u16, Value),
+    /// The request is carried out (a create creates, an action starts), then answered with
+    /// this server error: the answer is lost, the effect is not, as when a cloud's gateway
+    /// times out behind a request that went through.
+    ServerErrorAfterActing(u16),
+}
+
+/// A request budget like the real APIs': every answer carries `RateLimit-Limit`,
+/// `RateLimit-Remaining` and `RateLimit-Reset` (UNIX seconds when the budget refills), and a
+/// request over the budget is answered 429 with them.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Requests per window.
+    pub limit: u32,
+    /// Requests left in this window.
+    pub remaining: u32,
+    /// The window's length in whole seconds.
+    pub window_secs: u64,
+    /// When this window ends (UNIX seconds): the budget is full again from then.
+    pub reset_at: u64,
+}
+
+/// Seconds since the UNIX epoch, fractional.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// Where a create request stops for good, to simulate a client killed mid-create.
@@ -122,6 +149,10 @@ pub struct World {
     pub stall: Option<Stall>,
     /// Create requests received (counted on arrival, before any stall).
     pub create_requests: u32,
+    /// When each request of [`World::log`] arrived (UNIX seconds), in the same order.
+    pub arrivals: Vec<f64>,
+    /// The request budget, when the test sets one ([`Fake::set_budget`]).
+    pub budget: Option<Budget>,
     /// The public IPv4 address new servers get: 127.0.0.1 by default; a test that runs dm's
     /// tasks on the "cloud" server sets a local test machine's address.
     pub public_ip: String,
@@ -151,6 +182,8 @@ impl Fake {
             requests: Vec::new(),
             stall: None,
             create_requests: 0,
+            arrivals: Vec::new(),
+            budget: None,
             public_ip: "127.0.0.1".to_string(),
         }));
         let app = axum::Router::new()
@@ -279,12 +312,29 @@ async fn handle(
         .unwrap()
         .requests
         .push((method.to_string(), path_and_query.clone(), sent));
-    let answer = route(&world, method.clone(), &uri, &headers, &body).await;
-    world
-        .lock()
-        .unwrap()
-        .log
-        .push((method.to_string(), path_and_query, answer.status));
+    let arrived = unix_now();
+    let mut answer = route(&world, method.clone(), &uri, &headers, &body).await;
+    {
+        let mut w = world.lock().unwrap();
+        w.log
+            .push((method.to_string(), path_and_query, answer.status));
+        w.arrivals.push(arrived);
+        // Every answer says where the budget stands, as the real APIs do.
+        if let Some(budget) = w.budget {
+            answer
+                .headers
+                .retain(|(name, _)| !name.starts_with("RateLimit-"));
+            answer
+                .headers
+                .push(("RateLimit-Limit", budget.limit.to_string()));
+            answer
+                .headers
+                .push(("RateLimit-Remaining", budget.remaining.to_string()));
+            answer
+                .headers
+                .push(("RateLimit-Reset", budget.reset_at.to_string()));
+        }
+    }
     let mut response = match answer.body {
         Some(b) => (StatusCode::from_u16(answer.status).unwrap(), axum::Json(b)).into_response(),
         None => StatusCode::from_u16(answer.status).unwrap().into_response(),
@@ -312,6 +362,7 @@ async fn route(
     let Some(path) = uri.path().strip_prefix(prefix) else {
         return error(api, 404, "not_found", "no such API version");
     };
+    let mut after_acting = None;
     let query: BTreeMap<String, String> = uri
         .query()
         .map(|q| {
@@ -332,13 +383,34 @@ async fn route(
                 Api::DigitalOcean => error(api, 401, "Unauthorized", "Unable to authenticate you"),
             };
         }
+        if let Some(budget) = w.budget.as_mut() {
+            let now = unix_now() as u64;
+            if now >= budget.reset_at {
+                budget.remaining = budget.limit;
+                budget.reset_at = now + budget.window_secs;
+            }
+            if budget.remaining == 0 {
+                return fault_answer(
+                    api,
+                    Fault::TooManyRequests {
+                        retry_after: None,
+                        reset_in: None,
+                    },
+                );
+            }
+            budget.remaining -= 1;
+        }
         let hit = w
             .faults
             .iter()
             .position(|(m, p, _)| *m == method && path.starts_with(p.as_str()));
         if let Some(i) = hit {
             let (_, _, fault) = w.faults.remove(i).unwrap();
-            return fault_answer(api, fault);
+            if let Fault::ServerErrorAfterActing(status) = fault {
+                after_acting = Some(status);
+            } else {
+                return fault_answer(api, fault);
+            }
         }
     }
     let body: Value = if body.is_empty() {
@@ -355,9 +427,13 @@ async fn route(
         query,
         body,
     };
-    match api {
+    let answer = match api {
         Api::Hetzner => hetzner::route(world, req).await,
         Api::DigitalOcean => digitalocean::route(world, req).await,
+    };
+    match after_acting {
+        Some(status) => fault_answer(api, Fault::ServerError(status)),
+        None => answer,
     }
 }
 
@@ -402,6 +478,7 @@ fn fault_answer(api: Api, fault: Fault) -> Answer {
             ),
         },
         Fault::Answer(status, body) => Answer::json(status, body),
+        Fault::ServerErrorAfterActing(status) => fault_answer(api, Fault::ServerError(status)),
     }
 }
 
@@ -490,6 +567,18 @@ pub const KEY: &str =
 impl Fake {
     /// A provider configuration for this fake with `token` and fast retries (10 ms doubling up
     /// to 100 ms, 4 attempts, rate-limit waits up to 5 s).
+    /// Gives the fake a request budget of `limit` requests per `window_secs` seconds, the
+    /// first window starting now.
+    pub fn set_budget(&self, limit: u32, window_secs: u64) {
+        self.world().budget = Some(Budget {
+            limit,
+            remaining: limit,
+            window_secs,
+            reset_at: unix_now() as u64 + window_secs,
+        });
+    }
+
+    /// The API's configuration for this fake, with short retry delays.
     pub fn config(&self, token: &str) -> dm_providers::ApiConfig {
         let mut cfg =
             dm_providers::ApiConfig::new(self.base_url(), dm_providers::Token::new(token));
