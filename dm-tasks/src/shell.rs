@@ -7,7 +7,7 @@ use dm_macros::task;
 
 use crate::provision::choose_login;
 
-/// Open an interactive shell on a server (`ssh appnode1`).
+/// Open an interactive shell on a server (`ssh appnode1`); exits with the shell's status.
 #[task(local)]
 pub async fn ssh(
     ctx: &Ctx,
@@ -38,6 +38,8 @@ pub async fn ssh(
     let status = session.shell().await;
     session.close().await;
     let status = status?;
-    anyhow::ensure!(status.success(), "{server}: the shell ended with {status}");
+    // Like `ssh`: the shell's status (a shell killed by a signal: 255) is the exit code, and an
+    // interactive session gets no run summary.
+    ctx.exit_as(status.code.map_or(255, |code| (code & 0xff) as u8));
     Ok(())
 }

@@ -35,3 +35,25 @@ fn ssh_to_a_server_not_provisioned_yet_falls_back_to_root_and_says_so() {
         "{text}"
     );
 }
+
+#[test]
+fn ssh_exits_with_the_shells_status_and_prints_no_summary() {
+    // Like `ssh`: the shell's last status is the exit code, and an interactive session is not
+    // a run with hosts to summarise.
+    let fleet = fleet(&[("app1", &[])]);
+    for (input, code) in [
+        (&b"echo SHELL-RAN; exit 3\n"[..], 3),
+        (b"echo SHELL-RAN; exit\n", 0),
+    ] {
+        let run = Dm::new(&fleet).args(["ssh", "app1"]).run_in_terminal(input);
+        let text = run.stdout();
+        assert!(text.contains("SHELL-RAN"), "{text}");
+        assert_eq!(run.code(), code, "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("ssh: ")
+                || l.trim_start().starts_with("local ")
+                || l.contains("the shell ended with")),
+            "a summary after the shell:\n{text}"
+        );
+    }
+}

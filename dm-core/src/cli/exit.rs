@@ -74,6 +74,7 @@ mod tests {
             operations: Default::default(),
             skipped_commands: 0,
             hosts: Vec::new(),
+            exit_as: None,
             not_booted: Vec::new(),
         };
         // ExitCode has no accessor: compare with the codes built the same way.

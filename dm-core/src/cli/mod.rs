@@ -88,10 +88,14 @@ pub async fn run(args: Vec<OsString>) -> ExitCode {
                     Ok(json) => write_stdout(&format!("{}\n", crate::redact::redact(&json))),
                     Err(e) => eprintln!("error: cannot write the JSON report: {e}"),
                 }
-            } else {
+            } else if report.exit_as.is_none() {
                 eprint!("{}", summary::render(&report, settings.verbose > 0));
             }
-            exit::for_report(&report)
+            match report.exit_as {
+                // A task that stands in for a program (`ssh`) ends like it, unless interrupted.
+                Some(code) if !report.interrupted => ExitCode::from(code),
+                _ => exit::for_report(&report),
+            }
         }
         Err(err) => {
             eprintln!("error: {}", crate::redact::redact(&err.to_string()));
@@ -324,6 +328,12 @@ pub async fn run_task(
     }
     report.environment = shared.inventory.environment().map(str::to_string);
     report.not_booted = not_booted;
+    report.exit_as = shared
+        .run_state
+        .get::<crate::ctx::ExitAs>()
+        .0
+        .get()
+        .copied();
     Ok(report)
 }
 

@@ -65,6 +65,10 @@ pub struct RunShared {
     pub run_state: RunState,
 }
 
+/// The exit status a task asked the run to end with ([`Ctx::exit_as`]).
+#[derive(Debug, Default)]
+pub(crate) struct ExitAs(pub(crate) std::sync::OnceLock<u8>);
+
 /// Where a context's commands run.
 #[derive(Clone, Debug)]
 enum Target {
@@ -202,6 +206,13 @@ impl Ctx {
     /// ```
     pub fn run_state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
         self.shared.run_state.get::<T>()
+    }
+
+    /// Ends the run like the program a task stands in for: with exit status `code` and no
+    /// summary (`ssh SERVER` exits with the shell's status, as `ssh` does). The first call of a
+    /// run wins; `--json` still prints its report.
+    pub fn exit_as(&self, code: u8) {
+        let _ = self.run_state::<ExitAs>().0.set(code);
     }
 
     /// What the whole run shares (to start work on other hosts from a task).

@@ -42,6 +42,10 @@ pub struct RunReport {
     pub skipped_commands: usize,
     /// One entry per host, in host order.
     pub hosts: Vec<HostReport>,
+    /// The exit status a task asked the run to end with, without a summary (see
+    /// [`crate::Ctx::exit_as`]).
+    #[serde(skip)]
+    pub exit_as: Option<u8>,
     /// Servers the selection covers that the inventory declares but that are not booted (for
     /// this environment): the run could not reach them (`boot NAME` boots one).
     pub not_booted: Vec<String>,
@@ -269,6 +273,7 @@ impl RunReport {
             operations: op_totals,
             skipped_commands: skipped_total,
             hosts,
+            exit_as: None,
             not_booted: Vec::new(),
         }
     }
