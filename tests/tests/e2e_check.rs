@@ -189,7 +189,7 @@ fn check_launch_on_a_fresh_fleet_plans_and_changes_nothing() {
         .filter_map(|l| l["line"].as_str())
         .collect();
     assert!(
-        said.contains(&"check mode: would make the first deploy of the app"),
+        said.contains(&"check mode: would make the first deploy of the app: branch main"),
         "{said:?}"
     );
     for (name, before) in names.iter().zip(&before) {

@@ -14,6 +14,8 @@
 //!   the other is refused naming the holder, and the fleet ends on the winner's commit. Of two
 //!   deploys of one app node each, started together under load, one goes on and the other is
 //!   refused at the load balancer's lock: no request fails.
+//! - `--check rollback` says where each node would go and changes nothing; an app node
+//!   launched alone after a rollback starts on the release live on the others.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -701,4 +703,83 @@ fn without_server(base: &str, name: &str) -> String {
         .filter(|part| !part.starts_with(&format!("{name}]")))
         .collect::<Vec<_>>()
         .join("\n[servers.")
+}
+
+#[test]
+fn rollback_check_changes_nothing_and_a_node_launched_after_a_rollback_joins_its_release() {
+    dm::tasks::link();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let repo = temp_repo(tmp.path());
+    let v1 = commit_version(&repo, "v1");
+    let fleet = Fleet::builder()
+        .machine("appnode1", &["appnode"])
+        .machine("appnode2", &["appnode"])
+        .boot()
+        .expect("boot");
+    let base = fleet.inventory_toml();
+    let (a1, a2) = (fleet.machine("appnode1"), fleet.machine("appnode2"));
+    // appnode2 joins the inventory later.
+    std::fs::write(
+        fleet.inventory_path(),
+        format!("{}\n{}", app_vars(&repo), without_server(&base, "appnode2")),
+    )
+    .expect("write dm.toml");
+    let launch = dm(&fleet, &["launch"]);
+    assert!(launch.success, "{}", text(&launch));
+    let v2 = commit_version(&repo, "v2");
+    let deploy = dm(&fleet, &["deploy"]);
+    assert!(deploy.success, "{}", text(&deploy));
+    assert_eq!(live_commit(a1), v2);
+    let mut problems = Problems::default();
+
+    // `--check rollback` says where the node would go and changes nothing.
+    let state = |m: &Machine| {
+        m.exec_ok(&format!(
+            "readlink {APP}/current; ls -a {APP} {APP}/releases/*; cat {APP}/revisions.log"
+        ))
+    };
+    let before = state(a1);
+    let live_release = a1
+        .exec_ok(&format!("basename \"$(readlink {APP}/current)\""))
+        .trim()
+        .to_string();
+    let check = dm(&fleet, &["--check", "rollback"]);
+    let said = text(&check);
+    problems.check(
+        check.success
+            && said.contains("would roll appnode1 back")
+            && said.contains(&format!("from release {live_release}"))
+            && said.contains(&v1[..7]),
+        || format!("`--check rollback` does not say where appnode1 would go (from {live_release} to v1 {v1}):\n{said}"),
+    );
+    problems.check(state(a1) == before, || {
+        format!(
+            "`--check rollback` changed appnode1:\nbefore:\n{before}\nafter:\n{}",
+            state(a1)
+        )
+    });
+    problems.check(live_commit(a1) == v2, || {
+        "`--check rollback` rolled back".into()
+    });
+
+    // After a rollback to v1, a new app node launched alone starts on v1, not on the tip (v2).
+    let rollback = dm(&fleet, &["rollback"]);
+    assert!(rollback.success, "{}", text(&rollback));
+    assert_eq!(live_commit(a1), v1);
+    std::fs::write(
+        fleet.inventory_path(),
+        format!("{}\n{base}", app_vars(&repo)),
+    )
+    .expect("write dm.toml");
+    let joined = dm(&fleet, &["launch", "appnode2"]);
+    problems.check(joined.success, || {
+        format!("launch appnode2 failed:\n{}", text(&joined))
+    });
+    problems.check(live_commit(a2) == v1, || {
+        format!(
+            "appnode2, launched alone after the rollback, runs {}: appnode1 runs v1 ({v1}), the branch tip is v2 ({v2})",
+            live_commit(a2)
+        )
+    });
+    problems.assert_none();
 }

@@ -243,7 +243,7 @@ pub(crate) async fn deploy_fleet(ctx: &Ctx, nodes: &[Host], wanted: Wanted) -> a
         }
     }
     if ctx.check_mode() {
-        return Ok(());
+        return report_held_locks(ctx, nodes, "deploy").await;
     }
     let wanted = Arc::new(wanted);
     locked(ctx, nodes, "deploy", || async {
@@ -396,49 +396,96 @@ async fn go_back(
     }
 }
 
+/// Where each of `nodes` would roll back to (reads only); fails, saying `stop`, when a node has
+/// nothing to roll back to or the nodes would go back to different commits.
+async fn plan_everywhere(
+    ctx: &Ctx,
+    nodes: &[Host],
+    stop: &str,
+) -> anyhow::Result<BTreeMap<String, RolledBack>> {
+    let plans: Arc<Mutex<BTreeMap<String, RolledBack>>> = Arc::default();
+    let planning = plans.clone();
+    let outcomes = ctx
+        .on_hosts(nodes.to_vec(), move |ctx| {
+            let plans = planning.clone();
+            async move {
+                let app = AppConfig::from_ctx(&ctx)?;
+                let plan = plan_rollback(&ctx, &app).await?;
+                plans
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(ctx.name().to_string(), plan);
+                Ok(())
+            }
+        })
+        .await;
+    HostOutcome::all_ok(outcomes).map_err(|e| e.context(stop.to_string()))?;
+    let plans = std::mem::take(&mut *plans.lock().unwrap_or_else(PoisonError::into_inner));
+    let first = plans.values().next().map(|p| p.commit.clone());
+    if plans.values().any(|p| Some(&p.commit) != first.as_ref()) {
+        let targets: Vec<String> = plans
+            .iter()
+            .map(|(host, p)| format!("{host}: release {} commit {}", p.to, p.commit))
+            .collect();
+        anyhow::bail!(
+            "{stop}: the nodes would go back to different commits ({}), leaving the fleet on two \
+             versions; deploy one commit to all of them instead (`deploy --commit SHA`)",
+            targets.join(", ")
+        );
+    }
+    Ok(plans)
+}
+
+/// Under `--check`: says, for every host whose deploy lock a run of `task` on `nodes` would
+/// take, who holds it now (the run would be refused). Reads only.
+async fn report_held_locks(ctx: &Ctx, nodes: &[Host], task: &'static str) -> anyhow::Result<()> {
+    let outcomes = ctx
+        .on_hosts(lock_order(ctx, nodes), move |ctx| async move {
+            let app = AppConfig::from_ctx(&ctx)?;
+            let dir = lock_dir(ctx.host(), &app);
+            if let Some(holder) = DeployLock::holder_now(&ctx, &dir).await? {
+                ctx.log(format!(
+                    "check mode: the deploy lock {dir} is held by {holder}: {task} would be \
+                     refused now"
+                ));
+            }
+            Ok(())
+        })
+        .await;
+    HostOutcome::all_ok(outcomes)
+}
+
 /// Rolls `nodes` back to their previous good release (see the module docs): every node must
-/// have one, holding the same commit, before any node changes.
+/// have one, holding the same commit, before any node changes. Under `--check` it only says
+/// where each node would go (and stops the same way when they disagree).
 pub(crate) async fn rollback_fleet(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<()> {
     for node in nodes {
         AppConfig::of_host(node)?;
     }
-    anyhow::ensure!(
-        !ctx.check_mode(),
-        "rollback changes the hosts and has no check mode; run it without --check"
-    );
-    locked(ctx, nodes, "rollback", || async {
-        let plans: Arc<Mutex<BTreeMap<String, RolledBack>>> = Arc::default();
-        let planning = plans.clone();
-        let outcomes = ctx
-            .on_hosts(nodes.to_vec(), move |ctx| {
-                let plans = planning.clone();
-                async move {
-                    let app = AppConfig::from_ctx(&ctx)?;
-                    let plan = plan_rollback(&ctx, &app).await?;
-                    plans
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(ctx.name().to_string(), plan);
-                    Ok(())
+    if ctx.check_mode() {
+        let plans = plan_everywhere(
+            ctx,
+            nodes,
+            "check mode: rollback would stop before any node changed",
+        )
+        .await?;
+        for (host, plan) in &plans {
+            ctx.log(format!(
+                "check mode: would roll {host} back from release {} to release {} (commit {}), \
+                 one node at a time behind the load balancers",
+                plan.from,
+                plan.to,
+                if plan.commit.is_empty() {
+                    "unknown"
+                } else {
+                    short(&plan.commit)
                 }
-            })
-            .await;
-        HostOutcome::all_ok(outcomes)
-            .map_err(|e| e.context("rollback stopped before any node changed"))?;
-        let plans = std::mem::take(&mut *plans.lock().unwrap_or_else(PoisonError::into_inner));
-        let first = plans.values().next().map(|p| p.commit.clone());
-        if plans.values().any(|p| Some(&p.commit) != first.as_ref()) {
-            let targets: Vec<String> = plans
-                .iter()
-                .map(|(host, p)| format!("{host}: release {} commit {}", p.to, p.commit))
-                .collect();
-            anyhow::bail!(
-                "rollback stopped before any node changed: the nodes would go back to different \
-                 commits ({}), leaving the fleet on two versions; deploy one commit to all of \
-                 them instead (`deploy --commit SHA`)",
-                targets.join(", ")
-            );
+            ));
         }
+        return report_held_locks(ctx, nodes, "rollback").await;
+    }
+    locked(ctx, nodes, "rollback", || async {
+        let plans = plan_everywhere(ctx, nodes, "rollback stopped before any node changed").await?;
         let plans = Arc::new(plans);
         roll(ctx, nodes, "rollback", move |ctx, health| {
             let plans = plans.clone();
@@ -476,7 +523,7 @@ pub(crate) async fn restart_fleet(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<(
         }
     }
     if ctx.check_mode() {
-        return Ok(());
+        return report_held_locks(ctx, nodes, "restart-app").await;
     }
     locked(ctx, nodes, "restart-app", || async {
         roll(ctx, nodes, "restart-app", |ctx, health| async move {

@@ -325,6 +325,25 @@ impl DeployLock {
         Ok(Err(LockInfo::parse(&out.stdout)))
     }
 
+    /// Who holds the lock in `dir` now (`None`: nobody); reads only, also under `--check`.
+    pub async fn holder_now(ctx: &Ctx, dir: &str) -> anyhow::Result<Option<String>> {
+        let d = shell_quote(dir);
+        let out = ctx
+            .sudo(format!(
+                "if [ -d {d} ]; then echo dm-lock=held; cat {d}/info 2>/dev/null; fi"
+            ))
+            .quiet()
+            .check_safe()
+            .await?;
+        if out.stdout.lines().next() != Some("dm-lock=held") {
+            return Ok(None);
+        }
+        Ok(Some(match LockInfo::parse(&out.stdout) {
+            Some(info) => info.describe(now_unix()),
+            None => "another deploy (its lock info is not written yet)".to_string(),
+        }))
+    }
+
     /// Gives the lock back, unless someone broke it and another deploy took it meanwhile.
     pub async fn release(self, ctx: &Ctx) -> anyhow::Result<()> {
         let d = shell_quote(&self.dir);

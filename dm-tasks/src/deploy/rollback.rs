@@ -22,13 +22,17 @@ pub struct RolledBack {
 
 /// Under the deploy lock, points `current` at the newest good release older than the live
 /// one, restarts the app's programs, and marks the release it left as not good (a later
-/// rollback never returns to it; a later deploy's cleanup removes it in time).
+/// rollback never returns to it; a later deploy's cleanup removes it in time). Under `--check`
+/// it changes nothing: it says where it would go and returns that.
 pub async fn rollback_app(ctx: &Ctx, app: &AppConfig) -> anyhow::Result<RolledBack> {
-    anyhow::ensure!(
-        !ctx.check_mode(),
-        "{}: rollback changes the host and has no check mode; run it without --check",
-        ctx.name()
-    );
+    if ctx.check_mode() {
+        let plan = plan_rollback(ctx, app).await?;
+        ctx.log(format!(
+            "check mode: would roll back from release {} to release {}",
+            plan.from, plan.to
+        ));
+        return Ok(plan);
+    }
     let lock = DeployLock::acquire(ctx, &app.lock_dir(), "rollback").await?;
     let result = locked_rollback(ctx, app).await;
     let released = lock.release(ctx).await;
