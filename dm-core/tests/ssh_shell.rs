@@ -88,7 +88,7 @@ fn shell_in_a_pty() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut out = String::new();
     // Waits until the terminal has shown `text`, within the test's deadline.
-    let mut wait_for = |out: &mut String, text: &str| {
+    let wait_for = |out: &mut String, text: &str| {
         while !out.contains(text) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match shown.recv_timeout(left) {
