@@ -244,7 +244,7 @@ fn links_refuse_a_missing_target_unless_asked_replace_an_empty_directory_and_own
 
 /// Files: a symbolic mode with a backup of the old content, a template with CRLF line endings,
 /// `lstrip_blocks` and a block tag at its end, a touch of an existing and of a missing file,
-/// and a file forced over an empty directory.
+/// a file forced over an empty directory, and one that moves a full directory aside.
 #[task]
 async fn files_files(ctx: &Ctx) -> Result<()> {
     let mut step = ctx.step();
@@ -266,6 +266,7 @@ async fn files_files(ctx: &Ctx) -> Result<()> {
     step.add(File::touch("/srv/files/kept.log").chmod("0640"));
     step.add(File::touch("/srv/files/new/empty.log"));
     step.add(File::bytes("/srv/files/was-dir", "file now\n").force());
+    step.add(File::bytes("/srv/files/full-dir", "file now\n").backup());
     step.apply().await?;
     Ok(())
 }
@@ -284,7 +285,7 @@ fn files_take_symbolic_modes_keep_backups_touch_and_render_templates_as_ansible(
     let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
     let m = fleet.machine("app1");
     m.exec_ok(
-        "mkdir -p /srv/files/was-dir && cd /srv/files && printf 'v1\\n' > app.conf && chmod 666 app.conf && \
+        "mkdir -p /srv/files/was-dir /srv/files/full-dir && echo inside > /srv/files/full-dir/f && cd /srv/files && printf 'v1\\n' > app.conf && chmod 666 app.conf && \
          printf 'keep\\n' > kept.log && chmod 644 kept.log",
     );
     let before = fingerprint(m, "/srv/files");
@@ -299,12 +300,17 @@ fn files_take_symbolic_modes_keep_backups_touch_and_render_templates_as_ansible(
 
     let check = dm_run(&fleet, &["--check", "-H", "app1", "files-files"]);
     assert!(check.success, "{check:#?}");
-    assert_all(&check, 5, OpStatus::WouldChange);
+    assert_all(&check, 6, OpStatus::WouldChange);
     assert_eq!(fingerprint(m, "/srv/files"), before, "check mode wrote");
 
     let first = dm_run(&fleet, &["-H", "app1", "files-files"]);
     assert!(first.success, "{first:#?}");
-    assert_all(&first, 5, OpStatus::Changed);
+    assert_all(&first, 6, OpStatus::Changed);
+    assert_eq!(
+        m.exec_ok("cd /srv/files && cat full-dir full-dir.*~/f"),
+        "file now\ninside\n",
+        "a directory in the way is moved aside, with what is in it"
+    );
     assert_eq!(
         m.exec_ok("cd /srv/files && cat app.conf app.conf.*~ && stat -c '%a' app.conf app.conf.*~"),
         "v2\nv1\n640\n666\n"
@@ -324,7 +330,7 @@ fn files_take_symbolic_modes_keep_backups_touch_and_render_templates_as_ansible(
     let after = fingerprint(m, "/srv/files");
     let second = dm_run(&fleet, &["-H", "app1", "files-files"]);
     assert!(second.success, "{second:#?}");
-    assert_all(&second, 5, OpStatus::Ok);
+    assert_all(&second, 6, OpStatus::Ok);
     assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
     assert_eq!(fingerprint(m, "/srv/files"), after);
 }

@@ -185,7 +185,9 @@ impl File {
     }
 
     /// Before the file's content is replaced, the old file is kept next to it as
-    /// `PATH.PID.YYYY-MM-DD@HH:MM:SS~` (a hard link: same owner, mode and bytes).
+    /// `PATH.PID.YYYY-MM-DD@HH:MM:SS~` (a hard link: same owner, mode and bytes). Something
+    /// else in the way (a directory, even with files in it, a link, a special file) is renamed
+    /// to that name instead of being replaced or refused.
     pub fn backup(mut self) -> File {
         self.backup = true;
         self
@@ -399,6 +401,8 @@ impl Operation for File {
         // touch creates is still free (a file that appeared since is not emptied).
         let mut before = None;
         match stat.kind {
+            // Moved aside before the upload (see below).
+            FileKind::Dir if self.backup && !touch => {}
             FileKind::Dir if self.force && fact.flag("f.empty") && !touch => {
                 before = Some(format!("rmdir -- {q}"));
             }
@@ -409,9 +413,9 @@ impl Operation for File {
                         "{} is a directory on the host; a file cannot replace it ({})",
                         self.path,
                         if fact.flag("f.empty") && !touch {
-                            "it is empty: .force() replaces it"
+                            "it is empty: .force() replaces it, .backup() moves it aside"
                         } else {
-                            "remove it first"
+                            "remove it first, or move it aside with .backup()"
                         }
                     ),
                 ));
@@ -510,15 +514,24 @@ impl Operation for File {
                 owner.as_deref(),
                 group.as_deref(),
             );
-            script = match (self.backup && exists, upload.rsplit_once('\n')) {
-                // Kept between the upload's functions (the backup decides who writes in the
-                // directory the same way) and the upload itself.
-                (true, Some((functions, put))) => {
-                    changes.push("old file kept as a backup".to_string());
-                    format!(
-                        "{functions}\n{}\n{put}",
-                        super::line::backup_script(&self.path)
-                    )
+            // Kept between the upload's functions (the backup decides who writes in the
+            // directory the same way) and the upload itself.
+            let keep = match stat.kind {
+                _ if !self.backup => None,
+                FileKind::File => Some((
+                    "old file kept as a backup".to_string(),
+                    super::line::backup_script(&self.path),
+                )),
+                FileKind::Absent => None,
+                kind => Some((
+                    format!("{} moved aside as a backup", kind.word()),
+                    super::line::move_aside_script(&self.path),
+                )),
+            };
+            script = match (keep, upload.rsplit_once('\n')) {
+                (Some((what, keep)), Some((functions, put))) => {
+                    changes.push(what);
+                    format!("{functions}\n{keep}\n{put}")
                 }
                 _ => upload,
             };
@@ -756,6 +769,15 @@ mod tests {
             .plan(&Fact::parse("f.type=dir\n"), &mut Simulation::new())
             .expect_err("refused");
         assert!(err.to_string().contains("remove it first"), "{err}");
+        let aside = prepared(File::bytes("/etc/motd", "hello\n").backup());
+        let Plan::Change(c) = plan(&aside, "f.type=dir\n") else {
+            panic!("a directory is moved aside")
+        };
+        assert_eq!(
+            c.description,
+            "replace a directory with a file: create (6 bytes, mode 0644), a directory moved aside as a backup"
+        );
+        assert!(c.action.script.contains("mv -n -T -- motd"));
         let f = prepared(File::bytes("/etc/motd", "hello\n").force());
         assert!(
             f.fact_script(&FactOptions::default())

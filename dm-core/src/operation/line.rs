@@ -570,18 +570,28 @@ impl Operation for Line {
 /// and `ln -P` never follows a link at the file's name. The replacing rename leaves the linked
 /// old file as it was.
 pub(crate) fn backup_script(path: &str) -> String {
+    keep_script(path, "ln -P --", "keep a backup of")
+}
+
+/// [`backup_script`] for something a file replaces (a directory, a link, a special file): it
+/// is renamed to the backup name (rename(2) moves a link itself, never what it points to).
+pub(crate) fn move_aside_script(path: &str) -> String {
+    keep_script(path, "mv -n -T --", "move aside")
+}
+
+fn keep_script(path: &str, command: &str, what: &str) -> String {
     let (dir, base) = crate::ctx::dir_and_base(path);
     let (dir, base, quoted) = (shell_quote(&dir), shell_quote(&base), shell_quote(path));
     format!(
         "dm_dir={dir} dm_d={quoted} dm_as=\n\
          if [ \"$(id -u)\" = 0 ]; then dm_who \"$dm_dir\" || exit 1; fi\n\
          dm_bk={base}.$$.$(date +%Y-%m-%d@%H:%M:%S)~\n\
-         if [ -z \"$dm_as\" ]; then (cd -P -- \"$dm_dir\" && ln -P -- {base} \"$dm_bk\")\n\
+         if [ -z \"$dm_as\" ]; then (cd -P -- \"$dm_dir\" && {command} {base} \"$dm_bk\")\n\
          else setpriv --reuid=\"$dm_as\" --regid=\"$(id -g -- \"$dm_as\")\" --clear-groups -- \
-         sh -c 'cd -P -- \"$1\" && ln -P -- \"$2\" \"$3\"' dm_backup \"$dm_dir\" {base} \"$dm_bk\"\n\
+         sh -c 'cd -P -- \"$1\" && {command} \"$2\" \"$3\"' dm_backup \"$dm_dir\" {base} \"$dm_bk\"\n\
          fi || {{ echo {} >&2; exit 1; }}",
         shell_quote(&format!(
-            "could not keep a backup of {path}; the file was left unchanged"
+            "could not {what} {path}; the file was left unchanged"
         ))
     )
 }
