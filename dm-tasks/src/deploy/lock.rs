@@ -170,25 +170,28 @@ fn this_user() -> String {
     {
         return user;
     }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().next().map(str::to_string))
-        });
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    uid.and_then(|uid| {
+    user_of(&status, &passwd).unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The name of the real uid in a `/proc/PID/status` text, from a passwd text (`uid1000` when no
+/// entry has it); `None` without a `Uid:` line. Without `$USER` (a service, cron, CI) a lock
+/// holder is still named, not `unknown@host`.
+fn user_of(status: &str, passwd: &str) -> Option<String> {
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())?;
+    Some(
         passwd
             .lines()
             .find_map(|line| {
                 let fields: Vec<&str> = line.split(':').collect();
                 (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_string())
             })
-            .or(Some(format!("uid{uid}")))
-    })
-    .unwrap_or_else(|| "unknown".to_string())
+            .unwrap_or_else(|| format!("uid{uid}")),
+    )
 }
 
 /// This machine's hostname.
@@ -379,6 +382,16 @@ pub async fn break_lock(ctx: &Ctx, dir: &str) -> anyhow::Result<Option<String>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_user_variables_the_holder_is_named_from_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\ndeploy:x:1000:1000::/home/deploy:/bin/sh\n";
+        let status = |uid: &str| format!("Name:\tdm\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n");
+        assert_eq!(user_of(&status("1000"), passwd).as_deref(), Some("deploy"));
+        assert_eq!(user_of(&status("0"), passwd).as_deref(), Some("root"));
+        assert_eq!(user_of(&status("4242"), passwd).as_deref(), Some("uid4242"));
+        assert_eq!(user_of("Name:\tdm\n", passwd), None);
+    }
 
     #[test]
     fn lock_info_round_trips() {
