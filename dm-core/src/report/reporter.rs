@@ -235,7 +235,8 @@ impl State {
                     && !self.options.quiet
                     && (status != OpStatus::Ok || self.options.verbose > 0);
                 if show {
-                    let mut line = format!("{}: {name}", status.label());
+                    let shown = shown_name(&name, self.options.verbose > 0);
+                    let mut line = format!("{}: {shown}", status.label());
                     if let Some(d) = &description {
                         line.push_str(&format!(": {d}"));
                     }
@@ -311,4 +312,44 @@ fn color_of(host: &str) -> u8 {
         .bytes()
         .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
     COLORS[hash % COLORS.len()]
+}
+
+/// Longest operation name a reaction's line shows without `-v`.
+const REACTION_NAME_SHOWN: usize = 60;
+
+/// How an operation is named on its line: a reaction (`reaction NAME: OPERATION`) whose
+/// operation is an internal script (several lines, or long) is named by its reaction name
+/// alone, e.g. `reaction reload-sshd`; `-v` (and `--json`) show the whole script.
+fn shown_name(name: &str, verbose: bool) -> std::borrow::Cow<'_, str> {
+    if verbose {
+        return name.into();
+    }
+    match name
+        .strip_prefix("reaction ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((reaction, op)) if op.contains('\n') || op.chars().count() > REACTION_NAME_SHOWN => {
+            format!("reaction {reaction}").into()
+        }
+        _ => name.into(),
+    }
+}
+
+#[cfg(test)]
+mod shown_name_tests {
+    use super::shown_name;
+
+    #[test]
+    fn a_reactions_internal_script_is_shown_only_with_verbose() {
+        let script = "reaction reload-sshd: command `sshd -t && if systemctl is-active --quiet ssh; \
+                      then pid=$(systemctl show -p MainPID --value ssh); systemctl reload ssh; fi`";
+        assert_eq!(shown_name(script, false), "reaction reload-sshd");
+        assert_eq!(shown_name(script, true), script);
+        let multi = "reaction update: command `a\nb`";
+        assert_eq!(shown_name(multi, false), "reaction update");
+        // A short one-line operation is its own description.
+        let short = "reaction reload-nginx: nginx -t and graceful reload";
+        assert_eq!(shown_name(short, false), short);
+        assert_eq!(shown_name("file /etc/motd", false), "file /etc/motd");
+    }
 }
