@@ -11,6 +11,24 @@ use ssh_support::Sshd;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// Waits until a process whose command line holds `marker` runs on this machine (where the test
+/// sshd runs its commands): the command is under way on the server.
+async fn wait_until_running(marker: &str) {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let found = std::process::Command::new("pgrep")
+            .args(["-f", marker])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return;
+        }
+        assert!(Instant::now() < deadline, "`{marker}` never ran");
+        // Polling the process table: it offers no readiness signal to wait on.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn assert_disconnected(result: Result<dm_core::ssh::ExitStatus, Error>, host: &str) -> String {
     match result {
         Err(e @ Error::Disconnected { .. }) => {
@@ -32,8 +50,12 @@ async fn killed_server_during_a_command() {
         .await
         .expect("connect");
     let running = session.clone();
-    let command = tokio::spawn(async move { running.exec("sleep 60", None, &mut |_, _| {}).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let command = tokio::spawn(async move {
+        running
+            .exec("sleep 60; : dm-disconnect-killed", None, &mut |_, _| {})
+            .await
+    });
+    wait_until_running("dm-disconnect-killed").await;
     let killed = Instant::now();
     sshd.kill();
     let result = tokio::time::timeout(LIMIT, command)
@@ -58,8 +80,12 @@ async fn frozen_server_is_given_up_by_keepalive() {
         .await
         .expect("connect");
     let running = session.clone();
-    let command = tokio::spawn(async move { running.exec("sleep 60", None, &mut |_, _| {}).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let command = tokio::spawn(async move {
+        running
+            .exec("sleep 60; : dm-disconnect-frozen", None, &mut |_, _| {})
+            .await
+    });
+    wait_until_running("dm-disconnect-frozen").await;
     // The TCP connection stays open, but nothing answers any more (like a host that lost power
     // behind a router).
     sshd.signal_all("STOP");

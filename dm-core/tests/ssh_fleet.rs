@@ -144,7 +144,19 @@ async fn cut_network_and_crash_become_disconnected_errors() {
         let running = session.clone();
         let command =
             tokio::spawn(async move { running.exec("sleep 120", None, &mut |_, _| {}).await });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Broken once the command runs there (its `sleep` is in the machine's process table).
+        let started = std::time::Instant::now();
+        while !machine
+            .exec("pgrep -x sleep >/dev/null")
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the command never ran on {name}"
+            );
+            // Polling the machine's process table: it offers no readiness signal.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let broken = Instant::now();
         if breaks == 0 {
             machine.cut_network();
