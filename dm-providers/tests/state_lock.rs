@@ -57,16 +57,22 @@ async fn a_waiting_run_proceeds_when_the_lock_is_released() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("servers.state.toml");
     let first = State::open(&path, Duration::from_secs(5)).await.unwrap();
+    // The first run lets go once the second says it waits for the lock.
+    let (waiting, told) = tokio::sync::oneshot::channel::<String>();
     let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let notice = told.await.expect("the waiting run said so");
         drop(first);
+        notice
     });
-    let start = Instant::now();
-    let second = State::open(&path, Duration::from_secs(10)).await.unwrap();
+    let second = State::open_with_notice(&path, Duration::from_secs(10), move |notice| {
+        let _ = waiting.send(notice.to_string());
+    })
+    .await
+    .unwrap();
+    let notice = release.await.unwrap();
     assert!(
-        start.elapsed() >= Duration::from_millis(250),
-        "it waited for the first run"
+        notice.contains("held by another dm run"),
+        "it waited for the first run: {notice}"
     );
-    release.await.unwrap();
     assert!(second.records().is_empty());
 }
