@@ -266,6 +266,19 @@ pub enum Error {
         /// The login user.
         user: String,
     },
+    /// sudo refused the password given for the login user; it was tried once only, so that a
+    /// lockout (`pam_faillock`) counts one failure, not sudo's three.
+    #[error(
+        "{host}: sudo refused the password for `{user}` (incorrect password; tried once, so that \
+         an account lockout counts one failure): check DM_SUDO_PASSWORD or what --ask-sudo-pass \
+         was given"
+    )]
+    SudoPasswordRefused {
+        /// The host's name.
+        host: String,
+        /// The login user.
+        user: String,
+    },
     /// `ctx.env(key, ..)` was given a key that is not a shell variable name.
     #[error(
         "{host}: `{key}` is not a valid environment variable name: use letters, digits and _, not starting with a digit"

@@ -58,6 +58,62 @@ fn a_wrong_sudo_password_fails_on_that_host() {
     assert!(!run.stderr().contains("wrong\n"), "{}", run.describe());
 }
 
+/// The lockout policy of many hardened servers: three failed passwords in a row lock the
+/// account (`pam_faillock deny=3`, placed as its manual page says).
+const FAILLOCK_COMMON_AUTH: &str = "auth requisite pam_faillock.so preauth deny=3
+auth [success=2 default=ignore] pam_unix.so nullok
+auth [default=die] pam_faillock.so authfail deny=3
+auth requisite pam_deny.so
+auth required pam_permit.so
+auth sufficient pam_faillock.so authsucc
+";
+
+#[test]
+fn a_wrong_sudo_password_costs_one_try_not_three() {
+    let fleet = fleet(&[("app1", &[])]);
+    deploy_inventory(&fleet);
+    let machine = fleet.machine("app1");
+    machine.exec_ok(&format!(
+        "printf '%s' {} > /etc/pam.d/common-auth && faillock --user deploy --reset",
+        dm_core::shell_quote(FAILLOCK_COMMON_AUTH)
+    ));
+    // The failures pam_faillock recorded for deploy, seen from outside.
+    let failures = || {
+        machine
+            .exec_ok("faillock --user deploy | grep -c ' V$' || true")
+            .trim()
+            .to_string()
+    };
+    let run = Dm::new(&fleet)
+        .env("DM_SUDO_PASSWORD", "wrong")
+        .args(["-H", "app1", "whoami"])
+        .run();
+    run.assert_code(1);
+    run.assert_output_contains("app1: sudo refused the password for `deploy`");
+    assert_eq!(
+        failures(),
+        "1",
+        "a wrong password was tried more than once:\n{}",
+        machine.exec_ok("faillock --user deploy")
+    );
+    // One wrong run costs one try: the account is not locked, the right password works (and
+    // clears the count).
+    let right = Dm::new(&fleet)
+        .env("DM_SUDO_PASSWORD", "deploy-password")
+        .args(["-H", "app1", "whoami"])
+        .run();
+    right.assert_success();
+    assert_eq!(right.host_lines("app1"), ["user=deploy sudo=root"]);
+    assert_eq!(failures(), "0");
+    // Nothing of the helper's private directory is left behind.
+    assert_eq!(
+        machine
+            .exec_ok("find /tmp -maxdepth 1 -user deploy -name 'tmp.*' | wc -l")
+            .trim(),
+        "0"
+    );
+}
+
 /// A password no other test, file or log uses, so finding it anywhere is a leak of this run's.
 fn unique_password(what: &str) -> String {
     let nanos = std::time::SystemTime::now()

@@ -314,8 +314,16 @@ impl<'a> Run<'a> {
         };
         match password {
             Some(p) => {
-                self.spawn(&super::sudo::with_password(user, line), Some(p), env)
-                    .await
+                let output = self
+                    .spawn(&super::sudo::with_password(user, line), Some(p), env)
+                    .await?;
+                if super::sudo::refused_password(&output) {
+                    return Err(Error::SudoPasswordRefused {
+                        host: ctx.name().to_string(),
+                        user: login,
+                    });
+                }
+                Ok(output)
             }
             None => {
                 self.spawn(&super::sudo::without_password(user, line), None, env)
