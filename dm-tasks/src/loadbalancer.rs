@@ -57,11 +57,17 @@ pub fn backends(app_nodes: &[Host]) -> anyhow::Result<Vec<Backend>> {
         .iter()
         .map(|host| {
             let port = settings::app_port(host)?;
-            Ok(Backend::new(
-                &host.name,
-                &crate::private_address(host),
-                port,
-            ))
+            // Written unquoted into the upstream file: `10.0.0.5:80; include /etc/shadow` would
+            // add a directive.
+            let address = crate::private_address(host);
+            dm_core::inventory::check_address(&address).map_err(|why| {
+                anyhow::anyhow!(
+                    "{}: its address for the load balancer's upstream (variable \
+                     `private_address`, else its address) is wrong: {why}",
+                    host.name
+                )
+            })?;
+            Ok(Backend::new(&host.name, &address, port))
         })
         .collect()
 }

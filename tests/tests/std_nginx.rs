@@ -263,3 +263,77 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
     let tls_again = fleet.dm_ok(["--json", "-H", "lb1", "nginx-lb"]);
     assert_eq!(changed(&tls_again), Vec::<String>::new(), "{tls_again:?}");
 }
+
+/// A run that takes longer than this hangs: the test fails instead of waiting for CI's limit.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs dm in-process with a deadline; the run's report, or why nothing ran.
+fn dm_within_deadline(fleet: &Fleet, args: &[&str]) -> Result<RunReport, dm::machine::Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime
+        .block_on(async { tokio::time::timeout(DEADLINE, fleet.dm_async(args)).await })
+        .unwrap_or_else(|_| panic!("dm {args:?} did not finish within {DEADLINE:?}"))
+}
+
+#[test]
+fn nginx_values_with_configuration_syntax_are_refused_before_anything_is_written() {
+    let fleet = Fleet::builder()
+        .machine("lb1", &["loadbalancer"])
+        .machine("app1", &["appnode"])
+        .boot()
+        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let lb = fleet.machine("lb1");
+    // Nothing of nginx on the load balancer: whatever a refused run wrote would show.
+    let written = || {
+        lb.exec_ok("find /etc/nginx /var/www/dm-maintenance -maxdepth 3 2>/dev/null | wc -l")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(written(), "0");
+    for (vars, key) in [
+        (
+            r#"{ app = { name = "shop" }, nginx = { domain = "x; include /etc/shadow" } }"#,
+            "nginx.domain",
+        ),
+        (
+            r#"{ app = { name = "shop" }, nginx = { client_max_body_size = "1m; include /etc/shadow" } }"#,
+            "nginx.client_max_body_size",
+        ),
+        (
+            r#"{ app = { name = "shop" }, nginx = { static_root = "/srv/x; include /etc/shadow" } }"#,
+            "nginx.static_root",
+        ),
+    ] {
+        set_vars(&fleet, vars);
+        let said = match dm_within_deadline(&fleet, &["--json", "-H", "lb1", "nginx-lb"]) {
+            Err(e) => e.to_string(),
+            Ok(report) => panic!("{vars}: the run was not refused before it started: {report:?}"),
+        };
+        assert!(
+            said.contains(&format!("variable `{key}`")) && said.contains("dm.toml"),
+            "{vars}: the refusal does not name the key and the file: {said}"
+        );
+    }
+    // An app node's address goes into the upstream file too.
+    write(
+        &fleet.dir().join("dm.toml"),
+        &format!(
+            "vars = {{ app = {{ name = \"shop\" }} }}\n{}",
+            fleet.inventory_toml().replace(
+                "[servers.app1]\n",
+                "[servers.app1]\nvars = { private_address = \"10.0.0.5:80; include /etc/shadow\" }\n",
+            )
+        ),
+    );
+    let report = dm_within_deadline(&fleet, &["--json", "-H", "lb1", "nginx-lb"])
+        .unwrap_or_else(|e| panic!("dm could not run: {e}"));
+    let said = error(&report);
+    assert!(
+        said.contains("app1") && said.contains("private_address"),
+        "the upstream address was not refused naming the server and variable: {said}"
+    );
+    assert_eq!(written(), "0", "a refused run wrote nginx files");
+}
