@@ -250,6 +250,17 @@ fn a_boot_killed_midway_is_cleaned_up_and_booting_again_gives_one_server() {
     // The state file says `creating`: the write-ahead record of the interrupted boot.
     let state = std::fs::read_to_string(project.state_path()).unwrap();
     assert!(state.contains("status = \"creating\""), "{state}");
+    // `servers` says what happened and what to do, not `creating?`.
+    let listed = lines(&project.dm_ok(["--json", "servers"])).join("\n");
+    assert!(
+        listed.contains("boot-unfinished")
+            && listed.contains(
+                "appnode2: its boot did not finish (interrupted?); unless a run is doing it now, \
+                 run `boot appnode2` again to finish it, or `destroy appnode2`"
+            )
+            && !listed.contains("creating?"),
+        "{listed}"
+    );
 
     let report = project.dm_ok(["--json", "boot", "appnode2"]);
     let output = lines(&report).join("\n");

@@ -3,7 +3,7 @@
 
 use dm_core::Ctx;
 use dm_macros::task;
-use dm_providers::State;
+use dm_providers::{ServerStatus, State};
 
 use super::providers::{project_and_state_path, provider_named};
 
@@ -24,6 +24,7 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     let known_hosts = ctx.shared().connect.known_hosts.clone();
+    let mut notes = Vec::new();
     let mut rows = vec![[
         "NAME".to_string(),
         "PROVIDER".to_string(),
@@ -43,6 +44,35 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
                 Err(_) => format!("{}?", record.status),
             },
             _ => format!("{}?", record.status),
+        };
+        // dm's own write-ahead statuses left by a run that ended before the provider answered
+        // (killed, Ctrl-C): say so and what to do, rather than `creating?`.
+        let unfinished = match record.status {
+            ServerStatus::Creating => {
+                Some(("boot", "boot NAME` again to finish it, or `destroy NAME"))
+            }
+            ServerStatus::Deleting => Some(("destroy", "destroy NAME` again")),
+            _ => None,
+        };
+        let status = match unfinished {
+            Some((what, todo)) => {
+                let environment = match &record.environment {
+                    Some(env) => format!("-E {env} "),
+                    None => String::new(),
+                };
+                notes.push(format!(
+                    "{}: its {what} did not finish (interrupted?); unless a run is doing it now, run `{environment}{}`",
+                    record.name,
+                    todo.replace("NAME", &record.name)
+                ));
+                let seen = status.trim_end_matches('?');
+                if seen == record.status.to_string() {
+                    format!("{what}-unfinished")
+                } else {
+                    format!("{what}-unfinished({seen})")
+                }
+            }
+            None => status,
         };
         // A server of another environment than the run's says which.
         let name = match &record.environment {
@@ -75,6 +105,9 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
         ctx.log(line.join("  ").trim_end().to_string());
+    }
+    for note in notes {
+        ctx.log(note);
     }
     Ok(())
 }
