@@ -17,13 +17,15 @@ use dm_macros::task;
 
 use crate::loadbalancer::LoadBalancerSettings;
 
-/// `on` or `off`.
+/// `on`, `off` or `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaintenanceMode {
     /// Every request gets 503 and the maintenance page.
     On,
     /// Requests are proxied to the app nodes.
     Off,
+    /// Only say which it is on each load balancer (and since when it is on).
+    Status,
 }
 
 impl FromStr for MaintenanceMode {
@@ -33,20 +35,50 @@ impl FromStr for MaintenanceMode {
         match text {
             "on" => Ok(MaintenanceMode::On),
             "off" => Ok(MaintenanceMode::Off),
-            other => Err(format!("`{other}` is neither `on` nor `off`")),
+            "status" => Ok(MaintenanceMode::Status),
+            other => Err(format!("`{other}` is not `on`, `off` or `status`")),
         }
     }
 }
 
-/// Switch maintenance mode on or off on the load balancers: while on, they answer every request
-/// with 503 and a maintenance page.
+/// Switch maintenance mode on or off on the load balancers (while on, they answer every request
+/// with 503 and a maintenance page), or say whether it is on (`status`).
 #[task(roles = ["loadbalancer", "appbalancer", "dbappbalancer"])]
 pub async fn maintenance(
     ctx: &Ctx,
-    #[arg(help = "on: answer 503 with the maintenance page; off: serve the app again")]
+    #[arg(
+        help = "on: answer 503 with the maintenance page; off: serve the app again; status: say which, and since when it is on"
+    )]
     mode: MaintenanceMode,
 ) -> anyhow::Result<()> {
-    set_maintenance(ctx, mode == MaintenanceMode::On).await
+    match mode {
+        MaintenanceMode::Status => maintenance_status(ctx).await,
+        mode => set_maintenance(ctx, mode == MaintenanceMode::On).await,
+    }
+}
+
+/// Says whether maintenance mode is on on the context's load balancer, and since when (the
+/// flag file's time: switching on again does not rewrite it). Changes nothing.
+pub async fn maintenance_status(ctx: &Ctx) -> anyhow::Result<()> {
+    let settings = LoadBalancerSettings::read(ctx.host())?;
+    let flag = dm_core::shell_quote(&settings.site.maintenance_flag);
+    let out = ctx
+        .sudo(format!(
+            "if [ -e {flag} ]; then echo on; date -u -r {flag} '+%Y-%m-%d %H:%M:%S UTC'; else echo off; fi"
+        ))
+        .quiet()
+        .check_safe()
+        .await?;
+    let mut lines = out.stdout.lines();
+    let line = match (lines.next(), lines.next()) {
+        (Some("on"), Some(since)) => {
+            format!("maintenance on for {} since {since}", settings.site.name)
+        }
+        (Some("on"), None) => format!("maintenance on for {}", settings.site.name),
+        _ => format!("maintenance off for {}", settings.site.name),
+    };
+    ctx.log(line);
+    Ok(())
 }
 
 /// Switches maintenance mode of the context's load balancer on or off (idempotent: reports a
@@ -93,12 +125,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mode_parses_on_and_off_only() {
+    fn mode_parses_on_off_and_status_only() {
         assert_eq!("on".parse(), Ok(MaintenanceMode::On));
         assert_eq!("off".parse(), Ok(MaintenanceMode::Off));
+        assert_eq!("status".parse(), Ok(MaintenanceMode::Status));
         assert_eq!(
             "maybe".parse::<MaintenanceMode>(),
-            Err("`maybe` is neither `on` nor `off`".to_string())
+            Err("`maybe` is not `on`, `off` or `status`".to_string())
         );
     }
 }

@@ -17,6 +17,16 @@ fn changed(report: &RunReport) -> usize {
     report.operations.changed
 }
 
+/// The output lines of a run (`--json`), all hosts.
+fn said(report: &RunReport) -> String {
+    report
+        .hosts
+        .iter()
+        .flat_map(|h| h.output.iter().map(|l| l.line.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Status and body of `GET path` through the load balancer.
 fn get(lb: &Machine, path: &str) -> (u16, String) {
     let page = lb.http_get(80, path).expect("the load balancer answers");
@@ -63,6 +73,13 @@ fn maintenance_mode_answers_503_until_switched_off() {
     }
     let again = fleet.dm_ok(["--json", "maintenance", "on"]);
     assert_eq!(changed(&again), 0, "{again:?}");
+    // `status` says it is on, and since when, and changes nothing.
+    let status = fleet.dm_ok(["--json", "maintenance", "status"]);
+    let text = said(&status);
+    assert!(text.contains("maintenance on for shop since 20"), "{text}");
+    assert!(text.ends_with(" UTC"), "{text}");
+    assert_eq!(changed(&status), 0, "{status:?}");
+    assert_eq!(get(lb, "/").0, 503);
 
     // The recipe does not switch maintenance off behind the operator's back.
     let relaunch = fleet.dm_ok(["--json", "-H", "lb1", "maintenance-lb"]);
@@ -73,10 +90,15 @@ fn maintenance_mode_answers_503_until_switched_off() {
     assert_eq!(changed(&off), 1, "{off:?}");
     assert_eq!(get(lb, "/"), (200, "served by app1\n".to_string()));
     assert_eq!(get(lb, "/static/site.css"), (200, "body{}\n".to_string()));
+    let status = fleet.dm_ok(["--json", "maintenance", "status"]);
+    assert_eq!(said(&status), "maintenance off for shop");
 
     // A wrong mode is a usage error naming the allowed values.
     let err = fleet.dm(["maintenance", "maybe"]).expect_err("usage error");
-    assert!(err.to_string().contains("neither `on` nor `off`"), "{err}");
+    assert!(
+        err.to_string().contains("not `on`, `off` or `status`"),
+        "{err}"
+    );
 }
 
 #[test]
