@@ -346,7 +346,7 @@ fn diff_shows_nginx_configs_as_unified_diffs_with_secrets_masked() {
 
 #[test]
 fn check_deploy_unlock_says_who_holds_the_lock_and_leaves_it() {
-    let fleet = fleet(&[("app1", &[])]);
+    let fleet = fleet(&[("app1", &["appnode"])]);
     let text = format!("{}\n[vars.app]\nname = \"shop\"\n", fleet.inventory_toml());
     write(&fleet.inventory_path(), &text);
     let m = fleet.machine("app1");
