@@ -39,6 +39,13 @@ pub struct Host {
     pub identity_files: Vec<PathBuf>,
     /// The host to hop through (ProxyJump), itself fully resolved; chains nest.
     pub proxy_jump: Option<Box<Host>>,
+    /// The user's known_hosts files for this host from ssh config's `UserKnownHostsFile` (new
+    /// keys are recorded in the first); `None`: the run's known_hosts file. A known_hosts file
+    /// given to dm (`--known-hosts`, the inventory's `[defaults] known_hosts`) wins over it.
+    pub user_known_hosts: Option<Vec<PathBuf>>,
+    /// The system-wide known_hosts files for this host from ssh config's
+    /// `GlobalKnownHostsFile`; `None`: `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`.
+    pub global_known_hosts: Option<Vec<PathBuf>>,
 }
 
 impl Host {
@@ -53,6 +60,8 @@ impl Host {
             vars: Vars::new(),
             identity_files: Vec::new(),
             proxy_jump: None,
+            user_known_hosts: None,
+            global_known_hosts: None,
         }
     }
 

@@ -74,3 +74,70 @@ fn an_ssh_config_alias_gives_the_address_user_port_and_key() {
         run.describe()
     );
 }
+
+#[test]
+fn the_known_hosts_files_named_in_ssh_config_are_the_ones_checked() {
+    let fleet = fleet(&[("app1", &[])]);
+    let machine = fleet.machine("app1");
+    let address = machine.address().to_string();
+    let home = fleet.dir();
+    std::fs::create_dir_all(home.join(".ssh")).expect("~/.ssh");
+    // The inventory names no known_hosts file, so where dm looks is up to ssh config; HOME is
+    // the fleet's directory (Dm::new), whose ~/.ssh/known_hosts does not exist.
+    let inventory: String = fleet
+        .inventory_toml()
+        .lines()
+        .filter(|line| !line.starts_with("known_hosts"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    write(&fleet.inventory_path(), &inventory);
+    let line = format!("{address} {}\n", machine.host_public_key());
+    let (user_file, global_file, empty) = (
+        home.join("user_hosts"),
+        home.join("global_hosts"),
+        home.join("empty_hosts"),
+    );
+    write(&user_file, &line);
+    write(&global_file, &line);
+    write(&empty, "");
+    let config = home.join(".ssh").join("config");
+    let run = || {
+        Dm::new(&fleet)
+            .args(["-H", "app1", "run", "echo reached"])
+            .run()
+    };
+
+    // UserKnownHostsFile names the file that has the key.
+    write(
+        &config,
+        &format!(
+            "Host {address}\n    UserKnownHostsFile {}\n",
+            user_file.display()
+        ),
+    );
+    run().assert_success();
+
+    // GlobalKnownHostsFile names the file that has it; the user's file is empty.
+    write(
+        &config,
+        &format!(
+            "Host {address}\n    UserKnownHostsFile {}\n    GlobalKnownHostsFile {}\n",
+            empty.display(),
+            global_file.display()
+        ),
+    );
+    run().assert_success();
+
+    // Neither file named has it: the host is unknown, and the message names the user's file.
+    write(
+        &config,
+        &format!(
+            "Host {address}\n    UserKnownHostsFile {}\n    GlobalKnownHostsFile {}\n",
+            empty.display(),
+            empty.display()
+        ),
+    );
+    let refused = run();
+    assert_ne!(refused.code(), 0, "{}", refused.describe());
+    refused.assert_output_contains(&empty.display().to_string());
+}

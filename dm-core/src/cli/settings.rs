@@ -99,6 +99,7 @@ impl Settings {
             .or_else(|| inventory_known_hosts.map(PathBuf::from))
         {
             opts.known_hosts = path;
+            opts.known_hosts_given = true;
         }
         opts.host_key_policy = if self.accept_new_host_keys {
             HostKeyPolicy::AcceptNew

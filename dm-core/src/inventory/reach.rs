@@ -89,6 +89,8 @@ impl Reach {
                 .or(ssh.identity_files)
                 .unwrap_or_default(),
             proxy_jump: None,
+            user_known_hosts: ssh.user_known_hosts,
+            global_known_hosts: ssh.global_known_hosts,
         };
         (host, ssh.proxy_jump)
     }

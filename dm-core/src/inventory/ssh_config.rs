@@ -1,6 +1,7 @@
 //! `~/.ssh/config`: the settings `ssh <host>` would use, so that dm reaches a host the same way the
-//! user's own `ssh` does. Only what dm connects with is read: HostName, User, Port, IdentityFile
-//! and ProxyJump. `Match` blocks are ignored (their conditions cannot be evaluated here).
+//! user's own `ssh` does. Only what dm connects with is read: HostName, User, Port, IdentityFile,
+//! ProxyJump, UserKnownHostsFile and GlobalKnownHostsFile. `Match` blocks are ignored (their
+//! conditions cannot be evaluated here).
 
 use std::collections::HashSet;
 use std::io::BufReader;
@@ -33,6 +34,10 @@ pub(crate) struct SshParams {
     pub identity_files: Option<Vec<PathBuf>>,
     /// `ProxyJump` hops in order (first is reached first); empty for `ProxyJump none`.
     pub proxy_jump: Option<Vec<String>>,
+    /// `UserKnownHostsFile`s, `~` and `%d` expanded; empty for `none`.
+    pub user_known_hosts: Option<Vec<PathBuf>>,
+    /// `GlobalKnownHostsFile`s, `~` and `%d` expanded; empty for `none`.
+    pub global_known_hosts: Option<Vec<PathBuf>>,
 }
 
 /// `~/.ssh/config`, if it exists.
@@ -89,7 +94,19 @@ impl SshConfigFile {
     /// The settings `ssh host` would use.
     pub fn query(&self, host: &str) -> SshParams {
         let params = self.config.query(host);
+        // The parser keeps the directives it does not model by their lowercase name; the first
+        // value found wins, as in ssh.
+        let files = |field: &str| {
+            params
+                .unsupported_fields
+                .get(field)
+                .map(|args| known_hosts_paths(args))
+        };
+        let user_known_hosts = files("userknownhostsfile");
+        let global_known_hosts = files("globalknownhostsfile");
         SshParams {
+            user_known_hosts,
+            global_known_hosts,
             host_name: params.host_name.map(|h| expand_tokens(&h, host)),
             user: params.user,
             port: params.port,
@@ -153,6 +170,28 @@ fn error_line(text: &str) -> Option<usize> {
     (1..=lines.len()).find(|&n| parse_config(&lines[..n].join("\n")).is_err())
 }
 
+/// The files of a `UserKnownHostsFile` or `GlobalKnownHostsFile` directive: whitespace-separated
+/// (the parser may keep them as one argument), `~` and `%d` (the home directory) expanded, none
+/// for `none`.
+fn known_hosts_paths(args: &[String]) -> Vec<PathBuf> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.len() == 1 && words[0].eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    let home = local::home_dir().unwrap_or_default();
+    words
+        .into_iter()
+        .map(|word| {
+            let word = word.trim_matches('"');
+            let expanded = word.replace("%d", &home.display().to_string());
+            match expanded.strip_prefix("~/") {
+                Some(rest) => home.join(rest),
+                None => PathBuf::from(expanded),
+            }
+        })
+        .collect()
+}
+
 /// Expands the `%h` (host as given) and `%%` tokens ssh allows in `HostName`.
 fn expand_tokens(value: &str, host: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -182,6 +221,41 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_known_hosts_files_of_a_host() {
+        let home = local::home_dir().unwrap_or_default();
+        let cfg = parse(
+            "Host web\n  UserKnownHostsFile /etc/dm/web_hosts ~/.ssh/web_hosts\n  \
+             GlobalKnownHostsFile none\n\
+             Host *\n  UserKnownHostsFile %d/.ssh/all_hosts\n  GlobalKnownHostsFile /etc/dm/global\n",
+        );
+        let web = cfg.query("web");
+        assert_eq!(
+            web.user_known_hosts,
+            Some(vec![
+                PathBuf::from("/etc/dm/web_hosts"),
+                home.join(".ssh/web_hosts")
+            ])
+        );
+        assert_eq!(web.global_known_hosts, Some(Vec::new()));
+        let db = cfg.query("db");
+        assert_eq!(
+            db.user_known_hosts,
+            Some(vec![PathBuf::from(format!(
+                "{}/.ssh/all_hosts",
+                home.display()
+            ))])
+        );
+        assert_eq!(
+            db.global_known_hosts,
+            Some(vec![PathBuf::from("/etc/dm/global")])
+        );
+        assert_eq!(
+            parse("Host web\n  User u\n").query("web").user_known_hosts,
+            None
+        );
+    }
+
+    #[test]
     fn reads_hostname_user_port_identity_and_proxyjump() {
         let cfg = parse(
             "Host web\n  HostName 10.231.0.7\n  User deploy\n  Port 2200\n  IdentityFile /keys/web\n  ProxyJump admin@gw:2201\n",
@@ -194,6 +268,7 @@ mod tests {
                 port: Some(2200),
                 identity_files: Some(vec![PathBuf::from("/keys/web")]),
                 proxy_jump: Some(vec!["admin@gw:2201".into()]),
+                ..SshParams::default()
             }
         );
         assert_eq!(cfg.query("other"), SshParams::default());

@@ -11,7 +11,7 @@ use russh::{ChannelOpenFailure, client};
 use tokio::sync::Semaphore;
 
 use super::auth;
-use super::host_keys::{Client, HandlerError, describe, preferred_for};
+use super::host_keys::{Client, HandlerError, KnownHostsFiles, describe, preferred_for};
 use super::options::ConnectOptions;
 use super::session::{Inner, Session};
 use crate::error::Error;
@@ -49,7 +49,7 @@ fn connect_hop<'a>(host: &'a Host, opts: &'a ConnectOptions) -> Connecting<'a> {
         let disconnect = Arc::new(Mutex::new(None));
         let handler = Client::new(
             host,
-            &opts.known_hosts,
+            KnownHostsFiles::for_host(host, opts),
             opts.host_key_policy,
             disconnect.clone(),
         );
@@ -118,7 +118,11 @@ fn config_for(host: &Host, opts: &ConnectOptions) -> client::Config {
         keepalive_interval: keepalive,
         keepalive_max: 2,
         inactivity_timeout: keepalive.map(|k| k * 3),
-        preferred: preferred_for(&host.address, host.port, &opts.known_hosts),
+        preferred: preferred_for(
+            &host.address,
+            host.port,
+            &KnownHostsFiles::for_host(host, opts),
+        ),
         nodelay: true,
         ..client::Config::default()
     }

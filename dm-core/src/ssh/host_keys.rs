@@ -4,7 +4,7 @@
 //! [`Error::HostKeyUnknown`] or [`Error::HostKeyChanged`] rather than as a generic handshake failure.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use russh::client;
@@ -14,7 +14,7 @@ use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
 use russh::{Preferred, keys};
 
 use super::known_hosts::{self, Verdict};
-use super::options::HostKeyPolicy;
+use super::options::{ConnectOptions, HostKeyPolicy};
 use crate::error::Error;
 use crate::host::Host;
 
@@ -46,7 +46,7 @@ pub(crate) struct Client {
     host: String,
     address: String,
     port: u16,
-    known_hosts: PathBuf,
+    known_hosts: KnownHostsFiles,
     policy: HostKeyPolicy,
     disconnect: DisconnectReason,
 }
@@ -54,7 +54,7 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(
         host: &Host,
-        known_hosts: &Path,
+        known_hosts: KnownHostsFiles,
         policy: HostKeyPolicy,
         disconnect: DisconnectReason,
     ) -> Client {
@@ -62,7 +62,7 @@ impl Client {
             host: host.name.clone(),
             address: host.address.clone(),
             port: host.port,
-            known_hosts: known_hosts.to_path_buf(),
+            known_hosts,
             policy,
             disconnect,
         }
@@ -70,12 +70,12 @@ impl Client {
 
     fn check(&self, key: &PublicKey) -> Result<(), Error> {
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let files = known_hosts_files(&self.known_hosts);
-        let entries = known_hosts::read(&files).map_err(|(file, e)| Error::Connect {
-            host: self.host.clone(),
-            destination: format!("{}:{}", self.address, self.port),
-            message: format!("cannot read known_hosts file {}: {e}", file.display()),
-        })?;
+        let entries =
+            known_hosts::read(&self.known_hosts.read).map_err(|(file, e)| Error::Connect {
+                host: self.host.clone(),
+                destination: format!("{}:{}", self.address, self.port),
+                message: format!("cannot read known_hosts file {}: {e}", file.display()),
+            })?;
         match known_hosts::verdict(&entries, &self.address, self.port, key) {
             Verdict::Known => {
                 tracing::debug!(host = %self.host, %fingerprint, "host key matches known_hosts");
@@ -104,20 +104,20 @@ impl Client {
                     address: self.address.clone(),
                     port: self.port,
                     fingerprint,
-                    known_hosts: self.known_hosts.clone(),
+                    known_hosts: self.known_hosts.record.clone(),
                 }),
                 HostKeyPolicy::AcceptNew => {
                     let _guard = LEARN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-                    learn_known_hosts_path(&self.address, self.port, key, &self.known_hosts)
+                    learn_known_hosts_path(&self.address, self.port, key, &self.known_hosts.record)
                         .map_err(|e| self.known_hosts_error("cannot record the host key in", e))?;
-                    tracing::info!(host = %self.host, %fingerprint, known_hosts = %self.known_hosts.display(), "recorded new host key");
+                    tracing::info!(host = %self.host, %fingerprint, known_hosts = %self.known_hosts.record.display(), "recorded new host key");
                     // Said out loud: trusting a key on first use is a decision the user should see.
                     eprintln!(
                         "{}: recorded its host key {fingerprint} for {}:{} in {} (--accept-new-host-keys)",
                         self.host,
                         self.address,
                         self.port,
-                        self.known_hosts.display()
+                        self.known_hosts.record.display()
                     );
                     Ok(())
                 }
@@ -131,7 +131,7 @@ impl Client {
             destination: format!("{}:{}", self.address, self.port),
             message: format!(
                 "{what} known_hosts file {}: {e}; fix or remove the offending line",
-                self.known_hosts.display()
+                self.known_hosts.record.display()
             ),
         }
     }
@@ -194,23 +194,44 @@ pub(crate) fn describe(e: &HandlerError) -> String {
     }
 }
 
-/// The known_hosts files read for every host: the user's (`known_hosts`, where new keys are
-/// recorded), then the system-wide ones OpenSSH reads too.
-fn known_hosts_files(user: &Path) -> Vec<PathBuf> {
-    vec![
-        user.to_path_buf(),
-        PathBuf::from("/etc/ssh/ssh_known_hosts"),
-        PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-    ]
+/// The known_hosts files of one host: the user's (ssh config's `UserKnownHostsFile` for it, unless
+/// the run was given a file; else the run's file), then the system-wide ones (ssh config's
+/// `GlobalKnownHostsFile`, else the two OpenSSH reads).
+#[derive(Debug, Clone)]
+pub(crate) struct KnownHostsFiles {
+    /// Where a new key is recorded (`--accept-new-host-keys`): the first user file.
+    pub record: PathBuf,
+    /// Every file read, in order.
+    pub read: Vec<PathBuf>,
+}
+
+impl KnownHostsFiles {
+    /// The files for `host` under `opts`.
+    pub(crate) fn for_host(host: &Host, opts: &ConnectOptions) -> KnownHostsFiles {
+        let user = match &host.user_known_hosts {
+            Some(files) if !opts.known_hosts_given && !files.is_empty() => files.clone(),
+            _ => vec![opts.known_hosts.clone()],
+        };
+        let global = host.global_known_hosts.clone().unwrap_or_else(|| {
+            vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ]
+        });
+        let record = user[0].clone();
+        let mut read = user;
+        read.extend(global);
+        KnownHostsFiles { record, read }
+    }
 }
 
 /// Host-key algorithms to negotiate, those already recorded for this host first.
 ///
 /// A server with several host keys (ed25519, ecdsa, rsa) offers all of them; if we negotiated one
 /// that is not the recorded one, the check would say "unknown" for a host the user knows.
-pub(crate) fn preferred_for(address: &str, port: u16, known_hosts: &Path) -> Preferred {
+pub(crate) fn preferred_for(address: &str, port: u16, known_hosts: &KnownHostsFiles) -> Preferred {
     let defaults = Preferred::default();
-    let entries = known_hosts::read(&known_hosts_files(known_hosts)).unwrap_or_default();
+    let entries = known_hosts::read(&known_hosts.read).unwrap_or_default();
     let recorded = known_hosts::recorded_for(&entries, address, port);
     if recorded.is_empty() {
         return defaults;

@@ -34,6 +34,10 @@ pub trait Prompt: Send + Sync {
 pub struct ConnectOptions {
     /// The known_hosts file checked (and appended to under [`HostKeyPolicy::AcceptNew`]).
     pub known_hosts: PathBuf,
+    /// Whether `known_hosts` was chosen for this run (`--known-hosts`, the inventory's
+    /// `[defaults] known_hosts`): then it wins over a host's `UserKnownHostsFile` in ssh config,
+    /// as `ssh -o` wins over the config file.
+    pub known_hosts_given: bool,
     /// What to do with unknown host keys.
     pub host_key_policy: HostKeyPolicy,
     /// Key files from `-i`, tried before the host's own `identity_files`. When both are empty the
@@ -58,6 +62,7 @@ impl Default for ConnectOptions {
     fn default() -> ConnectOptions {
         ConnectOptions {
             known_hosts: ssh_dir().join("known_hosts"),
+            known_hosts_given: false,
             host_key_policy: HostKeyPolicy::Strict,
             extra_identity_files: Vec::new(),
             use_agent: true,
@@ -73,6 +78,7 @@ impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectOptions")
             .field("known_hosts", &self.known_hosts)
+            .field("known_hosts_given", &self.known_hosts_given)
             .field("host_key_policy", &self.host_key_policy)
             .field("extra_identity_files", &self.extra_identity_files)
             .field("use_agent", &self.use_agent)
