@@ -6,28 +6,10 @@
 
 use std::future::Future;
 
-use serde::Deserialize;
-
+use crate::action::{Action, ActionAnswer};
 use crate::error::{Error, Result};
 use crate::http::RetryPolicy;
 use crate::provider::{Server, ServerStatus};
-
-/// The answer of a server action (`POST .../actions...`): 201 `{"action": {"id", "status", ...}}`
-/// at Hetzner Cloud and DigitalOcean alike (only the fields dm logs).
-#[derive(Debug, Deserialize)]
-pub(crate) struct ActionAnswer {
-    /// The action.
-    pub(crate) action: Action,
-}
-
-/// An action the provider started.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Action {
-    /// Its id.
-    pub(crate) id: u64,
-    /// `running`, `in-progress`, `success`, ...
-    pub(crate) status: String,
-}
 
 /// Acts on server `name` at most once in effect: `look` says whether the work is done already
 /// (`Some(server)`: returned as it is), else `act` does it and returns the server. After a 5xx
@@ -67,18 +49,21 @@ where
     }
 }
 
-/// Powers a server on: `status` reads it, `power_on` sends the provider's power-on action. A
+/// Powers a server on: `status` reads it, `power_on` sends the provider's power-on action and
+/// `follow` follows that action until the API says it finished (a failed action is an error). A
 /// server that runs or starts already is returned as it is; else the server as `status` reads it
 /// after the action (possibly still off or starting).
-pub(crate) async fn power_on<S, P>(
+pub(crate) async fn power_on<S, P, F>(
     name: &str,
     retry: &RetryPolicy,
     status: impl Fn() -> S,
     power_on: impl Fn() -> P,
+    follow: impl Fn(Action) -> F,
 ) -> Result<Server>
 where
     S: Future<Output = Result<Server>>,
     P: Future<Output = Result<ActionAnswer>>,
+    F: Future<Output = Result<()>>,
 {
     let look = || async {
         let server = status().await?;
@@ -91,6 +76,7 @@ where
     let act = || async {
         let answer = power_on().await?;
         tracing::debug!(server = name, action = answer.action.id, status = %answer.action.status, "power-on action");
+        follow(answer.action).await?;
         status().await
     };
     look_then_act("power on", name, retry, look, act).await

@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::act_once::{ActionAnswer, look_then_act, power_on};
+use crate::act_once::{look_then_act, power_on};
+use crate::action::{self, ActionAnswer};
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
 use crate::provider::{
@@ -130,6 +131,7 @@ impl DigitalOcean {
     /// on: DigitalOcean has no status for that). See [`power_on`].
     async fn start_droplet(&self, id: &str) -> Result<Server> {
         let id = numeric_id(id)?;
+        let server_id = id.to_string();
         let path = format!("/droplets/{id}/actions");
         let body = json!({ "type": "power_on" });
         power_on(
@@ -137,6 +139,7 @@ impl DigitalOcean {
             self.api.retry(),
             || self.get_droplet(id),
             || self.api.post::<ActionAnswer>(&path, &body),
+            |started| action::follow(&self.api, &server_id, started),
         )
         .await
     }
@@ -210,10 +213,17 @@ impl Provider for DigitalOcean {
         Box::pin(async move {
             let id = numeric_id(id)?;
             match self.api.delete(&format!("/droplets/{id}")).await {
-                Ok(()) => Ok(Destroyed::Deleted),
-                Err(e) if e.is_not_found() => Ok(Destroyed::AlreadyGone),
-                Err(e) => Err(e),
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => return Ok(Destroyed::AlreadyGone),
+                Err(e) => return Err(e),
             }
+            // The 204 only accepts the deletion; the droplet goes (and stops being billed) some
+            // time later, which the API tells by answering 404 for it.
+            action::until_gone(&self.api, &id.to_string(), "destroy", || {
+                self.get_droplet(id)
+            })
+            .await?;
+            Ok(Destroyed::Deleted)
         })
     }
 

@@ -210,6 +210,44 @@ pub enum Error {
         last: String,
     },
 
+    /// An action the API carried out after answering (a delete, a power-on) ended in an error:
+    /// the server is as the provider left it, e.g. still there and billed after a failed delete.
+    #[error(
+        "{provider}: server {server}: action `{action}` (id {id}) failed: {message}; the server \
+         may still exist: check it in the provider's console and run again"
+    )]
+    ActionFailed {
+        /// The provider.
+        provider: &'static str,
+        /// The server: its id, and its name when known.
+        server: String,
+        /// The action's kind as the API names it, e.g. `delete_server` or `power_on`.
+        action: String,
+        /// The action's id at the provider.
+        id: u64,
+        /// The API's error message, or the status it reported.
+        message: String,
+    },
+
+    /// An action the API carries out after answering did not finish in time.
+    #[error(
+        "{provider}: server {server}: action `{action}` had not finished after {:.1}s ({last}); \
+         it may still finish: check the server in the provider's console and run again",
+        waited.as_secs_f32()
+    )]
+    ActionTimeout {
+        /// The provider.
+        provider: &'static str,
+        /// The server: its id, and its name when known.
+        server: String,
+        /// The action's kind, e.g. `delete_server`, or `destroy` for a droplet's disappearance.
+        action: String,
+        /// How long dm followed it.
+        waited: Duration,
+        /// The last thing seen, e.g. `status running` or `the droplet still exists`.
+        last: String,
+    },
+
     /// The state file (or its lock file) could not be read or written.
     #[error("{}: {source}", path.display())]
     StateIo {

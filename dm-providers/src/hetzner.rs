@@ -11,7 +11,8 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::act_once::{ActionAnswer, look_then_act, power_on};
+use crate::act_once::{look_then_act, power_on};
+use crate::action::{self, ActionAnswer};
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
 use crate::provider::{
@@ -154,6 +155,7 @@ impl Hetzner {
     /// server as `GET /servers/{id}` reports it. See [`power_on`].
     async fn start_server(&self, id: &str) -> Result<Server> {
         let id = numeric_id(id)?;
+        let server_id = id.to_string();
         let path = format!("/servers/{id}/actions/poweron");
         // The action takes no parameters; the client sends a JSON body with every POST, so an
         // empty object.
@@ -163,6 +165,7 @@ impl Hetzner {
             self.api.retry(),
             || self.get_server(id),
             || self.api.post::<ActionAnswer>(&path, &body),
+            |started| action::follow(&self.api, &server_id, started),
         )
         .await
     }
@@ -227,11 +230,19 @@ impl Provider for Hetzner {
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Destroyed>> {
         Box::pin(async move {
             let id = numeric_id(id)?;
-            match self.api.delete(&format!("/servers/{id}")).await {
-                Ok(()) => Ok(Destroyed::Deleted),
-                Err(e) if e.is_not_found() => Ok(Destroyed::AlreadyGone),
-                Err(e) => Err(e),
-            }
+            let answer = match self
+                .api
+                .delete_answer::<ActionAnswer>(&format!("/servers/{id}"))
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e) if e.is_not_found() => return Ok(Destroyed::AlreadyGone),
+                Err(e) => return Err(e),
+            };
+            // The DELETE only starts the deletion: the server exists (and is billed) until its
+            // `delete_server` action succeeds, and stays if the action fails.
+            action::follow(&self.api, &id.to_string(), answer.action).await?;
+            Ok(Destroyed::Deleted)
         })
     }
 

@@ -70,6 +70,29 @@ pub struct ApiConfig {
     pub retry: RetryPolicy,
     /// Timeout of one request (connect, send, receive).
     pub timeout: Duration,
+    /// How long and how often to follow an asynchronous action (a delete, a power-on) until the
+    /// API says it finished.
+    pub action_wait: ActionWait,
+}
+
+/// How dm follows an action the API carries out after answering (Hetzner's `action`,
+/// DigitalOcean's action or a droplet that disappears some time after the DELETE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionWait {
+    /// Give up (with an error naming the server and the action) after this long.
+    pub timeout: Duration,
+    /// Pause between two looks; every look is one request of the rate-limit budget.
+    pub poll_interval: Duration,
+}
+
+impl Default for ActionWait {
+    /// 5 minutes, looking every 2 s (Hetzner allows 3600 requests an hour: one a second).
+    fn default() -> ActionWait {
+        ActionWait {
+            timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
 }
 
 impl ApiConfig {
@@ -80,6 +103,7 @@ impl ApiConfig {
             token,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            action_wait: ActionWait::default(),
         }
     }
 }
@@ -128,6 +152,7 @@ pub(crate) struct ApiClient {
     base: String,
     token: Token,
     retry: RetryPolicy,
+    action_wait: ActionWait,
     client: reqwest::Client,
 }
 
@@ -172,6 +197,7 @@ impl ApiClient {
             base,
             token: cfg.token,
             retry: cfg.retry,
+            action_wait: cfg.action_wait,
             client,
         })
     }
@@ -184,6 +210,11 @@ impl ApiClient {
     /// The retry policy (providers use its backoff for their own create loops).
     pub(crate) fn retry(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// How long and how often to follow an asynchronous action.
+    pub(crate) fn action_wait(&self) -> &ActionWait {
+        &self.action_wait
     }
 
     /// GET `path` with query parameters, decoded as `T`.
@@ -279,6 +310,15 @@ impl ApiClient {
         self.call(Method::DELETE, path, &[], None, Repeat::Safe)
             .await
             .map(drop)
+    }
+
+    /// DELETE `path`, the answer decoded as `T` (Hetzner answers a delete with its action). A
+    /// 404 is [`Error::NotFound`].
+    pub(crate) async fn delete_answer<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let answer = self
+            .call(Method::DELETE, path, &[], None, Repeat::Safe)
+            .await?;
+        self.decode(&Method::DELETE, path, &answer)
     }
 
     fn decode<T: DeserializeOwned>(&self, method: &Method, path: &str, body: &[u8]) -> Result<T> {

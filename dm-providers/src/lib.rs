@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod act_once;
+mod action;
 pub mod cloud_init;
 pub mod digitalocean;
 pub mod dns;
@@ -30,7 +31,7 @@ pub use digitalocean::DigitalOcean;
 pub use dns::{ARecord, DigitalOceanDns, DnsChange, DnsProvider};
 pub use error::{Error, Result};
 pub use hetzner::Hetzner;
-pub use http::{ApiConfig, RetryPolicy};
+pub use http::{ActionWait, ApiConfig, RetryPolicy};
 pub use local::LocalProvider;
 pub use provider::{BoxFuture, Destroyed, Provider, Server, ServerSpec, ServerStatus};
 pub use ready::Wait;

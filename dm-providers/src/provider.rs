@@ -235,7 +235,7 @@ impl Server {
 /// What [`Provider::destroy`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destroyed {
-    /// The server existed and is now being deleted.
+    /// The server existed and the provider says it is deleted now (its delete finished).
     Deleted,
     /// There was no such server (already destroyed): nothing to do.
     AlreadyGone,
@@ -255,7 +255,9 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// as the provider reports it right after creation, usually still starting.
     fn create<'a>(&'a self, spec: &'a ServerSpec) -> BoxFuture<'a, Result<Server>>;
 
-    /// Destroys the server with this provider id.
+    /// Destroys the server with this provider id, returning once the provider says it is gone
+    /// (a delete the API carries out later is followed to its end; one that fails is an error,
+    /// and the server is then still there).
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Destroyed>>;
 
     /// Every server of this provider account that dm created.

@@ -7,6 +7,7 @@
 
 mod fake;
 
+mod actions;
 mod digitalocean_lifecycle;
 mod dns;
 mod hetzner_lifecycle;

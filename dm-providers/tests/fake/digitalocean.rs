@@ -1,19 +1,22 @@
 //! The fake's DigitalOcean endpoints: `/v2/droplets`, `/v2/droplets/{id}`,
-//! `/v2/droplets/{id}/actions` (`power_on`), `/v2/account/keys` and the Domains API
+//! `/v2/droplets/{id}/actions` (`power_on`), `/v2/actions/{id}`, `/v2/account/keys` and the
+//! Domains API
 //! `/v2/domains/{domain}/records[/{id}]`.
 //!
 //! As documented: a create answers 202 `{droplet, links}`, a delete 204 without a body, a droplet
 //! action 201 `{action}`, invalid input 422 `{"id": "unprocessable_entity", "message": ...}`,
 //! lists paginate with `links.pages.next` and `meta.total`. A new droplet has no addresses until
-//! it is active; one that is powered off keeps them, and stays `off` until active again.
+//! it is active; one that is powered off keeps them, and stays `off` until active again. A
+//! deleted droplet is there (its status unchanged, as DigitalOcean has no status for it) until
+//! its hidden `destroy` action, advanced by looks at the droplet, succeeds.
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
 use super::{
-    Answer, Api, FakeKey, FakeRecord, FakeServer, Request, Stall, World, look, paginate,
-    stall_forever,
+    ActionState, Answer, Api, FakeAction, FakeKey, FakeRecord, FakeServer, Request, Stall, World,
+    look, paginate, stall_forever,
 };
 
 const SIZES: &[&str] = &["s-1vcpu-1gb", "s-1vcpu-2gb", "s-2vcpu-4gb"];
@@ -43,6 +46,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
         ("GET", ["droplets", id]) => get(world, id),
         ("DELETE", ["droplets", id]) => delete(world, id),
         ("POST", ["droplets", id, "actions"]) => action(world, id, &req),
+        ("GET", ["actions", id]) => get_action(world, id),
         ("GET", ["account", "keys"]) => list_keys(world, &req),
         ("POST", ["account", "keys"]) => create_key(world, &req),
         ("GET", ["domains", domain, "records"]) => list_records(world, domain, &req),
@@ -183,6 +187,7 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             off: false,
             power_ons: 0,
             public_ip: w.public_ip.clone(),
+            deleting: None,
         };
         w.servers.insert(d.id, d.clone());
         d
@@ -199,10 +204,18 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
     )
 }
 
+/// `GET /droplets/{id}`: a droplet being deleted is looked at through its `destroy` action, and
+/// is a 404 once that succeeded.
 fn get(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     let mut w = world.lock().unwrap();
     let n = w.polls_until_running;
-    match id.parse::<u64>().ok().and_then(|id| w.servers.get_mut(&id)) {
+    let Some(id) = id.parse::<u64>().ok() else {
+        return not_found();
+    };
+    if let Some(action) = w.servers.get(&id).and_then(|s| s.deleting) {
+        w.look_at_action(action);
+    }
+    match w.servers.get_mut(&id) {
         Some(s) => {
             let active = look(s, n);
             Answer::json(200, json!({"droplet": droplet_json(s, active)}))
@@ -211,12 +224,40 @@ fn get(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     }
 }
 
+/// `DELETE /droplets/{id}`: 204 at once; the droplet goes when its `destroy` action succeeds.
 fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     let mut w = world.lock().unwrap();
-    match id.parse::<u64>().ok().and_then(|id| w.servers.remove(&id)) {
-        Some(_) => Answer::empty(204),
-        None => not_found(),
+    let Some(s) = id.parse::<u64>().ok().and_then(|id| w.servers.get(&id)) else {
+        return not_found();
+    };
+    if s.deleting.is_none() {
+        let droplet = s.id;
+        let action = w.start_action("destroy", droplet, false);
+        if let Some(s) = w.servers.get_mut(&droplet) {
+            s.deleting = Some(action);
+        }
     }
+    Answer::empty(204)
+}
+
+/// The action as the API documents it: `in-progress` → `completed` | `errored`.
+fn action_json(a: &FakeAction, region: &Value) -> Value {
+    let (status, completed_at) = match a.state {
+        ActionState::Running => ("in-progress", Value::Null),
+        ActionState::Succeeded => ("completed", "2026-05-01T11:00:05Z".into()),
+        ActionState::Failed => ("errored", "2026-05-01T11:00:05Z".into()),
+    };
+    json!({
+        "id": a.id,
+        "status": status,
+        "type": a.command,
+        "started_at": "2026-05-01T11:00:00Z",
+        "completed_at": completed_at,
+        "resource_id": a.server,
+        "resource_type": "droplet",
+        "region": {"slug": region},
+        "region_slug": region,
+    })
 }
 
 /// `POST /droplets/{id}/actions` with `{"type": "power_on"}`; other types are not faked (422).
@@ -239,20 +280,26 @@ fn action(world: &Arc<Mutex<World>>, id: &str, req: &Request) -> Answer {
         s.power_ons += 1;
         s.polls = 0;
     }
+    let (droplet, region) = (s.id, s.request["region"].clone());
+    let action = w.start_action("power_on", droplet, !was_off);
     Answer::json(
         201,
-        json!({"action": {
-            "id": s.id + 92_000 + u64::from(s.power_ons),
-            "status": if was_off { "in-progress" } else { "completed" },
-            "type": "power_on",
-            "started_at": "2026-05-01T11:00:00Z",
-            "completed_at": if was_off { Value::Null } else { "2026-05-01T11:00:00Z".into() },
-            "resource_id": s.id,
-            "resource_type": "droplet",
-            "region": {"slug": s.request["region"]},
-            "region_slug": s.request["region"],
-        }}),
+        json!({"action": action_json(&w.actions[&action], &region)}),
     )
+}
+
+/// `GET /actions/{id}`: the action, one look further on.
+fn get_action(world: &Arc<Mutex<World>>, id: &str) -> Answer {
+    let mut w = world.lock().unwrap();
+    let Some(a) = id.parse::<u64>().ok().and_then(|id| w.look_at_action(id)) else {
+        return not_found();
+    };
+    let region = w
+        .servers
+        .get(&a.server)
+        .map(|s| s.request["region"].clone())
+        .unwrap_or(Value::Null);
+    Answer::json(200, json!({"action": action_json(&a, &region)}))
 }
 
 fn key_json(k: &FakeKey) -> Value {

@@ -1,9 +1,10 @@
 //! The fake's Hetzner Cloud endpoints: `/v1/servers`, `/v1/servers/{id}`,
-//! `/v1/servers/{id}/actions/poweron`, `/v1/ssh_keys`.
+//! `/v1/servers/{id}/actions/poweron`, `/v1/actions/{id}`, `/v1/ssh_keys`.
 //!
 //! Status codes as documented: `invalid_input` 400 with `details.fields`, `uniqueness_error` 409,
 //! `not_found` 404; a create answers 201 `{server, action, next_actions, root_password}`, a power
-//! on 201 `{action}` (command `start_server`), after which the server is `starting`.
+//! on 201 `{action}` (command `start_server`), after which the server is `starting`; a delete
+//! 200 `{action}` (command `delete_server`), the server `deleting` until the action succeeds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use super::{
-    Answer, Api, FakeKey, FakeServer, Request, Stall, World, look, paginate, stall_forever,
+    ActionState, Answer, Api, FakeAction, FakeKey, FakeServer, Request, Stall, World, look,
+    paginate, stall_forever,
 };
 
 const SERVER_TYPES: &[&str] = &["cx22", "cx32", "cpx11", "cax11"];
@@ -40,6 +42,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
         ("GET", ["servers", id]) => get(world, id),
         ("DELETE", ["servers", id]) => delete(world, id),
         ("POST", ["servers", id, "actions", "poweron"]) => power_on(world, id),
+        ("GET", ["actions", id]) => get_action(world, id),
         ("GET", ["ssh_keys"]) => list_keys(world, &req),
         ("POST", ["ssh_keys"]) => create_key(world, &req),
         _ => error(404, "not_found", "not found"),
@@ -50,7 +53,9 @@ fn server_json(s: &FakeServer, running: bool) -> Value {
     json!({
         "id": s.id,
         "name": s.name,
-        "status": if s.off {
+        "status": if s.deleting.is_some() {
+            "deleting"
+        } else if s.off {
             "off"
         } else if running {
             "running"
@@ -177,6 +182,7 @@ async fn create(world: &Arc<Mutex<World>>, req: &Request) -> Answer {
             off: false,
             power_ons: 0,
             public_ip: w.public_ip.clone(),
+            deleting: None,
         };
         w.servers.insert(server.id, server.clone());
         server
@@ -212,17 +218,69 @@ fn get(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     }
 }
 
+/// The action as the API documents it: `running` → `success` | `error` (with `{code, message}`).
+fn action_json(a: &FakeAction) -> Value {
+    let (status, progress, finished) = match a.state {
+        ActionState::Running => ("running", 0, Value::Null),
+        ActionState::Succeeded => ("success", 100, "2026-05-01T11:00:05+00:00".into()),
+        ActionState::Failed => ("error", 100, "2026-05-01T11:00:05+00:00".into()),
+    };
+    let error = match (&a.fails, a.state) {
+        (Some(message), ActionState::Failed) => {
+            json!({"code": "action_failed", "message": message})
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "id": a.id,
+        "command": a.command,
+        "status": status,
+        "progress": progress,
+        "started": "2026-05-01T11:00:00+00:00",
+        "finished": finished,
+        "resources": [{"id": a.server, "type": "server"}],
+        "error": error,
+    })
+}
+
+/// `DELETE /servers/{id}`: starts a `delete_server` action (or answers the one under way); the
+/// server stays, `deleting`, until it succeeds.
 fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     let mut w = world.lock().unwrap();
-    match id.parse::<u64>().ok().and_then(|id| w.servers.remove(&id)) {
-        Some(s) => Answer::json(
-            200,
-            json!({"action": {"id": s.id + 91_000, "command": "delete_server", "status": "running", "progress": 0, "resources": [{"id": s.id, "type": "server"}], "error": null}}),
-        ),
-        None => error(
+    let Some(server) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| w.servers.contains_key(id))
+    else {
+        return error(
             404,
             "not_found",
             &format!("server with ID '{id}' not found"),
+        );
+    };
+    let pending = w.servers.get(&server).and_then(|s| s.deleting);
+    let action = match pending {
+        Some(action) => action,
+        None => {
+            let action = w.start_action("delete_server", server, false);
+            if let Some(s) = w.servers.get_mut(&server) {
+                s.deleting = Some(action);
+            }
+            action
+        }
+    };
+    Answer::json(200, json!({"action": action_json(&w.actions[&action])}))
+}
+
+/// `GET /actions/{id}`: the action, one look further on.
+fn get_action(world: &Arc<Mutex<World>>, id: &str) -> Answer {
+    let mut w = world.lock().unwrap();
+    match id.parse::<u64>().ok().and_then(|id| w.look_at_action(id)) {
+        Some(a) => Answer::json(200, json!({"action": action_json(&a)})),
+        None => error(
+            404,
+            "not_found",
+            &format!("action with ID '{id}' not found"),
         ),
     }
 }
@@ -244,19 +302,9 @@ fn power_on(world: &Arc<Mutex<World>>, id: &str) -> Answer {
         s.power_ons += 1;
         s.polls = 0;
     }
-    Answer::json(
-        201,
-        json!({"action": {
-            "id": s.id + 92_000 + u64::from(s.power_ons),
-            "command": "start_server",
-            "status": if was_off { "running" } else { "success" },
-            "progress": if was_off { 0 } else { 100 },
-            "started": "2026-05-01T11:00:00+00:00",
-            "finished": if was_off { Value::Null } else { "2026-05-01T11:00:00+00:00".into() },
-            "resources": [{"id": s.id, "type": "server"}],
-            "error": null
-        }}),
-    )
+    let server = s.id;
+    let action = w.start_action("start_server", server, !was_off);
+    Answer::json(201, json!({"action": action_json(&w.actions[&action])}))
 }
 
 fn key_json(k: &FakeKey) -> Value {

@@ -6,6 +6,13 @@
 //! server off ([`Fake::power_off`]); the power-on actions bring it back to running after the same
 //! number of polls.
 //!
+//! Deletes and power-ons are asynchronous, as at the real APIs: they start an action
+//! ([`FakeAction`]) that is `running` until it was looked at [`World::action_polls`] times
+//! (`GET /actions/{id}`; for a DigitalOcean droplet delete, which has no action to follow, the
+//! droplet's own `GET`), then succeeds or, when a test asked for it ([`Fake::fail_next_action`]),
+//! fails. Until a delete succeeds the server exists (Hetzner status `deleting`); a failed delete
+//! leaves it as it was, a failed power-on leaves it off.
+//!
 //! Every server reports the public IPv4 127.0.0.1, so `wait_ready` probes a local listener.
 
 #![allow(dead_code)] // each test file uses a different part of the fake
@@ -103,6 +110,35 @@ pub struct FakeServer {
     pub power_ons: u32,
     /// Its public IPv4 address ([`World::public_ip`] when it was created).
     pub public_ip: String,
+    /// The delete action under way, if any: the server exists until it succeeds.
+    pub deleting: Option<u64>,
+}
+
+/// Where an action of the fake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionState {
+    /// Not finished: Hetzner `running`, DigitalOcean `in-progress`.
+    Running,
+    /// Hetzner `success`, DigitalOcean `completed`.
+    Succeeded,
+    /// Hetzner `error`, DigitalOcean `errored`.
+    Failed,
+}
+
+/// An asynchronous action on a server.
+#[derive(Debug, Clone)]
+pub struct FakeAction {
+    pub id: u64,
+    /// Hetzner `command` (`delete_server`, `start_server`), DigitalOcean `type` (`destroy`,
+    /// `power_on`).
+    pub command: String,
+    /// The server (droplet) it acts on.
+    pub server: u64,
+    /// Looks at it so far.
+    pub polls: u32,
+    /// The error it ends with, when a test asked for one ([`Fake::fail_next_action`]).
+    pub fails: Option<String>,
+    pub state: ActionState,
 }
 
 /// A registered SSH key.
@@ -156,6 +192,94 @@ pub struct World {
     /// The public IPv4 address new servers get: 127.0.0.1 by default; a test that runs dm's
     /// tasks on the "cloud" server sets a local test machine's address.
     pub public_ip: String,
+    /// Every action started, by id.
+    pub actions: BTreeMap<u64, FakeAction>,
+    /// Looks at an action before it finishes (0: finished when started).
+    pub action_polls: u32,
+    /// (command, error message): the next action of that command fails with that message.
+    pub failing_actions: Vec<(String, String)>,
+}
+
+impl World {
+    /// Starts an action of `command` on `server`: finished at once when `at_once` (a power-on
+    /// of a server that is on) or when [`World::action_polls`] is 0, else `running`; it fails
+    /// when a test asked for the next `command` to fail. Returns its id.
+    pub fn start_action(&mut self, command: &str, server: u64, at_once: bool) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        let fails = if at_once {
+            None
+        } else {
+            self.failing_actions
+                .iter()
+                .position(|(c, _)| c == command)
+                .map(|i| self.failing_actions.remove(i).1)
+        };
+        self.actions.insert(
+            id,
+            FakeAction {
+                id,
+                command: command.to_string(),
+                server,
+                polls: 0,
+                fails,
+                state: ActionState::Running,
+            },
+        );
+        if at_once || self.action_polls == 0 {
+            self.finish_action(id);
+        }
+        id
+    }
+
+    /// One look at action `id` (counted), finishing it once it was looked at
+    /// [`World::action_polls`] times. The action as it is now; `None` for an unknown id.
+    pub fn look_at_action(&mut self, id: u64) -> Option<FakeAction> {
+        let needed = self.action_polls;
+        let action = self.actions.get_mut(&id)?;
+        if action.state == ActionState::Running {
+            action.polls += 1;
+            if action.polls >= needed {
+                self.finish_action(id);
+            }
+        }
+        self.actions.get(&id).cloned()
+    }
+
+    /// Ends a running action and does what it does to its server: a delete that succeeds
+    /// removes it, one that fails leaves it as it was; a power-on that fails leaves it off.
+    fn finish_action(&mut self, id: u64) {
+        let Some(action) = self.actions.get_mut(&id) else {
+            return;
+        };
+        if action.state != ActionState::Running {
+            return;
+        }
+        let failed = action.fails.is_some();
+        action.state = if failed {
+            ActionState::Failed
+        } else {
+            ActionState::Succeeded
+        };
+        let (command, server) = (action.command.clone(), action.server);
+        let deletes = matches!(command.as_str(), "delete_server" | "destroy");
+        match (deletes, failed) {
+            (true, false) => {
+                self.servers.remove(&server);
+            }
+            (true, true) => {
+                if let Some(s) = self.servers.get_mut(&server) {
+                    s.deleting = None;
+                }
+            }
+            (false, true) => {
+                if let Some(s) = self.servers.get_mut(&server) {
+                    s.off = true;
+                }
+            }
+            (false, false) => {}
+        }
+    }
 }
 
 /// A running fake API.
@@ -185,6 +309,9 @@ impl Fake {
             arrivals: Vec::new(),
             budget: None,
             public_ip: "127.0.0.1".to_string(),
+            actions: BTreeMap::new(),
+            action_polls: 1,
+            failing_actions: Vec::new(),
         }));
         let app = axum::Router::new()
             .fallback(handle)
@@ -244,6 +371,14 @@ impl Fake {
         let mut w = self.world();
         let server = w.servers.get_mut(&id).expect("a server of the fake");
         server.off = true;
+    }
+
+    /// Makes the next action of `command` (Hetzner `delete_server`/`start_server`,
+    /// DigitalOcean `destroy`/`power_on`) fail with `message` once it finishes.
+    pub fn fail_next_action(&self, command: &str, message: &str) {
+        self.world()
+            .failing_actions
+            .push((command.to_string(), message.to_string()));
     }
 
     /// The statuses answered to requests with this method and path prefix, in order.
@@ -589,6 +724,10 @@ impl Fake {
             max_rate_limit_wait: std::time::Duration::from_secs(5),
         };
         cfg.timeout = std::time::Duration::from_secs(10);
+        cfg.action_wait = dm_providers::ActionWait {
+            timeout: std::time::Duration::from_secs(5),
+            poll_interval: std::time::Duration::from_millis(10),
+        };
         cfg
     }
 }
