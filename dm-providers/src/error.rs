@@ -326,6 +326,40 @@ impl Error {
         matches!(self, Error::NotFound { .. })
     }
 
+    /// The same error with the server called by `name` as well as by its provider id, where
+    /// the provider only knew the id (a failed or unfinished action).
+    pub(crate) fn naming_server(self, name: &str) -> Error {
+        match self {
+            Error::ActionFailed {
+                provider,
+                server,
+                action,
+                id,
+                message,
+            } => Error::ActionFailed {
+                provider,
+                server: format!("`{name}` (id {server})"),
+                action,
+                id,
+                message,
+            },
+            Error::ActionTimeout {
+                provider,
+                server,
+                action,
+                waited,
+                last,
+            } => Error::ActionTimeout {
+                provider,
+                server: format!("`{name}` (id {server})"),
+                action,
+                waited,
+                last,
+            },
+            other => other,
+        }
+    }
+
     /// Whether repeating the same request later might succeed: transport failures, rate limits
     /// and server errors; not rejections.
     pub fn is_transient(&self) -> bool {

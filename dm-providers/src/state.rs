@@ -353,7 +353,10 @@ impl State {
             }
         })?;
         let outcome = match id {
-            Some(id) => provider.destroy(&id).await?,
+            Some(id) => provider
+                .destroy(&id)
+                .await
+                .map_err(|e| e.naming_server(&record.name))?,
             None => Destroyed::AlreadyGone,
         };
         self.modify(|m| {
@@ -402,7 +405,10 @@ impl State {
                 }
                 (ServerStatus::Deleting, Some(server)) => {
                     tracing::info!(server = %record.name, id = %server.id, "finishing an interrupted destroy");
-                    provider.destroy(&server.id).await?;
+                    provider
+                        .destroy(&server.id)
+                        .await
+                        .map_err(|e| e.naming_server(&record.name))?;
                     self.forget(&record.name, record.environment.as_deref())?;
                     done.destroyed.push(record.name.clone());
                 }

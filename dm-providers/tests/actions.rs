@@ -87,7 +87,12 @@ async fn hetzner_destroy_whose_delete_action_fails_is_an_error_and_the_server_st
         .expect_err("a failed delete action is an error");
     assert!(matches!(err, Error::ActionFailed { .. }), "{err:?}");
     let message = err.to_string();
-    for part in [id.as_str(), "delete_server", "while it is locked"] {
+    for part in [
+        "`appnode2`",
+        id.as_str(),
+        "delete_server",
+        "while it is locked",
+    ] {
         assert!(message.contains(part), "`{part}` missing from: {message}");
     }
 
@@ -198,7 +203,7 @@ async fn digitalocean_destroy_returns_only_once_the_droplet_is_gone() {
 #[tokio::test]
 async fn digitalocean_destroy_whose_droplet_stays_is_an_error_and_the_record_stays() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, _, state, id) = booted(Api::DigitalOcean, &dir, digitalocean).await;
+    let (fake, patient, state, id) = booted(Api::DigitalOcean, &dir, digitalocean).await;
     let dio = impatient(&fake, Api::DigitalOcean);
     fake.fail_next_action("destroy", "the droplet could not be destroyed");
 
@@ -209,11 +214,18 @@ async fn digitalocean_destroy_whose_droplet_stays_is_an_error_and_the_record_sta
     assert!(matches!(err, Error::ActionTimeout { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.contains(&id) && message.contains("destroy"),
+        message.contains("`appnode2`") && message.contains(&id) && message.contains("destroy"),
         "{message}"
     );
     assert!(fake.world().servers.contains_key(&id.parse().unwrap()));
-    assert!(on_disk(&state).is_some(), "the record is kept");
+    let kept = on_disk(&state).expect("the record is kept");
+    assert_eq!(kept.status, ServerStatus::Deleting, "an unfinished destroy");
+
+    // The next run's reconcile finishes the destroy.
+    let done = state.reconcile(&[patient.as_ref()]).await.unwrap();
+    assert_eq!(done.destroyed, ["appnode2"]);
+    assert!(fake.world().servers.is_empty());
+    assert!(on_disk(&state).is_none());
 }
 
 #[tokio::test]
