@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::act_once::{look_then_act, power_on};
-use crate::action::{self, ActionAnswer};
+use crate::action::{self, Action, ActionAnswer};
 use crate::error::{Error, Result};
 use crate::http::{ApiClient, ApiConfig, Dialect};
 use crate::provider::{
@@ -170,6 +170,20 @@ impl Hetzner {
         .await
     }
 
+    /// The running action of `command` on server `id`, if there is one
+    /// (`GET /servers/{id}/actions?status=running`).
+    async fn running_action(&self, id: u64, command: &str) -> Result<Option<Action>> {
+        let running: Vec<Action> = self
+            .api
+            .get_all(
+                &format!("/servers/{id}/actions"),
+                "actions",
+                &[("status", "running".to_string())],
+            )
+            .await?;
+        Ok(running.into_iter().find(|a| a.command == command))
+    }
+
     fn convert(&self, s: HServer) -> Result<Server> {
         let bad_ip = |ip: &str| Error::Decode {
             provider: self.api.provider(),
@@ -230,18 +244,26 @@ impl Provider for Hetzner {
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Destroyed>> {
         Box::pin(async move {
             let id = numeric_id(id)?;
-            let answer = match self
+            let action = match self
                 .api
                 .delete_answer::<ActionAnswer>(&format!("/servers/{id}"))
                 .await
             {
-                Ok(answer) => answer,
+                Ok(answer) => answer.action,
                 Err(e) if e.is_not_found() => return Ok(Destroyed::AlreadyGone),
+                // `locked`: an action runs on the server. When it is the delete of an earlier
+                // destroy (one that timed out, or was interrupted), follow that one.
+                Err(e @ Error::Rejected { status: 423, .. }) => {
+                    match self.running_action(id, "delete_server").await? {
+                        Some(action) => action,
+                        None => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             };
             // The DELETE only starts the deletion: the server exists (and is billed) until its
             // `delete_server` action succeeds, and stays if the action fails.
-            action::follow(&self.api, &id.to_string(), answer.action).await?;
+            action::follow(&self.api, &id.to_string(), action).await?;
             Ok(Destroyed::Deleted)
         })
     }

@@ -162,6 +162,57 @@ async fn hetzner_server_is_deleting_while_its_delete_action_runs() {
 }
 
 #[tokio::test]
+async fn hetzner_destroy_again_follows_the_delete_still_running_from_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, hz, state, id) = booted(Api::Hetzner, &dir, hetzner).await;
+    // The first destroy gives up while the delete action still runs.
+    fake.world().action_polls = 1_000_000;
+    let impatient = impatient(&fake, Api::Hetzner);
+    let err = state
+        .destroy(impatient.as_ref(), "appnode2", None)
+        .await
+        .expect_err("the delete did not finish in time");
+    assert!(matches!(err, Error::ActionTimeout { .. }), "{err:?}");
+    assert_eq!(
+        on_disk(&state).expect("the record is kept").status,
+        ServerStatus::Deleting
+    );
+
+    // The API refuses a second DELETE (`locked`); the next destroy follows the running one.
+    fake.world().action_polls = 3;
+    let outcome = state.destroy(hz.as_ref(), "appnode2", None).await.unwrap();
+    assert_eq!(outcome, Destroyed::Deleted);
+    assert_eq!(
+        fake.statuses("DELETE", &format!("/v1/servers/{id}")),
+        [200, 423]
+    );
+    assert_eq!(fake.world().actions.len(), 1, "one delete action only");
+    assert!(fake.world().servers.is_empty());
+    assert!(on_disk(&state).is_none());
+}
+
+#[tokio::test]
+async fn hetzner_destroy_of_a_server_locked_by_another_action_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, hz, state, id) = booted(Api::Hetzner, &dir, hetzner).await;
+    fake.fail_next(
+        Method::DELETE,
+        "/servers/",
+        Fault::Answer(
+            423,
+            serde_json::json!({"error": {"code": "locked", "message": "server is locked, because there is already an action running", "details": {}}}),
+        ),
+    );
+    let err = state
+        .destroy(hz.as_ref(), "appnode2", None)
+        .await
+        .expect_err("a locked server is not destroyed");
+    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(fake.world().servers.contains_key(&id.parse().unwrap()));
+    assert!(on_disk(&state).is_some(), "the record is kept");
+}
+
+#[tokio::test]
 async fn hetzner_destroy_follows_the_action_through_a_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let (fake, hz, state, _id) = booted(Api::Hetzner, &dir, hetzner).await;

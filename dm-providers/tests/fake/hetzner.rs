@@ -43,6 +43,7 @@ pub async fn route(world: &Arc<Mutex<World>>, req: Request) -> Answer {
         ("DELETE", ["servers", id]) => delete(world, id),
         ("POST", ["servers", id, "actions", "poweron"]) => power_on(world, id),
         ("GET", ["actions", id]) => get_action(world, id),
+        ("GET", ["servers", id, "actions"]) => server_actions(world, id, &req),
         ("GET", ["ssh_keys"]) => list_keys(world, &req),
         ("POST", ["ssh_keys"]) => create_key(world, &req),
         _ => error(404, "not_found", "not found"),
@@ -243,8 +244,8 @@ fn action_json(a: &FakeAction) -> Value {
     })
 }
 
-/// `DELETE /servers/{id}`: starts a `delete_server` action (or answers the one under way); the
-/// server stays, `deleting`, until it succeeds.
+/// `DELETE /servers/{id}`: starts a `delete_server` action; the server stays, `deleting`, until it
+/// succeeds. While it runs the server is `locked` (423), as for any running action.
 fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
     let mut w = world.lock().unwrap();
     let Some(server) = id
@@ -258,18 +259,47 @@ fn delete(world: &Arc<Mutex<World>>, id: &str) -> Answer {
             &format!("server with ID '{id}' not found"),
         );
     };
-    let pending = w.servers.get(&server).and_then(|s| s.deleting);
-    let action = match pending {
-        Some(action) => action,
-        None => {
-            let action = w.start_action("delete_server", server, false);
-            if let Some(s) = w.servers.get_mut(&server) {
-                s.deleting = Some(action);
-            }
-            action
-        }
-    };
+    if w.servers.get(&server).is_some_and(|s| s.deleting.is_some()) {
+        return error(
+            423,
+            "locked",
+            "server is locked, because there is already an action running",
+        );
+    }
+    let action = w.start_action("delete_server", server, false);
+    if let Some(s) = w.servers.get_mut(&server) {
+        s.deleting = Some(action);
+    }
     Answer::json(200, json!({"action": action_json(&w.actions[&action])}))
+}
+
+/// `GET /servers/{id}/actions?status=...`: the server's actions as they are (not advanced).
+fn server_actions(world: &Arc<Mutex<World>>, id: &str, req: &Request) -> Answer {
+    let w = world.lock().unwrap();
+    let Some(server) = id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| w.servers.contains_key(id))
+    else {
+        return error(
+            404,
+            "not_found",
+            &format!("server with ID '{id}' not found"),
+        );
+    };
+    let wanted = req.query.get("status").cloned();
+    let all: Vec<Value> = w
+        .actions
+        .values()
+        .filter(|a| a.server == server)
+        .map(action_json)
+        .filter(|a| wanted.as_ref().is_none_or(|s| a["status"] == s.as_str()))
+        .collect();
+    let (items, page, per_page, last) = paginate(&all, &req.query, w.max_page_size);
+    Answer::json(
+        200,
+        json!({"actions": items, "meta": meta(page, per_page, last, all.len())}),
+    )
 }
 
 /// `GET /actions/{id}`: the action, one look further on.
