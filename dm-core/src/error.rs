@@ -216,6 +216,24 @@ pub enum Error {
         /// The line.
         line: usize,
     },
+    /// The server presented a host certificate that an authority trusted for it in known_hosts
+    /// does not vouch for (wrong signer, expired, another host's, not a host certificate), and
+    /// its key is not recorded on its own either. Always refused.
+    #[error(
+        "{host}: the host certificate {address} presented ({fingerprint}) is refused: {reason}.\n  \
+         Have the server's host key signed for {address} by an authority listed in its \
+         @cert-authority line (ssh-keygen -s CA -h -n {address} ...), or fix that line."
+    )]
+    HostCertificateRefused {
+        /// The host's name.
+        host: String,
+        /// The address connected to.
+        address: String,
+        /// SHA256 fingerprint of the key inside the certificate.
+        fingerprint: String,
+        /// Why the certificate does not pass.
+        reason: String,
+    },
     /// No key, agent identity or password was accepted.
     #[error("{host}: authentication as `{user}` failed (tried: {}); add the key to the server's authorized_keys or pass -i KEYFILE", if tried.is_empty() { "no keys found".to_string() } else { tried.join(", ") })]
     Auth {

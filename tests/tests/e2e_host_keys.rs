@@ -146,3 +146,102 @@ fn known_hosts_patterns_and_revoked_keys_are_honoured() {
     let there = machine.exec_ok("test -e /tmp/dm-mark-revoked && echo yes || echo no");
     assert_eq!(there.trim(), "no", "the task ran with a revoked key");
 }
+
+/// Signs `machine`'s ed25519 host key with the CA key `ca` (a file in `dir`) for `principal`,
+/// installs the certificate as the machine's `HostCertificate` and restarts sshd (Debian's unit
+/// is `Type=notify`: the restart returns once sshd listens again).
+fn install_host_certificate(
+    machine: &dm_core::testing::Machine,
+    dir: &std::path::Path,
+    ca: &std::path::Path,
+    principal: &str,
+) {
+    let public = dir.join("host_key.pub");
+    write(&public, &format!("{}\n", machine.host_public_key()));
+    let signed = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(ca)
+        .args(["-I", "dm-test-host", "-h", "-n", principal, "-V", "-1h:+1h"])
+        .arg(&public)
+        .output()
+        .expect("run ssh-keygen -s");
+    assert!(
+        signed.status.success(),
+        "ssh-keygen -s failed: {}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let cert = std::fs::read_to_string(dir.join("host_key-cert.pub")).expect("certificate");
+    machine.exec_ok(&format!(
+        "printf '%s\\n' '{}' > /etc/ssh/ssh_host_ed25519_key-cert.pub && \
+         echo 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub' \
+           > /etc/ssh/sshd_config.d/host-cert.conf && \
+         systemctl restart ssh",
+        cert.trim()
+    ));
+}
+
+#[test]
+fn a_host_certificate_from_a_trusted_authority_is_enough_and_a_wrong_one_is_refused() {
+    let fleet = fleet(&[("app1", &[])]);
+    let machine = fleet.machine("app1");
+    let dir = fleet.dir().join("host-ca");
+    std::fs::create_dir_all(&dir).expect("ca dir");
+    let ca = dir.join("ca");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "dm test CA", "-f"])
+        .arg(&ca)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(made.status.success(), "ssh-keygen: {made:?}");
+    let ca_public = std::fs::read_to_string(dir.join("ca.pub")).expect("ca.pub");
+    let address = machine.address().to_string();
+    let octets = machine.address().octets();
+
+    // Only the authority is listed: the host's own key is not in dm's known_hosts.
+    let kh = fleet.dir().join("ca_known_hosts");
+    let kh_arg = kh.to_str().expect("utf8").to_string();
+    let authority = format!(
+        "@cert-authority 10.231.{}.* {}\n",
+        octets[2],
+        ca_public.trim()
+    );
+    write(&kh, &authority);
+
+    install_host_certificate(machine, &dir, &ca, &address);
+    Dm::new(&fleet)
+        .args(["--known-hosts", &kh_arg, "-H", "app1", "mark", "certified"])
+        .run()
+        .assert_success();
+    let there = machine.exec_ok("test -e /tmp/dm-mark-certified && echo yes || echo no");
+    assert_eq!(there.trim(), "yes", "the task did not run");
+    let after = std::fs::read_to_string(&kh).expect("known_hosts");
+    assert_eq!(
+        after, authority,
+        "known_hosts changed: the host key was recorded"
+    );
+
+    // A certificate from the same authority, but for another host: refused, as untrusted.
+    install_host_certificate(machine, &dir, &ca, "other.example.com");
+    let run = Dm::new(&fleet)
+        .args([
+            "--known-hosts",
+            &kh_arg,
+            "-H",
+            "app1",
+            "mark",
+            "wrong-principal",
+        ])
+        .run();
+    run.assert_code(5);
+    run.assert_output_contains("untrusted");
+    run.assert_output_contains(&format!("app1: the host certificate {address} presented"));
+    run.assert_output_contains(&format!(
+        "{address} is not among its principals (other.example.com)"
+    ));
+    let there = machine.exec_ok("test -e /tmp/dm-mark-wrong-principal && echo yes || echo no");
+    assert_eq!(
+        there.trim(),
+        "no",
+        "the task ran with a certificate for another host"
+    );
+}

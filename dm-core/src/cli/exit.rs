@@ -27,7 +27,9 @@ pub const INTERRUPTED: u8 = 130;
 pub fn for_error(error: &Error) -> ExitCode {
     ExitCode::from(match error {
         Error::Interrupted => INTERRUPTED,
-        Error::HostKeyChanged { .. } | Error::HostKeyRevoked { .. } => HOST_KEY_CHANGED,
+        Error::HostKeyChanged { .. }
+        | Error::HostKeyRevoked { .. }
+        | Error::HostCertificateRefused { .. } => HOST_KEY_CHANGED,
         _ => match error.refusal() {
             Some(Refusal::Usage) => USAGE,
             _ => CONFIG,

@@ -90,9 +90,9 @@ pub(crate) fn finish(
 /// possible interception must not look like a network fault), anything else unreachable.
 fn connect_failure(error: &Error) -> Outcome {
     match error {
-        Error::HostKeyChanged { .. } | Error::HostKeyRevoked { .. } => {
-            Outcome::Untrusted(error.to_string())
-        }
+        Error::HostKeyChanged { .. }
+        | Error::HostKeyRevoked { .. }
+        | Error::HostCertificateRefused { .. } => Outcome::Untrusted(error.to_string()),
         _ => Outcome::Unreachable(error.to_string()),
     }
 }
@@ -110,7 +110,9 @@ pub(crate) fn classify(result: &anyhow::Result<()>) -> Outcome {
     if any(|c| {
         matches!(
             c,
-            Error::HostKeyChanged { .. } | Error::HostKeyRevoked { .. }
+            Error::HostKeyChanged { .. }
+                | Error::HostKeyRevoked { .. }
+                | Error::HostCertificateRefused { .. }
         )
     }) {
         Outcome::Untrusted(message)

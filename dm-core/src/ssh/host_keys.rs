@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use russh::client;
 use russh::keys::PublicKeyOrCertificate;
 use russh::keys::known_hosts::learn_known_hosts_path;
-use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
+use russh::keys::ssh_key::{Algorithm, Certificate, HashAlg, PublicKey};
 use russh::{Preferred, keys};
 
-use super::known_hosts::{self, Verdict};
+use super::known_hosts::{self, CertVerdict, Verdict};
 use super::options::{ConnectOptions, HostKeyPolicy};
 use crate::error::Error;
 use crate::host::Host;
@@ -68,15 +68,70 @@ impl Client {
         }
     }
 
-    fn check(&self, key: &PublicKey) -> Result<(), Error> {
+    fn read_known_hosts(&self) -> Result<Vec<known_hosts::Entry>, Error> {
+        known_hosts::read(&self.known_hosts.read).map_err(|(file, e)| Error::Connect {
+            host: self.host.clone(),
+            destination: format!("{}:{}", self.address, self.port),
+            message: format!("cannot read known_hosts file {}: {e}", file.display()),
+        })
+    }
+
+    /// A host certificate: trusted through an `@cert-authority` line for the host; otherwise,
+    /// like OpenSSH, the key inside is checked as a plain key (a host whose key is recorded keeps
+    /// working whatever certificate it has). A certificate that an authority trusted for the host
+    /// does not vouch for is refused unless that key is recorded on its own.
+    fn check_certificate(&self, cert: &Certificate) -> Result<(), Error> {
+        let key = PublicKey::new(cert.public_key().clone(), "");
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let entries =
-            known_hosts::read(&self.known_hosts.read).map_err(|(file, e)| Error::Connect {
+        let entries = self.read_known_hosts()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match known_hosts::certificate_verdict(&entries, &self.address, self.port, cert, now) {
+            CertVerdict::Trusted { file, line } => {
+                tracing::debug!(host = %self.host, %fingerprint, authority = %format!("{}:{line}", file.display()), "host certificate signed by a trusted authority");
+                Ok(())
+            }
+            CertVerdict::Revoked {
+                fingerprint,
+                file,
+                line,
+            } => Err(Error::HostKeyRevoked {
                 host: self.host.clone(),
-                destination: format!("{}:{}", self.address, self.port),
-                message: format!("cannot read known_hosts file {}: {e}", file.display()),
-            })?;
-        match known_hosts::verdict(&entries, &self.address, self.port, key) {
+                address: self.address.clone(),
+                fingerprint,
+                known_hosts: file,
+                line,
+            }),
+            CertVerdict::NoAuthority => self.check_key(&entries, &key),
+            CertVerdict::Invalid(reason) => {
+                match known_hosts::verdict(&entries, &self.address, self.port, &key) {
+                    Verdict::Known => {
+                        tracing::debug!(host = %self.host, %fingerprint, %reason, "host certificate refused, but its key is recorded");
+                        Ok(())
+                    }
+                    // Revoked keys were refused above, with the certificate's verdict.
+                    Verdict::Revoked { .. } | Verdict::Changed { .. } | Verdict::Unknown => {
+                        Err(Error::HostCertificateRefused {
+                            host: self.host.clone(),
+                            address: self.address.clone(),
+                            fingerprint,
+                            reason,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    fn check(&self, key: &PublicKey) -> Result<(), Error> {
+        let entries = self.read_known_hosts()?;
+        self.check_key(&entries, key)
+    }
+
+    fn check_key(&self, entries: &[known_hosts::Entry], key: &PublicKey) -> Result<(), Error> {
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        match known_hosts::verdict(entries, &self.address, self.port, key) {
             Verdict::Known => {
                 tracing::debug!(host = %self.host, %fingerprint, "host key matches known_hosts");
                 Ok(())
@@ -144,9 +199,12 @@ impl client::Handler for Client {
         &mut self,
         server_public_key: &PublicKeyOrCertificate,
     ) -> Result<bool, HandlerError> {
-        self.check(&server_public_key.public_key())
-            .map(|()| true)
-            .map_err(|e| HandlerError::Dm(Box::new(e)))
+        match server_public_key {
+            PublicKeyOrCertificate::Certificate(cert) => self.check_certificate(cert),
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.check(key),
+        }
+        .map(|()| true)
+        .map_err(|e| HandlerError::Dm(Box::new(e)))
     }
 
     async fn disconnected(
@@ -225,13 +283,26 @@ impl KnownHostsFiles {
     }
 }
 
-/// Host-key algorithms to negotiate, those already recorded for this host first.
+/// Host-key algorithms to negotiate, those already recorded for this host first; host
+/// certificates too when a `@cert-authority` line is about this host.
 ///
 /// A server with several host keys (ed25519, ecdsa, rsa) offers all of them; if we negotiated one
 /// that is not the recorded one, the check would say "unknown" for a host the user knows.
+/// Certificates are asked for only where an authority is trusted: a host known by a plain key
+/// that also has a certificate (maybe for another of its keys) is reached as before.
 pub(crate) fn preferred_for(address: &str, port: u16, known_hosts: &KnownHostsFiles) -> Preferred {
-    let defaults = Preferred::default();
+    let mut defaults = Preferred::default();
     let entries = known_hosts::read(&known_hosts.read).unwrap_or_default();
+    if known_hosts::has_authority_for(&entries, address, port) {
+        defaults.host_key_certificates = Cow::Owned(
+            defaults
+                .key
+                .iter()
+                .filter(|a| !matches!(a, Algorithm::Other(_)))
+                .cloned()
+                .collect(),
+        );
+    }
     let recorded = known_hosts::recorded_for(&entries, address, port);
     if recorded.is_empty() {
         return defaults;

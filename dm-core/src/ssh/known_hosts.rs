@@ -1,15 +1,18 @@
 //! Reading known_hosts files the way OpenSSH does: host patterns with `*`, `?` and `!`, hashed
-//! names, `[host]:port`, and the `@revoked` marker; lines that cannot be read are skipped, like
-//! sshd does, instead of making the whole file unusable.
+//! names, `[host]:port`, and the `@revoked` and `@cert-authority` markers; lines that cannot be
+//! read are skipped, like sshd does, instead of making the whole file unusable.
 //!
-//! `@cert-authority` lines are read but not used: dm does not negotiate host certificates yet,
-//! so a host known only through a certificate authority is unknown (refused in strict mode).
+//! A host that presents a certificate is trusted when a `@cert-authority` line for its name
+//! names the key that signed it and the certificate is a valid host certificate for that name
+//! (see [`certificate_verdict`]).
 
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use russh::keys::ssh_key::PublicKey;
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::ssh_key::{Certificate, HashAlg, PublicKey};
 use sha1::Sha1;
 
 /// What the known_hosts files say about the key a host offered.
@@ -33,6 +36,31 @@ pub(crate) enum Verdict {
     },
     /// No line is about this host.
     Unknown,
+}
+
+/// What the known_hosts files say about a host certificate a host presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CertVerdict {
+    /// Signed by an authority trusted for this host, valid now, a host certificate for its name.
+    Trusted {
+        /// The file with the `@cert-authority` line.
+        file: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// The authority's key or the host's key is marked `@revoked`.
+    Revoked {
+        /// The fingerprint of the revoked key.
+        fingerprint: String,
+        /// The file with the `@revoked` line.
+        file: PathBuf,
+        /// Its 1-based line.
+        line: usize,
+    },
+    /// Authorities are trusted for this host, but this certificate does not pass: why, in words.
+    Invalid(String),
+    /// No `@cert-authority` line is about this host: the key inside is checked as a plain key.
+    NoAuthority,
 }
 
 /// One usable line of a known_hosts file.
@@ -175,6 +203,104 @@ pub(crate) fn verdict(entries: &[Entry], address: &str, port: u16, key: &PublicK
     }
 }
 
+/// What `entries` say about the certificate `cert` presented by `address:port` at `now` (Unix
+/// seconds), as OpenSSH checks it: neither the signing authority's key nor the host key is
+/// revoked, an authority line for the host names the signing key, the signature verifies, `now`
+/// is within the validity window, it is a host certificate, `address` is among its principals
+/// (an empty list is refused: dm wants the authority to say which host it vouches for) and it
+/// has no critical options (none are defined for host certificates).
+pub(crate) fn certificate_verdict(
+    entries: &[Entry],
+    address: &str,
+    port: u16,
+    cert: &Certificate,
+    now: u64,
+) -> CertVerdict {
+    let authority = cert.signature_key();
+    let host_key = cert.public_key();
+    if let Some(revoked) = entries.iter().find(|e| {
+        e.marker == Some(Marker::Revoked)
+            && (e.key.key_data() == authority || e.key.key_data() == host_key)
+    }) {
+        return CertVerdict::Revoked {
+            fingerprint: fingerprint(revoked.key.key_data()),
+            file: revoked.file.clone(),
+            line: revoked.line,
+        };
+    }
+    let authorities: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.marker == Some(Marker::CertAuthority) && e.is_for(address, port))
+        .collect();
+    if authorities.is_empty() {
+        return CertVerdict::NoAuthority;
+    }
+    let signer = fingerprint(authority);
+    let Some(trusted) = authorities.iter().find(|e| e.key.key_data() == authority) else {
+        return CertVerdict::Invalid(format!(
+            "it is signed by {signer}, which no @cert-authority line for {} names",
+            lookup_name(address, port)
+        ));
+    };
+    let place = format!("{}:{}", trusted.file.display(), trusted.line);
+    if cert.cert_type() != CertType::Host {
+        return CertVerdict::Invalid("it is a user certificate, not a host certificate".into());
+    }
+    if now < cert.valid_after() {
+        return CertVerdict::Invalid(format!(
+            "it is not valid before {} (Unix time; now {now})",
+            cert.valid_after()
+        ));
+    }
+    if now >= cert.valid_before() {
+        return CertVerdict::Invalid(format!(
+            "it expired at {} (Unix time; now {now})",
+            cert.valid_before()
+        ));
+    }
+    if cert
+        .validate_at(now, [&authority.fingerprint(HashAlg::Sha256)])
+        .is_err()
+    {
+        return CertVerdict::Invalid(format!(
+            "its signature does not verify with the authority key {signer} ({place})"
+        ));
+    }
+    if !cert.valid_principals().iter().any(|p| p == address) {
+        return CertVerdict::Invalid(format!(
+            "{address} is not among its principals ({})",
+            if cert.valid_principals().is_empty() {
+                "none listed".to_string()
+            } else {
+                cert.valid_principals().join(", ")
+            }
+        ));
+    }
+    if !cert.critical_options().is_empty() {
+        let names: Vec<&str> = cert.critical_options().keys().map(String::as_str).collect();
+        return CertVerdict::Invalid(format!(
+            "it has critical options dm does not know ({})",
+            names.join(", ")
+        ));
+    }
+    CertVerdict::Trusted {
+        file: trusted.file.clone(),
+        line: trusted.line,
+    }
+}
+
+/// Whether some `@cert-authority` line is about `address:port`: then certificates are asked for.
+pub(crate) fn has_authority_for(entries: &[Entry], address: &str, port: u16) -> bool {
+    entries
+        .iter()
+        .any(|e| e.marker == Some(Marker::CertAuthority) && e.is_for(address, port))
+}
+
+/// The `SHA256:...` fingerprint of a key, as ssh prints it.
+fn fingerprint(key: &KeyData) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
 /// One pattern against a host name: `*` and `?` wildcards, or a hashed name (`|1|salt|hash`).
 fn pattern_matches(pattern: &str, name: &str) -> bool {
     if let Some(hashed) = pattern.strip_prefix("|1|") {
@@ -307,6 +433,174 @@ mod tests {
                 line: 1
             }
         );
+    }
+
+    use russh::keys::ssh_key::PrivateKey;
+    use russh::keys::ssh_key::certificate::Builder;
+    use russh::keys::ssh_key::private::Ed25519Keypair;
+
+    /// An ed25519 private key from a fixed seed.
+    fn private(seed: u8) -> PrivateKey {
+        PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]))
+    }
+
+    /// The public key of `private(seed)`, as a known_hosts line writes it.
+    fn public_text(seed: u8) -> String {
+        private(seed)
+            .public_key()
+            .to_openssh()
+            .expect("openssh text")
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// A certificate of host key `host` signed by `ca`, valid an hour around NOW unless
+    /// `window` says otherwise.
+    fn cert(
+        ca: u8,
+        host: u8,
+        cert_type: CertType,
+        principals: &[&str],
+        window: (u64, u64),
+    ) -> Certificate {
+        let mut builder = Builder::new(
+            [7u8; 16],
+            private(host).public_key().key_data().clone(),
+            window.0,
+            window.1,
+        )
+        .expect("builder");
+        builder.cert_type(cert_type).expect("type");
+        builder.key_id("test").expect("key id");
+        for p in principals {
+            builder.valid_principal(*p).expect("principal");
+        }
+        if principals.is_empty() {
+            builder.all_principals_valid().expect("all principals");
+        }
+        builder.sign(&private(ca)).expect("signed")
+    }
+
+    const HOUR: (u64, u64) = (NOW - 3600, NOW + 3600);
+
+    #[test]
+    fn a_host_certificate_from_an_authority_for_the_host_is_trusted() {
+        let e = entries(&format!(
+            "# the fleet's CA\n@cert-authority *.example.com,10.0.0.* {}\n",
+            public_text(1)
+        ));
+        let c = cert(1, 2, CertType::Host, &["web.example.com", "10.0.0.5"], HOUR);
+        let trusted = CertVerdict::Trusted {
+            file: PathBuf::from("kh"),
+            line: 2,
+        };
+        assert_eq!(
+            certificate_verdict(&e, "web.example.com", 22, &c, NOW),
+            trusted
+        );
+        assert_eq!(certificate_verdict(&e, "10.0.0.5", 22, &c, NOW), trusted);
+        // No authority line covers this name: the key inside is checked as a plain key.
+        assert_eq!(
+            certificate_verdict(&e, "web.example.org", 22, &c, NOW),
+            CertVerdict::NoAuthority
+        );
+        assert!(has_authority_for(&e, "db.example.com", 22));
+        assert!(!has_authority_for(&e, "db.example.org", 22));
+    }
+
+    fn invalid(verdict: CertVerdict, wanted: &str) {
+        match verdict {
+            CertVerdict::Invalid(reason) => {
+                assert!(reason.contains(wanted), "{reason:?} lacks {wanted:?}")
+            }
+            other => panic!("expected an invalid certificate ({wanted}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn certificates_the_authority_does_not_vouch_for_are_invalid() {
+        let e = entries(&format!(
+            "@cert-authority *.example.com {}\n",
+            public_text(1)
+        ));
+        let host = "web.example.com";
+        let check = |c: &Certificate| certificate_verdict(&e, host, 22, c, NOW);
+        invalid(
+            check(&cert(1, 2, CertType::Host, &["db.example.com"], HOUR)),
+            "web.example.com is not among its principals (db.example.com)",
+        );
+        invalid(
+            check(&cert(1, 2, CertType::Host, &[], HOUR)),
+            "not among its principals (none listed)",
+        );
+        invalid(
+            check(&cert(3, 2, CertType::Host, &[host], HOUR)),
+            "which no @cert-authority line for web.example.com names",
+        );
+        invalid(
+            check(&cert(1, 2, CertType::User, &[host], HOUR)),
+            "not a host certificate",
+        );
+        invalid(
+            check(&cert(
+                1,
+                2,
+                CertType::Host,
+                &[host],
+                (NOW - 7200, NOW - 3600),
+            )),
+            "expired at",
+        );
+        invalid(
+            check(&cert(1, 2, CertType::Host, &[host], (NOW + 60, NOW + 3600))),
+            "not valid before",
+        );
+        // Signed by key 3 but claiming key 1, the trusted authority, as its signer.
+        let by_3 = cert(3, 2, CertType::Host, &[host], HOUR);
+        let tampered = splice_signer(
+            &by_3.to_openssh().expect("encode"),
+            private(3).public_key().key_data(),
+            private(1).public_key().key_data(),
+        );
+        invalid(check(&tampered), "its signature does not verify");
+    }
+
+    /// `text` (an OpenSSH certificate) with the signer key `from` replaced by `to`.
+    fn splice_signer(text: &str, from: &KeyData, to: &KeyData) -> Certificate {
+        let mut words = text.split_whitespace();
+        let algorithm = words.next().expect("algorithm");
+        let mut blob = BASE64
+            .decode(words.next().expect("base64").as_bytes())
+            .expect("b64");
+        // Ed25519 keys: their 32 bytes appear once, in the signer's field.
+        let a = from.ed25519().expect("ed25519").0.to_vec();
+        let b = to.ed25519().expect("ed25519").0.to_vec();
+        let at = blob
+            .windows(a.len())
+            .position(|w| w == a.as_slice())
+            .expect("signer in the certificate");
+        blob.splice(at..at + a.len(), b);
+        Certificate::from_openssh(&format!("{algorithm} {}", BASE64.encode(&blob))).expect("decode")
+    }
+
+    #[test]
+    fn a_revoked_authority_or_host_key_refuses_the_certificate() {
+        let c = cert(1, 2, CertType::Host, &["web.example.com"], HOUR);
+        for revoked in [1, 2] {
+            let e = entries(&format!(
+                "@cert-authority *.example.com {}\n@revoked * {}\n",
+                public_text(1),
+                public_text(revoked)
+            ));
+            assert_eq!(
+                certificate_verdict(&e, "web.example.com", 22, &c, NOW),
+                CertVerdict::Revoked {
+                    fingerprint: fingerprint(private(revoked).public_key().key_data()),
+                    file: PathBuf::from("kh"),
+                    line: 2
+                }
+            );
+        }
     }
 
     #[test]
