@@ -118,20 +118,13 @@ impl Session {
             let mut code = None;
             let mut signal = None;
             let mut closed = false;
-            let mut mark = Some(Vec::new());
+            let mut mark = MarkScan::default();
             while let Some(msg) = reader.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => output(Stream::Stdout, &data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => match &mut mark {
-                        Some(pending) => {
-                            pending.extend_from_slice(&data);
-                            if let Some(rest) = take_mark(pending, pgid) {
-                                output(Stream::Stderr, rest);
-                                mark = None;
-                            }
-                        }
-                        None => output(Stream::Stderr, &data),
-                    },
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        mark.feed(&data, pgid, &mut |bytes| output(Stream::Stderr, bytes));
+                    }
                     ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
                     ChannelMsg::ExitSignal { signal_name, .. } => {
                         signal = Some(signal_text(&signal_name));
@@ -146,9 +139,7 @@ impl Session {
                     _ => {}
                 }
             }
-            if let Some(pending) = mark.filter(|p| !p.is_empty()) {
-                output(Stream::Stderr, &pending);
-            }
+            mark.finish(&mut |bytes| output(Stream::Stderr, bytes));
             // Exit status and EOF come in either order; only the end of the channel is final.
             if closed || code.is_some() || signal.is_some() {
                 Ok(ExitStatus { code, signal })
@@ -186,26 +177,105 @@ fn marked(command: &str) -> String {
     format!("printf 'dm-pgid %s\\n' \"$$\" >&2; {command}")
 }
 
-/// Takes the process-group line off the start of stderr once `pending` holds it, and returns what
-/// follows it; `None` while the line is incomplete. Output that does not start with the mark
-/// (a login shell that is not POSIX) is returned whole.
-fn take_mark<'p>(pending: &'p [u8], pgid: &mut Option<u32>) -> Option<&'p [u8]> {
-    let Some(end) = pending.iter().position(|&b| b == b'\n') else {
-        let could_be_mark = pending.len() <= PGID_MARK.len() + 10
-            && pending.iter().zip(PGID_MARK).all(|(got, want)| got == want);
-        return if could_be_mark { None } else { Some(pending) };
-    };
-    let number = pending[..end]
-        .strip_prefix(PGID_MARK)
-        .and_then(|n| std::str::from_utf8(n).ok())
-        .and_then(|n| n.parse::<u32>().ok());
-    match number {
-        Some(n) => {
-            *pgid = Some(n);
-            Some(&pending[end + 1..])
+/// How much stderr is searched for the process-group line before dm stops looking (a login shell
+/// that cannot run `printf` never writes it).
+const MARK_SEARCH_LIMIT: usize = 64 * 1024;
+
+/// Takes the process-group line off a command's stderr. It is the command line's first write,
+/// but not always the first stderr line: a login shell's startup files (`.bashrc`, a version
+/// manager's hooks) may write before it. So every complete line up to the mark is passed on
+/// untouched, the mark itself is taken off, and only a line start that could still become the
+/// mark is held back (at most the mark's length and a number).
+#[derive(Default)]
+struct MarkScan {
+    /// The start of a line that may be the mark, not passed on yet.
+    held: Vec<u8>,
+    /// Inside a line that is not the mark: pass bytes on until its newline.
+    in_other_line: bool,
+    /// The mark was found, or dm stopped looking: everything passes as it comes.
+    done: bool,
+    /// Bytes of stderr looked at so far.
+    seen: usize,
+}
+
+impl MarkScan {
+    /// Looks at the next piece of stderr; `out` gets everything that is not the mark, in order.
+    fn feed(&mut self, mut data: &[u8], pgid: &mut Option<u32>, out: &mut dyn FnMut(&[u8])) {
+        if self.seen > MARK_SEARCH_LIMIT {
+            self.stop(out);
         }
-        None => Some(pending),
+        self.seen += data.len();
+        while !data.is_empty() {
+            if self.done {
+                out(data);
+                return;
+            }
+            if self.in_other_line {
+                match data.iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        out(&data[..=end]);
+                        data = &data[end + 1..];
+                        self.in_other_line = false;
+                    }
+                    None => {
+                        out(data);
+                        return;
+                    }
+                }
+            } else {
+                match data.iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        self.held.extend_from_slice(&data[..=end]);
+                        data = &data[end + 1..];
+                        let line = std::mem::take(&mut self.held);
+                        match mark_number(&line[..line.len() - 1]) {
+                            Some(n) => {
+                                *pgid = Some(n);
+                                self.done = true;
+                            }
+                            None => out(&line),
+                        }
+                    }
+                    None => {
+                        self.held.extend_from_slice(data);
+                        if !could_become_mark(&self.held) {
+                            out(&std::mem::take(&mut self.held));
+                            self.in_other_line = true;
+                        }
+                        return;
+                    }
+                }
+            }
+        }
     }
+
+    /// Gives back what is held (the stream ended, or dm stopped looking).
+    fn finish(&mut self, out: &mut dyn FnMut(&[u8])) {
+        self.stop(out);
+    }
+
+    fn stop(&mut self, out: &mut dyn FnMut(&[u8])) {
+        if !self.held.is_empty() {
+            out(&std::mem::take(&mut self.held));
+        }
+        self.done = true;
+    }
+}
+
+/// The pid of a complete mark line (without its newline), if it is one.
+fn mark_number(line: &[u8]) -> Option<u32> {
+    line.strip_prefix(PGID_MARK)
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.parse::<u32>().ok())
+}
+
+/// Whether a line start without its newline yet may still turn out to be the mark.
+fn could_become_mark(start: &[u8]) -> bool {
+    start.len() <= PGID_MARK.len() + 10
+        && start.iter().zip(PGID_MARK).all(|(got, want)| got == want)
+        && start
+            .get(PGID_MARK.len()..)
+            .is_none_or(|digits| digits.iter().all(u8::is_ascii_digit))
 }
 
 /// The signal name as OpenSSH sends it (`TERM`, not `SIGTERM`).
@@ -232,26 +302,54 @@ pub(super) fn signal_text(sig: &Sig) -> String {
 mod tests {
     use super::*;
 
+    /// Feeds `chunks` through a scanner and returns what passed and the pid found.
+    fn scan(chunks: &[&[u8]]) -> (Vec<u8>, Option<u32>) {
+        let mut scan = MarkScan::default();
+        let mut pgid = None;
+        let mut passed = Vec::new();
+        for chunk in chunks {
+            scan.feed(chunk, &mut pgid, &mut |b| passed.extend_from_slice(b));
+        }
+        scan.finish(&mut |b| passed.extend_from_slice(b));
+        (passed, pgid)
+    }
+
     #[test]
     fn the_process_group_line_is_taken_off_stderr_whatever_the_chunks() {
-        let mut pgid = None;
-        assert_eq!(take_mark(b"dm-pg", &mut pgid), None);
-        assert_eq!(take_mark(b"dm-pgid 4242", &mut pgid), None);
-        assert_eq!(
-            take_mark(b"dm-pgid 4242\nerror: x\n", &mut pgid),
-            Some(&b"error: x\n"[..])
-        );
+        let (passed, pgid) = scan(&[b"dm-pg", b"id 4242", b"\nerror: x\n"]);
+        assert_eq!(passed, b"error: x\n");
         assert_eq!(pgid, Some(4242));
+        let (passed, pgid) = scan(&[b"dm-pgid 4242\nerror: x\n"]);
+        assert_eq!(passed, b"error: x\n");
+        assert_eq!(pgid, Some(4242));
+    }
 
-        let mut pgid = None;
+    #[test]
+    fn a_login_shells_startup_output_before_the_mark_is_passed_on_and_the_mark_still_found() {
+        let (passed, pgid) = scan(&[
+            b"pyenv: cannot rehash\nwarn",
+            b"ing: dm-pgid 1 is not a mark\n",
+            b"dm-pgid 77\ncommand's own\n",
+        ]);
         assert_eq!(
-            take_mark(b"Ambiguous output redirect.\n", &mut pgid),
-            Some(&b"Ambiguous output redirect.\n"[..])
+            passed,
+            b"pyenv: cannot rehash\nwarning: dm-pgid 1 is not a mark\ncommand's own\n"
         );
-        assert_eq!(
-            take_mark(b"dm-pgid x\n", &mut pgid),
-            Some(&b"dm-pgid x\n"[..])
-        );
+        assert_eq!(pgid, Some(77));
+    }
+
+    #[test]
+    fn stderr_without_the_mark_passes_whole() {
+        let (passed, pgid) = scan(&[b"Ambiguous output redirect.\n", b"dm-pgid x\n", b"dm-p"]);
+        assert_eq!(passed, b"Ambiguous output redirect.\ndm-pgid x\ndm-p");
         assert_eq!(pgid, None);
+    }
+
+    #[test]
+    fn the_search_stops_after_its_limit() {
+        let noise = vec![b'x'; MARK_SEARCH_LIMIT + 1];
+        let (passed, pgid) = scan(&[&noise, b"\ndm-pgid 5\n"]);
+        assert_eq!(pgid, None);
+        assert!(passed.ends_with(b"\ndm-pgid 5\n"));
     }
 }
