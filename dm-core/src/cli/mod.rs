@@ -311,7 +311,7 @@ pub async fn run_task(
         tracing::warn!("some commands of abandoned hosts may still run there");
     }
     if let Ok(mut fanned) = shared.fanned_out.lock() {
-        results.append(&mut fanned);
+        crate::ctx::merge_fanned_out(&mut results, std::mem::take(&mut *fanned));
     }
     let outputs = reporter.finish().await;
     let mut report = RunReport::new(

@@ -119,6 +119,24 @@ fn record(shared: &RunShared, result: HostResult) {
     }
 }
 
+/// Adds the results of hosts a task fanned out to (`ctx.on_hosts`) to the run's own: a host that
+/// also ran the task itself stays one entry (one host, counted once in the summary), with the
+/// worse ending and the round trips of both; its time is the longer of the two, which overlap.
+pub fn merge_fanned_out(results: &mut Vec<HostResult>, fanned: Vec<HostResult>) {
+    for result in fanned {
+        match results.iter_mut().find(|r| r.host == result.host) {
+            Some(own) => {
+                own.elapsed = own.elapsed.max(result.elapsed);
+                own.round_trips += result.round_trips;
+                if own.outcome == Outcome::Ok {
+                    own.outcome = result.outcome;
+                }
+            }
+            None => results.push(result),
+        }
+    }
+}
+
 impl HostOutcome {
     /// `Ok` when every host's work finished; otherwise one error naming each failed host and why.
     pub fn all_ok(outcomes: Vec<HostOutcome>) -> anyhow::Result<()> {
@@ -140,5 +158,39 @@ impl HostOutcome {
     pub fn into_result(self) -> anyhow::Result<()> {
         let host = self.host;
         self.result.map_err(|e| e.context(host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn result(host: &str, outcome: Outcome, secs: u64, round_trips: u64) -> HostResult {
+        HostResult {
+            host: host.to_string(),
+            outcome,
+            elapsed: Duration::from_secs(secs),
+            round_trips,
+        }
+    }
+
+    #[test]
+    fn a_host_that_ran_the_task_and_was_fanned_out_to_is_one_entry() {
+        let mut results = vec![
+            result("app1", Outcome::Ok, 10, 6),
+            result("lb1", Outcome::Ok, 4, 3),
+        ];
+        let fanned = vec![
+            result("app1", Outcome::Failed("x".into()), 1, 2),
+            result("db1", Outcome::Ok, 2, 1),
+        ];
+        merge_fanned_out(&mut results, fanned);
+        let hosts: Vec<&str> = results.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(hosts, ["app1", "lb1", "db1"]);
+        assert_eq!(results[0].outcome, Outcome::Failed("x".into()));
+        assert_eq!(results[0].round_trips, 8);
+        assert_eq!(results[0].elapsed, Duration::from_secs(10));
     }
 }

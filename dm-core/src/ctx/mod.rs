@@ -29,7 +29,7 @@ use crate::ssh::{ConnectOptions, Session};
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
-pub use fan_out::HostOutcome;
+pub use fan_out::{HostOutcome, merge_fanned_out};
 pub use run_state::RunState;
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put, removal_script};
