@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
@@ -102,38 +102,39 @@ impl Ctx {
 }
 
 /// Adds a fanned-out host's result to the run's, merged with an earlier one of the same host
-/// (a task may fan out to a host twice): the worse ending wins, times and round trips add up.
+/// (a task may fan out to a host twice, one after the other): times add up.
 fn record(shared: &RunShared, result: HostResult) {
     let Ok(mut fanned) = shared.fanned_out.lock() else {
         return;
     };
-    match fanned.iter_mut().find(|r| r.host == result.host) {
-        Some(earlier) => {
-            earlier.elapsed += result.elapsed;
-            earlier.round_trips += result.round_trips;
-            if earlier.outcome == Outcome::Ok {
-                earlier.outcome = result.outcome;
-            }
-        }
-        None => fanned.push(result),
-    }
+    merge(&mut fanned, result, |earlier, later| earlier + later);
 }
 
 /// Adds the results of hosts a task fanned out to (`ctx.on_hosts`) to the run's own: a host that
-/// also ran the task itself stays one entry (one host, counted once in the summary), with the
-/// worse ending and the round trips of both; its time is the longer of the two, which overlap.
+/// also ran the task itself stays one entry (one host, counted once in the summary); its time is
+/// the longer of the two, which overlap.
 pub fn merge_fanned_out(results: &mut Vec<HostResult>, fanned: Vec<HostResult>) {
     for result in fanned {
-        match results.iter_mut().find(|r| r.host == result.host) {
-            Some(own) => {
-                own.elapsed = own.elapsed.max(result.elapsed);
-                own.round_trips += result.round_trips;
-                if own.outcome == Outcome::Ok {
-                    own.outcome = result.outcome;
-                }
+        merge(results, result, Duration::max);
+    }
+}
+
+/// Adds `result` to `results`, or merges it into the entry of the same host: the worse ending
+/// wins, round trips add up, and `elapsed` says how the two times combine.
+fn merge(
+    results: &mut Vec<HostResult>,
+    result: HostResult,
+    elapsed: fn(Duration, Duration) -> Duration,
+) {
+    match results.iter_mut().find(|r| r.host == result.host) {
+        Some(entry) => {
+            entry.elapsed = elapsed(entry.elapsed, result.elapsed);
+            entry.round_trips += result.round_trips;
+            if entry.outcome == Outcome::Ok {
+                entry.outcome = result.outcome;
             }
-            None => results.push(result),
         }
+        None => results.push(result),
     }
 }
 
@@ -163,8 +164,6 @@ impl HostOutcome {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn result(host: &str, outcome: Outcome, secs: u64, round_trips: u64) -> HostResult {
