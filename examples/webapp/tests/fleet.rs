@@ -227,13 +227,14 @@ fn launch_then_deploy_serves_the_app_through_the_load_balancer() {
     // A new commit of the app, deployed: the app node runs it, the load balancer serves it.
     let commit = commit_version(repo.path(), "2");
     let deployed = fleet.dm_ok(["--json", "deploy"]);
-    // deploy runs once on this machine and goes through the app nodes one at a time (behind
-    // the load balancers): the app nodes and nothing else, plus the local orchestration.
+    // deploy runs once on this machine and goes through the app nodes one at a time, each
+    // drained at the load balancer (which it also locks): the app nodes and the load balancer,
+    // plus the local orchestration; the report has one entry per host.
     let hosts: Vec<&str> = deployed.hosts.iter().map(|h| h.host.as_str()).collect();
     assert_eq!(
         hosts,
-        ["local", "appnode1"],
-        "deploy reaches the app nodes only"
+        ["local", "appnode1", "lb1"],
+        "deploy reaches the app nodes and their load balancer only"
     );
     let lines = output_lines(&deployed);
     assert!(
