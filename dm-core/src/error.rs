@@ -436,8 +436,8 @@ impl Error {
     /// Whether this error refuses the run's input rather than reporting a failure of the work:
     /// a bad command line or argument (exit code 2), or an inventory that is wrong or does not
     /// know a name (exit code 3). `None` for everything else.
-    pub fn refusal(&self) -> Option<crate::executor::Refusal> {
-        use crate::executor::Refusal;
+    pub fn refusal(&self) -> Option<crate::events::Refusal> {
+        use crate::events::Refusal;
         match self {
             Error::UnknownTask { .. }
             | Error::NoHostsSelected { .. }

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod host;
 pub mod inventory;

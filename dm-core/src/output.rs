@@ -1,7 +1,7 @@
 //! Output of remote commands, split into whole lines so that lines of different hosts never tear.
 
-use crate::executor::events::{Event, EventSender};
-use crate::ssh::Stream;
+use crate::events::Stream;
+use crate::events::{Event, EventSender};
 
 /// The longest line sent whole; longer ones are sent in pieces of this many bytes.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -82,7 +82,7 @@ impl LineSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::events::EventSender;
+    use crate::events::EventSender;
 
     fn lines(chunks: &[&[u8]]) -> Vec<String> {
         let (tx, mut rx) = EventSender::channel();

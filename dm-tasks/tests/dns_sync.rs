@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use dm_core::Ctx;
 use dm_core::ctx::{RunShared, SudoPassword};
-use dm_core::executor::{Event, EventSender};
+use dm_core::events::{Event, EventSender};
 use dm_core::inventory::{Inventory, LoadOptions};
 use dm_core::secrets::{SecretDoc, Secrets};
 use dm_core::ssh::ConnectOptions;

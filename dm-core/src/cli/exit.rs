@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::error::Error;
-use crate::executor::Refusal;
+use crate::events::Refusal;
 use crate::report::RunReport;
 
 /// Every host succeeded.

@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use crate::ctx::{RunShared, SudoPassword};
 use crate::error::{Error, suggest};
-use crate::executor::{self, EventSender, Interrupt, Plan};
+use crate::events::EventSender;
+use crate::executor::{self, Interrupt, Plan};
 use crate::host::Host;
 use crate::inventory::Inventory;
 use crate::report::{Reporter, RunReport, summary};

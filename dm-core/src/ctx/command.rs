@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Ctx, Target};
 use crate::error::Error;
-use crate::executor::events::Event;
+use crate::events::Event;
 use crate::output::LineSplitter;
 use crate::quote::shell_quote;
 use crate::ssh::{ExitStatus, Stream};

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::{Ctx, RunShared};
+use crate::events::{Event, Outcome};
+use crate::executor::HostResult;
 use crate::executor::host_run::{classify, finish};
-use crate::executor::{Event, HostResult, Outcome};
 use crate::host::Host;
 use crate::ssh::Session;
 

@@ -21,53 +21,20 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::executor::events::{Event, EventSender};
+use crate::events::{Event, EventSender};
 use crate::host::{Host, Vars};
 use crate::inventory::Inventory;
-use crate::ssh::{ConnectOptions, Session};
+use crate::ssh::Session;
 
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
 pub use fan_out::{HostOutcome, merge_fanned_out};
-pub use run_state::RunState;
+pub(crate) use run_state::ExitAs;
+pub use run_state::{RunShared, RunState};
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put, removal_script};
 pub(crate) use transfer::{dir_and_base, mkdir_script, upload_script, upload_script_with};
-
-/// What every host of a run shares: how to connect, where events go, the sudo password, the
-/// modes, the selection and the report of fanned-out hosts.
-///
-/// One per run: contexts derived from another ([`Ctx::with_inventory`], [`Ctx::on_hosts`]) share
-/// it, so what they do lands in the same report.
-#[derive(Debug)]
-pub struct RunShared {
-    /// The inventory the run was started with: every context's inventory unless a task continued
-    /// with another one ([`Ctx::with_inventory`]). Read a context's with [`Ctx::inventory`].
-    pub inventory: Arc<Inventory>,
-    /// How to reach hosts (keys, known_hosts, timeouts).
-    pub connect: ConnectOptions,
-    /// Where output and progress go.
-    pub events: EventSender,
-    /// The sudo password, asked at most once per run.
-    pub sudo_password: SudoPassword,
-    /// `--check`: operations plan and report, and change nothing.
-    pub check: bool,
-    /// `--diff`: operations show unified diffs of the file contents they change.
-    pub diff: bool,
-    /// The hosts the command line selected (`-H`, `-R`, the task's `#[arg(hosts)]` values, else
-    /// the task's roles or the environment's servers), also for `local` tasks.
-    pub selected: Vec<Arc<Host>>,
-    /// How the work on hosts that tasks fanned out to ([`Ctx::on_hosts`]) ended, one entry per
-    /// host, so the summary and `--json` report them like the task's own hosts.
-    pub fanned_out: std::sync::Mutex<Vec<crate::executor::HostResult>>,
-    /// Values the run's hosts share, one per type: read with [`Ctx::run_state`].
-    pub run_state: RunState,
-}
-
-/// The exit status a task asked the run to end with ([`Ctx::exit_as`]).
-#[derive(Debug, Default)]
-pub(crate) struct ExitAs(pub(crate) std::sync::OnceLock<u8>);
 
 /// Where a context's commands run.
 #[derive(Clone, Debug)]
@@ -358,8 +325,9 @@ impl Ctx {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::executor::Outcome;
+    use crate::events::Outcome;
     use crate::inventory::LoadOptions;
+    use crate::ssh::ConnectOptions;
 
     /// An inventory with the servers `names` (each its own role, by its name).
     fn inventory(names: &[&str]) -> Inventory {
@@ -376,7 +344,7 @@ mod tests {
     }
 
     fn run(inventory: Inventory) -> Ctx {
-        let (events, _rx) = crate::executor::EventSender::channel();
+        let (events, _rx) = crate::events::EventSender::channel();
         Ctx::local_machine(Arc::new(RunShared {
             inventory: Arc::new(inventory),
             connect: ConnectOptions::default(),

@@ -1,11 +1,54 @@
-//! Values that the hosts of one run share, one per type: how tasks coordinate across the hosts
-//! they run on (e.g. the last host to finish does something once for the run) without globals,
-//! which would mix up runs that happen at the same time in one process (tests, a control plane).
+//! What the hosts of one run share: how to connect, where events go, the sudo password, the
+//! modes and the selection ([`RunShared`]), and values tasks keep for the run, one per type
+//! ([`RunState`]): how tasks coordinate across the hosts they run on without globals, which would
+//! mix up runs that happen at the same time in one process (tests, a control plane).
+//!
+//! The context ([`crate::Ctx`]) and the executor both stand on this module; it imports neither.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use super::sudo::SudoPassword;
+use crate::events::EventSender;
+use crate::host::Host;
+use crate::inventory::Inventory;
+use crate::ssh::ConnectOptions;
+
+/// What every host of a run shares: how to connect, where events go, the sudo password, the
+/// modes, the selection and the report of fanned-out hosts.
+///
+/// One per run: contexts derived from another ([`crate::Ctx::with_inventory`], [`crate::Ctx::on_hosts`]) share
+/// it, so what they do lands in the same report.
+#[derive(Debug)]
+pub struct RunShared {
+    /// The inventory the run was started with: every context's inventory unless a task continued
+    /// with another one ([`crate::Ctx::with_inventory`]). Read a context's with [`crate::Ctx::inventory`].
+    pub inventory: Arc<Inventory>,
+    /// How to reach hosts (keys, known_hosts, timeouts).
+    pub connect: ConnectOptions,
+    /// Where output and progress go.
+    pub events: EventSender,
+    /// The sudo password, asked at most once per run.
+    pub sudo_password: SudoPassword,
+    /// `--check`: operations plan and report, and change nothing.
+    pub check: bool,
+    /// `--diff`: operations show unified diffs of the file contents they change.
+    pub diff: bool,
+    /// The hosts the command line selected (`-H`, `-R`, the task's `#[arg(hosts)]` values, else
+    /// the task's roles or the environment's servers), also for `local` tasks.
+    pub selected: Vec<Arc<Host>>,
+    /// How the work on hosts that tasks fanned out to ([`crate::Ctx::on_hosts`]) ended, one entry per
+    /// host, so the summary and `--json` report them like the task's own hosts.
+    pub fanned_out: std::sync::Mutex<Vec<crate::executor::HostResult>>,
+    /// Values the run's hosts share, one per type: read with [`crate::Ctx::run_state`].
+    pub run_state: RunState,
+}
+
+/// The exit status a task asked the run to end with ([`crate::Ctx::exit_as`]).
+#[derive(Debug, Default)]
+pub(crate) struct ExitAs(pub(crate) std::sync::OnceLock<u8>);
 
 /// The per-run values of [`crate::Ctx::run_state`]: one per type, created on first use.
 #[derive(Default)]

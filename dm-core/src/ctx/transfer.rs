@@ -64,7 +64,7 @@ impl<'a> Put<'a> {
         if self.ctx.check_mode() {
             self.ctx
                 .events()
-                .send(crate::executor::events::Event::CommandSkipped {
+                .send(crate::events::Event::CommandSkipped {
                     host: self.ctx.name().to_string(),
                     what: format!("upload {}", self.dest),
                 });
@@ -378,7 +378,7 @@ impl<'a> Get<'a> {
         if self.ctx.check_mode() {
             self.ctx
                 .events()
-                .send(crate::executor::events::Event::CommandSkipped {
+                .send(crate::events::Event::CommandSkipped {
                     host: self.ctx.name().to_string(),
                     what: format!("download {} to {}", self.remote, self.local.display()),
                 });

@@ -8,10 +8,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{Event, Outcome};
 use super::host_run::{run_local, run_on_host};
 use super::{HostResult, Plan};
 use crate::ctx::RunShared;
+use crate::events::{Event, EventSender, Outcome};
 
 /// The two stages of an interruption: the first Ctrl-C stops new work and lets running hosts
 /// finish; the second aborts them.
@@ -25,7 +25,7 @@ pub struct Interrupt {
 
 impl Interrupt {
     /// Wires Ctrl-C to the two stages; returns the handle that the dispatcher watches.
-    pub fn on_ctrl_c(events: crate::executor::EventSender) -> Interrupt {
+    pub fn on_ctrl_c(events: EventSender) -> Interrupt {
         let interrupt = Interrupt::default();
         let handle = interrupt.clone();
         tokio::spawn(async move {

@@ -6,9 +6,9 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::HostResult;
-use super::events::{Event, Outcome, Refusal};
 use crate::ctx::{Ctx, RunShared};
 use crate::error::Error;
+use crate::events::{Event, Outcome, Refusal};
 use crate::host::Host;
 use crate::operation::OpError;
 use crate::ssh::Session;

@@ -2,21 +2,20 @@
 //!
 //! Split like a test runner: the [`dispatcher`] decides which host starts when (batches, parallel
 //! limit, fail-fast, interruption), [`host_run`] does the work on one host (connect, run the task,
-//! classify the result), and [`events`] carries what happens to the reporter as it happens. A
+//! classify the result), and [`crate::events`] carry what happens to the reporter as it happens. A
 //! failure on one host is that host's result; it never cancels or loses another host's work.
 
 pub mod dispatcher;
-pub mod events;
 pub mod host_run;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Outcome;
 use crate::host::Host;
 use crate::task::TaskDef;
 
 pub use dispatcher::{Interrupt, run};
-pub use events::{Event, EventSender, Outcome, Refusal};
 
 /// What to run where, and how many hosts at a time.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use super::outcome::{OpReport, OpStatus, StepReport};
 use super::reaction::{self, Reaction};
 use super::{Change, Fact, FactOptions, OpError, Operation, Plan, Simulation, TemplateVars, apt};
 use crate::ctx::Ctx;
-use crate::executor::events::Event;
+use crate::events::Event;
 
 /// The operations a task wants on its host, applied together by [`Step::apply`].
 ///

@@ -2,34 +2,7 @@
 
 use serde::Serialize;
 
-/// How one operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpStatus {
-    /// Nothing to do: the host was already as wanted.
-    Ok,
-    /// Changed the host.
-    Changed,
-    /// Check mode: would change the host.
-    WouldChange,
-    /// Failed; the host's remaining operations did not run.
-    Failed,
-    /// Did not run because an earlier operation failed (or, for a reaction, nothing notified it).
-    Skipped,
-}
-
-impl OpStatus {
-    /// The word shown in output and reports.
-    pub fn label(self) -> &'static str {
-        match self {
-            OpStatus::Ok => "ok",
-            OpStatus::Changed => "changed",
-            OpStatus::WouldChange => "would change",
-            OpStatus::Failed => "failed",
-            OpStatus::Skipped => "skipped",
-        }
-    }
-}
+pub use crate::events::OpStatus;
 
 /// One operation's part of a step.
 #[derive(Debug, Clone, Serialize)]

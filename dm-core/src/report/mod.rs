@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::events::{Outcome, Refusal};
 use crate::executor::HostResult;
-use crate::executor::events::{Outcome, Refusal};
 use crate::operation::{OpReport, OpStatus};
 
 pub use reporter::{Reporter, ReporterOptions};

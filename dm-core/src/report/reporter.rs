@@ -9,9 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Collected, OutputLine};
-use crate::executor::events::{Event, Outcome};
+use crate::events::Stream;
+use crate::events::{Event, Outcome};
 use crate::operation::{OpReport, OpStatus};
-use crate::ssh::Stream;
 
 /// How the reporter shows a run.
 #[derive(Debug, Clone, Copy, Default)]

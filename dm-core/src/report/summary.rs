@@ -162,7 +162,8 @@ fn op_counts(c: &super::OpCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::{HostResult, Outcome};
+    use crate::events::Outcome;
+    use crate::executor::HostResult;
     use std::time::Duration;
 
     #[test]

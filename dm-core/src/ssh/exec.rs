@@ -10,14 +10,7 @@ use super::abandon::Running;
 use super::session::Session;
 use crate::error::Error;
 
-/// Which output stream of a remote command a chunk of bytes came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
+pub use crate::events::Stream;
 
 /// How a remote command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -204,7 +204,7 @@ mod tests {
         let err = super::check_names(&names).expect_err("app;id is no hostname");
         assert_eq!(
             err.refusal(),
-            Some(dm_core::executor::Refusal::Usage),
+            Some(dm_core::events::Refusal::Usage),
             "{err}"
         );
         assert!(err.to_string().contains("invalid NAME `app;id`"), "{err}");

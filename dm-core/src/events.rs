@@ -1,10 +1,15 @@
-//! Events: what the executor tells the reporter while a run goes on.
+//! Events: what happens during a run, told to the reporter as it happens.
+//!
+//! Everything that acts during a run (the executor, a task's context, operations, the output of
+//! commands) sends events; the reporter alone reads them, shows them live and builds the run's
+//! report from them. This module imports nothing else of dm: the words events are made of (how a
+//! host ended, an operation's status, an output stream) live here, so that every part that sends
+//! events can use them without importing the others.
 
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::mpsc;
-
-use crate::ssh::Stream;
 
 /// One thing that happened during a run, in the order it happened.
 #[derive(Debug, Clone)]
@@ -69,7 +74,7 @@ pub enum Event {
         /// The operation, e.g. `file /etc/motd`.
         name: String,
         /// Ok, changed, would change, failed or skipped.
-        status: crate::operation::OpStatus,
+        status: OpStatus,
         /// What it changed or would change.
         description: Option<String>,
         /// A unified diff of a file's content (with `--diff`).
@@ -153,5 +158,43 @@ impl EventSender {
     pub fn send(&self, event: Event) {
         // The reporter lives until the run ends; if it is gone, there is nobody left to tell.
         let _ = self.tx.send(event);
+    }
+}
+
+/// Which output stream of a command a chunk of bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// How one operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    /// Nothing to do: the host was already as wanted.
+    Ok,
+    /// Changed the host.
+    Changed,
+    /// Check mode: would change the host.
+    WouldChange,
+    /// Failed; the host's remaining operations did not run.
+    Failed,
+    /// Did not run because an earlier operation failed (or, for a reaction, nothing notified it).
+    Skipped,
+}
+
+impl OpStatus {
+    /// The word shown in output and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            OpStatus::Ok => "ok",
+            OpStatus::Changed => "changed",
+            OpStatus::WouldChange => "would change",
+            OpStatus::Failed => "failed",
+            OpStatus::Skipped => "skipped",
+        }
     }
 }
