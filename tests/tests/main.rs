@@ -33,6 +33,7 @@ mod e2e_targets;
 mod e2e_transfer;
 mod first_deployment;
 mod harness;
+mod import_circles;
 mod ops_apt;
 mod ops_converge;
 mod ops_failures;

@@ -1,0 +1,310 @@
+//! No import circles in dm's library crates: neither between files (`record.rs` uses `local.rs`
+//! which uses `record.rs`) nor between a crate's top-level modules (`ctx` uses `executor` which
+//! uses `ctx`). A circle means neither side can be read, tested or moved without the other.
+//!
+//! The check reads the sources as text (no build): each `use` line and each `crate::`/`super::`/
+//! `self::` path in code is resolved, through re-exports, to the file that defines the name.
+//! Test modules (`#[cfg(test)]`) are left out. Run it alone with
+//! `cargo test -p dm-tests --test integration import_circles:: -- --nocapture`.
+
+mod graph;
+mod lexer;
+mod modules;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use graph::{Graph, imports};
+use modules::Crate;
+
+/// Circles that exist today and are being taken apart (issue 16), each written as its exact
+/// members: files, or `crate::module` for top-level modules. The list may only shrink: a circle
+/// not listed fails the test, and so does an entry that no longer matches a circle exactly (a
+/// circle that lost members is written again smaller, a gone one is deleted).
+const KNOWN_CIRCLES: &[&[&str]] = &[
+    // dm-core: between files.
+    &["dm-core/src/ctx/command.rs", "dm-core/src/ctx/sudo.rs"],
+    &[
+        "dm-core/src/ctx/mod.rs",
+        "dm-core/src/executor/mod.rs",
+        "dm-core/src/task.rs",
+    ],
+    &[
+        "dm-core/src/error.rs",
+        "dm-core/src/executor/events.rs",
+        "dm-core/src/ssh/abandon.rs",
+        "dm-core/src/ssh/exec.rs",
+        "dm-core/src/ssh/host_keys.rs",
+        "dm-core/src/ssh/session.rs",
+    ],
+    &[
+        "dm-core/src/inventory/mod.rs",
+        "dm-core/src/secrets/store.rs",
+        "dm-core/src/secrets/values.rs",
+    ],
+    &[
+        "dm-core/src/machine/boot.rs",
+        "dm-core/src/machine/cgroup.rs",
+        "dm-core/src/machine/local.rs",
+        "dm-core/src/machine/network.rs",
+        "dm-core/src/machine/record.rs",
+        "dm-core/src/machine/rootfs.rs",
+    ],
+    // dm-core: between top-level modules.
+    &[
+        "dm-core::cli",
+        "dm-core::ctx",
+        "dm-core::error",
+        "dm-core::executor",
+        "dm-core::inventory",
+        "dm-core::operation",
+        "dm-core::output",
+        "dm-core::report",
+        "dm-core::secrets",
+        "dm-core::ssh",
+        "dm-core::task",
+    ],
+    // dm-providers.
+    &["dm-providers/src/provider.rs", "dm-providers/src/ready.rs"],
+    &["dm-providers::provider", "dm-providers::ready"],
+    // dm-tasks: between files.
+    &[
+        "dm-tasks/src/appnode.rs",
+        "dm-tasks/src/deploy/fleet.rs",
+        "dm-tasks/src/deploy/rolling.rs",
+        "dm-tasks/src/launch.rs",
+        "dm-tasks/src/postgres.rs",
+        "dm-tasks/src/servers/scale.rs",
+    ],
+    &[
+        "dm-tasks/src/deploy/app.rs",
+        "dm-tasks/src/supervisor/process.rs",
+    ],
+    // dm-tasks: between top-level modules.
+    &[
+        "dm-tasks::appnode",
+        "dm-tasks::deploy",
+        "dm-tasks::launch",
+        "dm-tasks::postgres",
+        "dm-tasks::servers",
+        "dm-tasks::supervisor",
+    ],
+];
+
+/// One circle found in the sources.
+struct Circle {
+    members: BTreeSet<String>,
+    /// The shortest chain around it and every import between its members.
+    description: String,
+}
+
+/// The library crates of the workspace: every top-level folder with a `src/lib.rs`, except the
+/// end-to-end tests' helpers.
+fn library_crates(repo: &Path) -> Vec<String> {
+    let mut crates: Vec<String> = std::fs::read_dir(repo)
+        .expect("the repository is readable")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("src/lib.rs").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "tests")
+        .collect();
+    crates.sort();
+    crates
+}
+
+/// Every circle of files and of top-level modules in the named crates below `repo`.
+fn circles(repo: &Path, crates: &[String]) -> Vec<Circle> {
+    let mut found = Vec::new();
+    for name in crates {
+        let krate = Crate::read(repo, name);
+        let (files, top_modules) = imports(&krate);
+        for graph in [&files, &top_modules] {
+            for members in graph.circles() {
+                found.push(Circle {
+                    description: describe(graph, &members),
+                    members,
+                });
+            }
+        }
+    }
+    found
+}
+
+fn describe(graph: &Graph, members: &BTreeSet<String>) -> String {
+    let mut text = format!(
+        "{} imports in a circle:\n  {}\n  every import inside it:",
+        members.len(),
+        graph.describe_chain(&graph.chain(members))
+    );
+    for tie in graph.describe_ties(members) {
+        text += &format!("\n    {tie}");
+    }
+    text
+}
+
+/// The complaints of comparing what was found with the known circles; empty when they agree.
+fn compare(found: &[Circle], known: &[&[&str]]) -> Vec<String> {
+    let known: Vec<BTreeSet<String>> = known
+        .iter()
+        .map(|members| members.iter().map(|m| m.to_string()).collect())
+        .collect();
+    let mut complaints = Vec::new();
+    for circle in found {
+        if known.contains(&circle.members) {
+            println!(
+                "known circle, still to be removed: {}\n",
+                circle.description
+            );
+        } else {
+            complaints.push(format!(
+                "a circle that KNOWN_CIRCLES does not list (new, or a listed one that changed: \
+                 if it is what is left of one, write that entry again as {:?}): {}",
+                circle.members, circle.description
+            ));
+        }
+    }
+    for members in &known {
+        if !found.iter().any(|c| &c.members == members) {
+            complaints.push(format!(
+                "KNOWN_CIRCLES lists {members:?}, which is no longer a circle: delete the entry, or \
+                 shrink it to the circle that is left"
+            ));
+        }
+    }
+    complaints
+}
+
+#[test]
+fn no_import_circles_in_the_library_crates() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crates = library_crates(&repo);
+    assert!(
+        crates.iter().any(|c| c == "dm-core") && crates.iter().any(|c| c == "dm-tasks"),
+        "the crates were not found below {}: {crates:?}",
+        repo.display()
+    );
+    println!("checked crates: {}", crates.join(", "));
+    let complaints = compare(&circles(&repo, &crates), KNOWN_CIRCLES);
+    assert!(complaints.is_empty(), "\n{}", complaints.join("\n\n"));
+}
+
+/// Writes a crate `planted` below a temporary folder; returns the folder.
+fn plant(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (path, text) in files {
+        let path = dir.path().join("planted/src").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_planted_circle_of_files_is_found_with_the_names_it_uses() {
+    let dir = plant(&[
+        ("lib.rs", "mod machine;\npub use machine::record::Record;\n"),
+        ("machine/mod.rs", "pub mod local;\npub mod record;\n"),
+        (
+            "machine/record.rs",
+            "/// Not an import: [`crate::machine::local::LOCAL_DIR`].\n\
+             pub struct Record;\n\
+             fn dir() -> &'static str { super::local::LOCAL_DIR }\n\
+             #[cfg(test)]\nmod tests { use crate::machine::local::untested; }\n",
+        ),
+        (
+            "machine/local.rs",
+            "use crate::Record;\npub const LOCAL_DIR: &str = \"crate::x\";\n",
+        ),
+    ]);
+    let found = circles(dir.path(), &["planted".to_string()]);
+    assert_eq!(
+        found.len(),
+        1,
+        "{:?}",
+        found.iter().map(|c| &c.description).collect::<Vec<_>>()
+    );
+    let expected: BTreeSet<String> = [
+        "planted/src/machine/local.rs",
+        "planted/src/machine/record.rs",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(found[0].members, expected);
+    assert_eq!(
+        found[0].description,
+        "2 imports in a circle:\n  \
+         planted/src/machine/local.rs\n    \
+         -(Record)-> planted/src/machine/record.rs\n    \
+         -(LOCAL_DIR)-> planted/src/machine/local.rs\n  \
+         every import inside it:\n    \
+         planted/src/machine/local.rs -> planted/src/machine/record.rs: Record\n    \
+         planted/src/machine/record.rs -> planted/src/machine/local.rs: LOCAL_DIR"
+    );
+    let complaints = compare(&found, &[]);
+    assert_eq!(complaints.len(), 1);
+    assert!(complaints[0].starts_with("a circle that KNOWN_CIRCLES does not list"));
+}
+
+#[test]
+fn a_planted_circle_of_top_level_modules_is_found() {
+    let dir = plant(&[
+        ("lib.rs", "pub mod ctx;\npub mod executor;\n"),
+        ("ctx/mod.rs", "mod fan_out;\npub struct Ctx;\n"),
+        ("ctx/fan_out.rs", "fn f() { crate::executor::run() }\n"),
+        ("executor/mod.rs", "mod host_run;\npub use host_run::run;\n"),
+        (
+            "executor/host_run.rs",
+            "use crate::ctx::Ctx;\npub fn run(_: Ctx) {}\n",
+        ),
+    ]);
+    let found = circles(dir.path(), &["planted".to_string()]);
+    // No file imports one that imports it back: fan_out.rs -> host_run.rs -> ctx/mod.rs, which
+    // only declares fan_out.rs as its part.
+    let members: Vec<&BTreeSet<String>> = found.iter().map(|c| &c.members).collect();
+    let modules: BTreeSet<String> = ["planted::ctx", "planted::executor"]
+        .map(String::from)
+        .into();
+    assert_eq!(members, [&modules]);
+    assert_eq!(
+        found[0].description,
+        "2 imports in a circle:\n  \
+         planted::ctx\n    \
+         -(planted/src/ctx/fan_out.rs -> planted/src/executor/host_run.rs: run)-> planted::executor\n    \
+         -(planted/src/executor/host_run.rs -> planted/src/ctx/mod.rs: Ctx)-> planted::ctx\n  \
+         every import inside it:\n    \
+         planted::ctx -> planted::executor: planted/src/ctx/fan_out.rs -> planted/src/executor/host_run.rs: run\n    \
+         planted::executor -> planted::ctx: planted/src/executor/host_run.rs -> planted/src/ctx/mod.rs: Ctx"
+    );
+}
+
+#[test]
+fn a_known_circle_that_is_gone_or_smaller_fails() {
+    let dir = plant(&[
+        ("lib.rs", "mod a;\nmod b;\nmod c;\n"),
+        ("a.rs", "use crate::b::B;\npub struct A;\n"),
+        (
+            "b.rs",
+            "pub struct B;\nfn f() -> crate::a::A { crate::a::A }\n",
+        ),
+        ("c.rs", "pub struct C;\n"),
+    ]);
+    let found = circles(dir.path(), &["planted".to_string()]);
+    let (a, b, c) = ("planted/src/a.rs", "planted/src/b.rs", "planted/src/c.rs");
+    let modules: &[&str] = &["planted::a", "planted::b"];
+    assert_eq!(compare(&found, &[&[a, b], modules]), Vec::<String>::new());
+    // Listed larger than it is: the circle is not the listed one, and the listed one is gone.
+    let complaints = compare(&found, &[&[a, b, c], modules]);
+    assert_eq!(complaints.len(), 2, "{complaints:?}");
+    assert!(complaints[0].contains("does not list"), "{complaints:?}");
+    assert!(
+        complaints[1].contains("no longer a circle"),
+        "{complaints:?}"
+    );
+    // Listed, but gone.
+    let complaints = compare(&found, &[&[a, b], modules, &[b, c]]);
+    assert_eq!(complaints.len(), 1, "{complaints:?}");
+    assert!(
+        complaints[0].contains("no longer a circle"),
+        "{complaints:?}"
+    );
+}
