@@ -5,6 +5,9 @@
 //! dependencies. Two that change process-wide state are binaries of their own: `ssh_agent`
 //! (sets SSH_AUTH_SOCK) and `secrets_reserved_name` (registers a task named `secrets`).
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod secrets_support;
 mod ssh_support;
 

@@ -1,6 +1,9 @@
 //! A user task named `secrets` clashes with the built-in command: it is refused with a message
 //! that says how to fix it (rather than a clap panic on the duplicate subcommand).
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::ExitCode;
 
 use dm_core::task::{TaskDef, TaskFuture};

@@ -1,6 +1,9 @@
 //! Authentication through a real ssh-agent (`SSH_AUTH_SOCK`), tried after the key files, and
 //! the agent's keys listed for authorizing them.
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod ssh_support;
 
 use std::process::{Child, Command, Stdio};

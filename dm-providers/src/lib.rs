@@ -11,8 +11,6 @@
 //! Real Hetzner and DigitalOcean accounts are not exercised by the tests here: they run against
 //! local fake servers that speak the documented endpoints, payloads, errors and rate limits.
 
-#![warn(missing_docs)]
-
 mod act_once;
 mod action;
 pub mod cloud_init;

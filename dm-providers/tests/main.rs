@@ -5,6 +5,9 @@
 //! dependencies; `token_secrecy` is a binary of its own: it sets an environment variable and
 //! installs a global tracing subscriber.
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fake;
 
 mod actions;

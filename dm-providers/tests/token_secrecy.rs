@@ -1,6 +1,9 @@
 //! The API token is never printed: not in any error's Display or Debug, not in a provider's
 //! Debug, not in anything logged at TRACE level (dm's own events and those of the HTTP stack).
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fake;
 
 use std::io::Write;

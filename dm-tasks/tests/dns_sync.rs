@@ -3,6 +3,9 @@
 //! the secrets store. Exactly the right records change, a second sync changes nothing, the token
 //! never shows, and without `[dns]` nothing is contacted.
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../../dm-providers/tests/fake/mod.rs"]
 mod fake;
 

@@ -8,6 +8,9 @@
 //! run.assert_success();
 //! ```
 
+// Helpers of tests: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -5,6 +5,9 @@
 //! binary per file filled CI's disk. Run one module with `cargo test -p dm-tests --test integration
 //! std_nginx::`.
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod ops_support;
 
 /// dm-providers' fake cloud and DNS APIs (dns_follow, dns_scale), on 127.0.0.1.

@@ -80,6 +80,9 @@
 //! under `/run/dm-testing/fleets/`; when a test process dies without dropping its fleets, the next
 //! fleet to boot removes what they left.
 
+// A test API: a step that fails panics with its message, which is the failing test's report.
+#![allow(clippy::panic)]
+
 mod fleet;
 mod footprint;
 mod from_inventory;

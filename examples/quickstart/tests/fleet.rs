@@ -3,6 +3,9 @@
 //!
 //! Run as root: `sudo -E cargo test -p quickstart` (dm's `scripts/test` does).
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use dm::prelude::*;
 use dm::testing::Fleet;
 // Links the fabfile's tasks (src/lib.rs) into this test binary.

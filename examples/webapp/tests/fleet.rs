@@ -11,6 +11,9 @@
 //! `tests/tests/first_deployment.rs` does the README's whole first deployment, provision
 //! included, on the inventory's four servers.)
 
+// Tests and their helpers: a panic is the test's failure, with the helper's message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
