@@ -94,52 +94,11 @@ pub(crate) fn resolve(
     ssh: Option<SshConfigFile>,
 ) -> Result<Resolved, Error> {
     let base_dir = src.path.parent().filter(|p| !p.as_os_str().is_empty());
-    let environments: Vec<String> = file
-        .environments
-        .keys()
-        .map(|k| k.get_ref().clone())
-        .collect();
-
-    if let Some(default) = &file.default_environment
-        && !file.environments.contains_key(default.get_ref().as_str())
-    {
-        return Err(src.error(
-            default.span(),
-            format!(
-                "default_environment `{}` is not defined{}; add an [environments.{}] table or fix the name",
-                default.get_ref(),
-                defined(&environments, "environments", default.get_ref()),
-                default.get_ref()
-            ),
-        ));
-    }
-    let active = match environment {
-        Some(name) => {
-            if !file.environments.contains_key(name) {
-                return Err(Error::UnknownEnvironment {
-                    name: name.to_string(),
-                    inventory: src.path.display().to_string(),
-                    known: environments,
-                });
-            }
-            Some(name.to_string())
-        }
-        None => file
-            .default_environment
-            .as_ref()
-            .map(|d| d.get_ref().clone()),
-    };
+    let active = active_environment(file, src, environment)?;
     let env = active
         .as_deref()
         .and_then(|name| file.environments.get(name));
-
-    check_servers(file, src, ssh.as_ref())?;
-    for (name, environment) in &file.environments {
-        check_environment(file, src, name.get_ref(), environment)?;
-    }
-    let known_roles = known_roles(file);
-    check_roles(file, src, &known_roles)?;
-
+    let known_roles = check(file, src, ssh.as_ref())?;
     let reach = Reach {
         defaults: Defaults {
             user: file.defaults.user.clone(),
@@ -153,55 +112,13 @@ pub(crate) fn resolve(
         },
         ssh,
     };
-    let global_vars = table_vars(src, &file.vars)?;
-    let mut role_vars = HashMap::new();
-    for (role, settings) in &file.roles {
-        role_vars.insert(role.get_ref().clone(), table_vars(src, &settings.vars)?);
-    }
-    let env_vars = match env {
-        Some(env) => table_vars(src, &env.vars)?,
-        None => Vars::new(),
-    };
-    let mut inventory_vars = global_vars.clone();
-    vars::layer(&mut inventory_vars, &env_vars);
-
-    let mut resolver = Resolver {
-        file,
-        src,
-        env,
-        base_dir,
-        reach: &reach,
-        global_vars,
-        role_vars,
-        env_vars,
-        cache: HashMap::new(),
-    };
-    // Every server is resolved, not only this environment's: they may be jump hosts, and a
-    // mistake in one should not wait for the day its environment is used.
-    let mut names: Vec<&str> = file.servers.keys().map(|k| k.get_ref().as_str()).collect();
-    names.sort_by(|a, b| natural_cmp(a, b));
-    let mut servers = Vec::new();
-    for name in names {
-        let host = resolver.server(name, &mut Vec::new())?;
-        if in_environment(env, name) {
-            servers.push(host);
-        }
-    }
-    let default_jump = match &file.defaults.proxy_jump {
-        None => Jump::FromSshConfig,
-        Some(spec) => match resolver.jump(spec, &mut Vec::new())? {
-            Some(host) => Jump::Via(host),
-            None => Jump::Direct,
-        },
-    };
-
+    let mut resolver = Resolver::new(file, src, env, base_dir, &reach)?;
+    let vars = resolver.inventory_vars();
+    let servers = resolver.environment_servers()?;
+    let default_jump = resolver.default_jump()?;
     Ok(Resolved {
         environment: active,
-        environments: file
-            .environments
-            .keys()
-            .map(|k| k.get_ref().clone())
-            .collect(),
+        environments: environment_names(file),
         known_hosts: file
             .defaults
             .known_hosts
@@ -210,10 +127,72 @@ pub(crate) fn resolve(
         servers,
         all_servers: server_names(file).into_iter().collect(),
         known_roles,
-        vars: inventory_vars,
+        vars,
         reach,
         default_jump,
     })
+}
+
+fn environment_names(file: &InventoryFile) -> Vec<String> {
+    file.environments
+        .keys()
+        .map(|k| k.get_ref().clone())
+        .collect()
+}
+
+/// The environment a run uses: `-E`'s, else `default_environment`, else none. Both must name an
+/// `[environments.*]` table.
+fn active_environment(
+    file: &InventoryFile,
+    src: &Source<'_>,
+    environment: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let environments = environment_names(file);
+    if let Some(default) = &file.default_environment
+        && !file.environments.contains_key(default.get_ref().as_str())
+    {
+        return Err(src.error(
+            default.span(),
+            format!(
+                "default_environment `{}` is not defined{}; add an [environments.{}] table or fix the name",
+                default.get_ref(),
+                defined(&environments, "environments", default.get_ref()),
+                default.get_ref()
+            ),
+        ));
+    }
+    match environment {
+        Some(name) => {
+            if !file.environments.contains_key(name) {
+                return Err(Error::UnknownEnvironment {
+                    name: name.to_string(),
+                    inventory: src.path.display().to_string(),
+                    known: environments,
+                });
+            }
+            Ok(Some(name.to_string()))
+        }
+        None => Ok(file
+            .default_environment
+            .as_ref()
+            .map(|d| d.get_ref().clone())),
+    }
+}
+
+/// Checks the servers, every environment and the roles (whichever environment is used: a
+/// mistake should not wait for the day its environment is); returns the roles there are.
+fn check(
+    file: &InventoryFile,
+    src: &Source<'_>,
+    ssh: Option<&SshConfigFile>,
+) -> Result<BTreeSet<String>, Error> {
+    check_servers(file, src, ssh)?;
+    for (name, environment) in &file.environments {
+        check_environment(file, src, name.get_ref(), environment)?;
+    }
+    let known_roles = known_roles(file);
+    check_roles(file, src, &known_roles)?;
+    Ok(known_roles)
 }
 
 fn in_environment(env: Option<&EnvironmentFile>, name: &str) -> bool {
@@ -489,7 +468,78 @@ struct Resolver<'a> {
     cache: HashMap<String, Host>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// A resolver for the servers of `file` as `env` sees them; reads the variables of the
+    /// inventory, its roles and the environment.
+    fn new(
+        file: &'a InventoryFile,
+        src: &'a Source<'a>,
+        env: Option<&'a EnvironmentFile>,
+        base_dir: Option<&'a Path>,
+        reach: &'a Reach,
+    ) -> Result<Resolver<'a>, Error> {
+        let global_vars = table_vars(src, &file.vars)?;
+        let mut role_vars = HashMap::new();
+        for (role, settings) in &file.roles {
+            role_vars.insert(role.get_ref().clone(), table_vars(src, &settings.vars)?);
+        }
+        let env_vars = match env {
+            Some(env) => table_vars(src, &env.vars)?,
+            None => Vars::new(),
+        };
+        Ok(Resolver {
+            file,
+            src,
+            env,
+            base_dir,
+            reach,
+            global_vars,
+            role_vars,
+            env_vars,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// The variables of the inventory as a whole: `[vars]` under the environment's.
+    fn inventory_vars(&self) -> Vars {
+        let mut vars = self.global_vars.clone();
+        vars::layer(&mut vars, &self.env_vars);
+        vars
+    }
+
+    /// The environment's servers in natural order. Every server is resolved, not only this
+    /// environment's: they may be jump hosts, and a mistake in one should not wait for the day
+    /// its environment is used.
+    fn environment_servers(&mut self) -> Result<Vec<Host>, Error> {
+        let mut names: Vec<&str> = self
+            .file
+            .servers
+            .keys()
+            .map(|k| k.get_ref().as_str())
+            .collect();
+        names.sort_by(|a, b| natural_cmp(a, b));
+        let mut servers = Vec::new();
+        for name in names {
+            let host = self.server(name, &mut Vec::new())?;
+            if in_environment(self.env, name) {
+                servers.push(host);
+            }
+        }
+        Ok(servers)
+    }
+
+    /// How hosts given by address (not inventory servers) are reached: `[defaults] proxy_jump`,
+    /// else as `~/.ssh/config` says.
+    fn default_jump(&mut self) -> Result<Jump, Error> {
+        Ok(match &self.file.defaults.proxy_jump {
+            None => Jump::FromSshConfig,
+            Some(spec) => match self.jump(spec, &mut Vec::new())? {
+                Some(host) => Jump::Via(host),
+                None => Jump::Direct,
+            },
+        })
+    }
+
     /// The resolved server `name` (which must exist). `stack` holds the servers whose jump host
     /// is being resolved, outermost first, to detect proxy_jump cycles.
     fn server(&mut self, name: &str, stack: &mut Vec<String>) -> Result<Host, Error> {

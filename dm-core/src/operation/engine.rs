@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::batch::{self, Trigger, Unit, UnitResult};
+use super::batch::{self, Applied, Trigger, Unit, UnitResult};
 use super::component::{self, Component, Entry, Item};
 use super::gather::{gather, paths_of};
 use super::outcome::{OpReport, OpStatus, StepReport};
@@ -370,34 +370,59 @@ impl Prepared {
         planned: Vec<(usize, Change)>,
         reaction_facts: &[Fact],
     ) -> Result<(), OpError> {
-        let mut units: Vec<Unit> = Vec::new();
-        let mut owners: Vec<Vec<Target>> = Vec::new();
+        let mut work = self.entry_units(planned);
+        self.add_reaction_units(&mut work, reaction_facts)?;
+        if work.units.is_empty() {
+            return Ok(());
+        }
+        let applied = batch::apply(ctx, &work.units).await?;
+        self.record(&work.owners, applied)
+    }
+
+    /// One unit per planned change, adjacent apt work sharing one apt call; each change's
+    /// description and diff go into its report.
+    fn entry_units(&mut self, planned: Vec<(usize, Change)>) -> Units {
+        let mut work = Units {
+            units: Vec::new(),
+            owners: Vec::new(),
+        };
         for (i, change) in planned {
             let report = &mut self.entry_reports[i];
             report.description = Some(change.description.clone());
             report.diff = change.diff.clone();
-            // Adjacent apt work shares one apt call.
-            if let (Some(work), Some(last)) = (&change.action.apt, units.last_mut())
+            if let (Some(apt_work), Some(last)) = (&change.action.apt, work.units.last_mut())
                 && let Some(prev) = last.action.apt.as_mut()
-                && prev.merges_with(work)
+                && prev.merges_with(apt_work)
             {
-                prev.merge(work);
+                prev.merge(apt_work);
                 last.action.script = apt::script(prev);
-                if let Some(o) = owners.last_mut() {
+                if let Some(o) = work.owners.last_mut() {
                     o.push(Target::Entry(i));
                 }
                 continue;
             }
-            units.push(Unit {
+            work.units.push(Unit {
                 action: change.action,
                 trigger: Trigger::Always,
             });
-            owners.push(vec![Target::Entry(i)]);
+            work.owners.push(vec![Target::Entry(i)]);
         }
+        work
+    }
+
+    /// Adds a unit for each notified reaction that has something to do: always run when an
+    /// entry of an earlier phase changed the host, else only if a unit of this batch that
+    /// notifies it changes something.
+    fn add_reaction_units(
+        &mut self,
+        work: &mut Units,
+        reaction_facts: &[Fact],
+    ) -> Result<(), OpError> {
         for (k, fact) in reaction_facts.iter().enumerate() {
             let name = self.reactions[k].name.clone();
             let earlier = self.notifiers(k, |i| self.changed[i]);
-            let here: Vec<usize> = owners
+            let here: Vec<usize> = work
+                .owners
                 .iter()
                 .enumerate()
                 .filter(|(_, o)| {
@@ -426,7 +451,7 @@ impl Prepared {
                 Ok(Plan::Change(change)) => {
                     report.description = Some(change.description.clone());
                     self.reaction_reports[k] = Some(report);
-                    units.push(Unit {
+                    work.units.push(Unit {
                         action: change.action,
                         trigger: if earlier.is_empty() {
                             Trigger::IfChanged(here)
@@ -434,7 +459,7 @@ impl Prepared {
                             Trigger::Always
                         },
                     });
-                    owners.push(vec![Target::Reaction(k)]);
+                    work.owners.push(vec![Target::Reaction(k)]);
                 }
                 Err(e) => {
                     let e = e.on_host(&self.host);
@@ -445,59 +470,23 @@ impl Prepared {
                 }
             }
         }
-        if units.is_empty() {
-            return Ok(());
-        }
-        let applied = batch::apply(ctx, &units).await?;
+        Ok(())
+    }
+
+    /// Records how each unit ended in its owners' reports. The first unit that failed is the
+    /// error; else a batch that broke off before its end.
+    fn record(&mut self, owners: &[Vec<Target>], applied: Applied) -> Result<(), OpError> {
         let mut failure = None;
         for (u, result) in applied.results.into_iter().enumerate() {
             for &target in &owners[u] {
-                let report = match target {
-                    Target::Entry(i) => &mut self.entry_reports[i],
-                    Target::Reaction(k) => match self.reaction_reports[k].as_mut() {
-                        Some(r) => r,
-                        None => continue,
-                    },
-                };
-                match &result {
-                    UnitResult::Done => {
-                        report.status = OpStatus::Changed;
-                        if let Target::Entry(i) = target {
-                            self.changed[i] = true;
-                        }
-                    }
-                    UnitResult::Unchanged => {
-                        report.status = OpStatus::Ok;
-                        report.description = None;
-                        report.diff = None;
-                    }
-                    UnitResult::Failed { stderr, .. } => {
-                        report.status = OpStatus::Failed;
-                        report.error = Some(stderr.trim_end().to_string());
-                    }
-                    UnitResult::NotTriggered => {
-                        if let Target::Reaction(k) = target {
-                            self.reaction_reports[k] = None;
-                        }
-                    }
-                    UnitResult::NotRun => report.status = OpStatus::Skipped,
-                }
+                self.record_unit(target, &result);
             }
             match result {
                 UnitResult::Done => self.applied += 1,
                 UnitResult::Failed { status, stderr } if failure.is_none() => {
-                    let names: Vec<String> = owners[u]
-                        .iter()
-                        .map(|t| match t {
-                            Target::Entry(i) => self.entry_reports[*i].name.clone(),
-                            Target::Reaction(k) => {
-                                format!("reaction {}", self.reactions[*k].name)
-                            }
-                        })
-                        .collect();
                     failure = Some(OpError::Failed {
                         host: String::new(),
-                        op: names.join("`, `"),
+                        op: self.owner_names(&owners[u]),
                         status,
                         stderr,
                         applied: self.applied,
@@ -519,6 +508,58 @@ impl Prepared {
         }
         Ok(())
     }
+
+    /// The report of one owner of a unit that ended with `result`.
+    fn record_unit(&mut self, target: Target, result: &UnitResult) {
+        let report = match target {
+            Target::Entry(i) => &mut self.entry_reports[i],
+            Target::Reaction(k) => match self.reaction_reports[k].as_mut() {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        match result {
+            UnitResult::Done => {
+                report.status = OpStatus::Changed;
+                if let Target::Entry(i) = target {
+                    self.changed[i] = true;
+                }
+            }
+            UnitResult::Unchanged => {
+                report.status = OpStatus::Ok;
+                report.description = None;
+                report.diff = None;
+            }
+            UnitResult::Failed { stderr, .. } => {
+                report.status = OpStatus::Failed;
+                report.error = Some(stderr.trim_end().to_string());
+            }
+            UnitResult::NotTriggered => {
+                if let Target::Reaction(k) = target {
+                    self.reaction_reports[k] = None;
+                }
+            }
+            UnitResult::NotRun => report.status = OpStatus::Skipped,
+        }
+    }
+
+    /// The owners of a unit as an error names them: `` a`, `reaction b ``.
+    fn owner_names(&self, owners: &[Target]) -> String {
+        let names: Vec<String> = owners
+            .iter()
+            .map(|t| match t {
+                Target::Entry(i) => self.entry_reports[*i].name.clone(),
+                Target::Reaction(k) => format!("reaction {}", self.reactions[*k].name),
+            })
+            .collect();
+        names.join("`, `")
+    }
+}
+
+/// The units of one batch, and for each the entries or the reaction whose work it is.
+struct Units {
+    units: Vec<Unit>,
+    owners: Vec<Vec<Target>>,
 }
 
 /// The plan of one phase.

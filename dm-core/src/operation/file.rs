@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::batch::INLINE_LIMIT;
 use super::diff::{self, MAX_DIFF_BYTES};
-use super::fact::{Fact, FileKind, hex, sha256_hex};
+use super::fact::{Fact, FileKind, FileStat, hex, sha256_hex};
 use super::mode::ModeSpec;
 use super::template::{RenderOptions, TemplateVars};
 use super::{
@@ -92,6 +92,18 @@ struct Content {
 }
 
 impl Content {
+    /// The content as the upload's input: the bytes, or the local file streamed.
+    fn input(&self) -> Input {
+        match (&self.bytes, &self.local) {
+            (Some(b), _) => Input::Bytes(b.clone()),
+            (None, Some(path)) => Input::File {
+                path: path.clone(),
+                size: self.size,
+            },
+            (None, None) => Input::Bytes(Arc::from(Vec::new())),
+        }
+    }
+
     fn of_bytes(bytes: Arc<[u8]>) -> Content {
         Content {
             sha256: sha256_hex(&bytes),
@@ -292,6 +304,179 @@ impl File {
     fn removal(&self) -> Action {
         Action::shell(removal_script(&[&self.path], false))
     }
+
+    /// The plan of `File::absent`: remove whatever file, link or node is at the path (a
+    /// directory is another operation's business).
+    fn plan_absent(&self, stat: &FileStat, sim: &mut Simulation) -> Result<Plan, OpError> {
+        Ok(match stat.kind {
+            FileKind::Absent => Plan::Ok,
+            FileKind::Dir => {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "{} is a directory; remove it with ops::Directory::new(..).absent()",
+                        self.path
+                    ),
+                ));
+            }
+            kind => {
+                sim.forget_content(&self.path);
+                Plan::Change(Change::new(
+                    format!("remove {}", kind.word()),
+                    self.removal(),
+                ))
+            }
+        })
+    }
+
+    /// What must go before the write: an empty directory replaced (forced), or a guard that the
+    /// path a touch creates is still free (a file that appeared since is not emptied). An error
+    /// when what is at the path cannot become the file.
+    fn first_step(
+        &self,
+        fact: &Fact,
+        stat: &FileStat,
+        touch: bool,
+    ) -> Result<Option<String>, OpError> {
+        let q = shell_quote(&self.path);
+        match stat.kind {
+            // Moved aside before the upload (see write_script).
+            FileKind::Dir if self.backup && !touch => Ok(None),
+            FileKind::Dir if self.force && fact.flag("f.empty") && !touch => {
+                Ok(Some(format!("rmdir -- {q}")))
+            }
+            FileKind::Dir => Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} is a directory on the host; a file cannot replace it ({})",
+                    self.path,
+                    if fact.flag("f.empty") && !touch {
+                        "it is empty: .force() replaces it, .backup() moves it aside"
+                    } else {
+                        "remove it first, or move it aside with .backup()"
+                    }
+                ),
+            )),
+            FileKind::Link | FileKind::Other if touch => Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} is {}; File::touch does not follow or replace it",
+                    self.path,
+                    stat.kind.word()
+                ),
+            )),
+            FileKind::Absent if touch => Ok(Some(format!(
+                "if [ -e {q} ] || [ -L {q} ]; then echo {} >&2; exit 1; fi",
+                shell_quote(&format!(
+                    "{} appeared since dm read it; run again",
+                    self.path
+                ))
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writing new content, in words: a file created (or replacing what is there), or new
+    /// content with the mode, owner and group that change with it.
+    fn describe_write(
+        &self,
+        stat: &FileStat,
+        content: &Content,
+        mode: u32,
+        wanted_mode: Option<u32>,
+        changes: &mut Vec<String>,
+    ) {
+        let exists = stat.kind == FileKind::File;
+        if !exists {
+            let mut what = format!("create ({} bytes, mode {}", content.size, diff::mode(mode));
+            if let Some(o) = &self.owner {
+                what.push_str(&format!(", owner {o}"));
+            }
+            if let Some(g) = &self.group {
+                what.push_str(&format!(", group {g}"));
+            }
+            what.push(')');
+            if stat.kind != FileKind::Absent {
+                what = format!("replace {} with a file: {what}", stat.kind.word());
+            }
+            changes.push(what);
+            return;
+        }
+        changes.push(format!(
+            "content ({} → {} bytes)",
+            stat.size.unwrap_or(0),
+            content.size
+        ));
+        if let Some(m) = wanted_mode.filter(|&m| Some(m) != stat.mode) {
+            changes.push(format!(
+                "mode {} → {}",
+                stat.mode.map(diff::mode).unwrap_or_default(),
+                diff::mode(m)
+            ));
+        }
+        if let Some(o) = self.owner.as_deref().filter(|o| !stat.owner_is(o)) {
+            changes.push(format!(
+                "owner {} → {o}",
+                stat.user.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(g) = self.group.as_deref().filter(|g| !stat.group_is(g)) {
+            changes.push(format!(
+                "group {} → {g}",
+                stat.group.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+
+    /// The script that uploads the content (and first keeps what is there as a backup, when
+    /// asked; said in `changes`).
+    fn write_script(
+        &self,
+        stat: &FileStat,
+        content: &Content,
+        mode: u32,
+        changes: &mut Vec<String>,
+    ) -> String {
+        let exists = stat.kind == FileKind::File;
+        // Keep the current owner of an existing file unless one is asked for.
+        let keep_owner = (exists && self.owner.is_none())
+            .then(|| stat.uid.map(|u| u.to_string()))
+            .flatten();
+        let keep_group = (exists && self.group.is_none())
+            .then(|| stat.gid.map(|g| g.to_string()))
+            .flatten();
+        let owner = self.owner.clone().or(keep_owner);
+        let group = self.group.clone().or(keep_group);
+        // Missing directories are made by the upload, as whoever may write there.
+        let upload = upload_script(
+            &self.path,
+            content.size,
+            mode,
+            owner.as_deref(),
+            group.as_deref(),
+        );
+        // Kept between the upload's functions (the backup decides who writes in the
+        // directory the same way) and the upload itself.
+        let keep = match stat.kind {
+            _ if !self.backup => None,
+            FileKind::File => Some((
+                "old file kept as a backup".to_string(),
+                super::line::backup_script(&self.path),
+            )),
+            FileKind::Absent => None,
+            kind => Some((
+                format!("{} moved aside as a backup", kind.word()),
+                super::line::move_aside_script(&self.path),
+            )),
+        };
+        match (keep, upload.rsplit_once('\n')) {
+            (Some((what, keep)), Some((functions, put))) => {
+                changes.push(what);
+                format!("{functions}\n{keep}\n{put}")
+            }
+            _ => upload,
+        }
+    }
 }
 
 notify_builder!(File);
@@ -375,72 +560,10 @@ impl Operation for File {
     fn plan(&self, fact: &Fact, sim: &mut Simulation) -> Result<Plan, OpError> {
         let stat = fact.stat("f");
         let Some(content) = &self.content else {
-            return Ok(match stat.kind {
-                FileKind::Absent => Plan::Ok,
-                FileKind::Dir => {
-                    return Err(OpError::invalid(
-                        &self.name(),
-                        format!(
-                            "{} is a directory; remove it with ops::Directory::new(..).absent()",
-                            self.path
-                        ),
-                    ));
-                }
-                kind => {
-                    sim.forget_content(&self.path);
-                    Plan::Change(Change::new(
-                        format!("remove {}", kind.word()),
-                        self.removal(),
-                    ))
-                }
-            });
+            return self.plan_absent(&stat, sim);
         };
-        let q = shell_quote(&self.path);
         let touch = matches!(self.source, Source::Touch);
-        // What must go first: an empty directory replaced (forced), or a guard that the path a
-        // touch creates is still free (a file that appeared since is not emptied).
-        let mut before = None;
-        match stat.kind {
-            // Moved aside before the upload (see below).
-            FileKind::Dir if self.backup && !touch => {}
-            FileKind::Dir if self.force && fact.flag("f.empty") && !touch => {
-                before = Some(format!("rmdir -- {q}"));
-            }
-            FileKind::Dir => {
-                return Err(OpError::invalid(
-                    &self.name(),
-                    format!(
-                        "{} is a directory on the host; a file cannot replace it ({})",
-                        self.path,
-                        if fact.flag("f.empty") && !touch {
-                            "it is empty: .force() replaces it, .backup() moves it aside"
-                        } else {
-                            "remove it first, or move it aside with .backup()"
-                        }
-                    ),
-                ));
-            }
-            FileKind::Link | FileKind::Other if touch => {
-                return Err(OpError::invalid(
-                    &self.name(),
-                    format!(
-                        "{} is {}; File::touch does not follow or replace it",
-                        self.path,
-                        stat.kind.word()
-                    ),
-                ));
-            }
-            FileKind::Absent if touch => {
-                before = Some(format!(
-                    "if [ -e {q} ] || [ -L {q} ]; then echo {} >&2; exit 1; fi",
-                    shell_quote(&format!(
-                        "{} appeared since dm read it; run again",
-                        self.path
-                    ))
-                ));
-            }
-            _ => {}
-        }
+        let before = self.first_step(fact, &stat, touch)?;
         let exists = stat.kind == FileKind::File;
         let wanted_mode = self
             .mode
@@ -450,103 +573,10 @@ impl Operation for File {
         let same_content =
             exists && (touch || stat.sha256.as_deref() == Some(content.sha256.as_str()));
         let mut changes = Vec::new();
-        let script;
-        let mut input = None;
-        if !same_content {
-            let mode = wanted_mode
-                .or(stat.mode.filter(|_| exists))
-                .unwrap_or(0o644);
-            if !exists {
-                let mut what = format!("create ({} bytes, mode {}", content.size, diff::mode(mode));
-                if let Some(o) = &self.owner {
-                    what.push_str(&format!(", owner {o}"));
-                }
-                if let Some(g) = &self.group {
-                    what.push_str(&format!(", group {g}"));
-                }
-                what.push(')');
-                if stat.kind != FileKind::Absent {
-                    what = format!("replace {} with a file: {what}", stat.kind.word());
-                }
-                changes.push(what);
-            } else {
-                changes.push(format!(
-                    "content ({} → {} bytes)",
-                    stat.size.unwrap_or(0),
-                    content.size
-                ));
-                if let Some(m) = wanted_mode.filter(|&m| Some(m) != stat.mode) {
-                    changes.push(format!(
-                        "mode {} → {}",
-                        stat.mode.map(diff::mode).unwrap_or_default(),
-                        diff::mode(m)
-                    ));
-                }
-            }
-            // Keep the current owner of an existing file unless one is asked for.
-            let keep_owner = (exists && self.owner.is_none())
-                .then(|| stat.uid.map(|u| u.to_string()))
-                .flatten();
-            let keep_group = (exists && self.group.is_none())
-                .then(|| stat.gid.map(|g| g.to_string()))
-                .flatten();
-            let owner = self.owner.clone().or(keep_owner);
-            let group = self.group.clone().or(keep_group);
-            if exists {
-                if let Some(o) = self.owner.as_deref().filter(|o| !stat.owner_is(o)) {
-                    changes.push(format!(
-                        "owner {} → {o}",
-                        stat.user.as_deref().unwrap_or("?")
-                    ));
-                }
-                if let Some(g) = self.group.as_deref().filter(|g| !stat.group_is(g)) {
-                    changes.push(format!(
-                        "group {} → {g}",
-                        stat.group.as_deref().unwrap_or("?")
-                    ));
-                }
-            }
-            // Missing directories are made by the upload, as whoever may write there.
-            let upload = upload_script(
-                &self.path,
-                content.size,
-                mode,
-                owner.as_deref(),
-                group.as_deref(),
-            );
-            // Kept between the upload's functions (the backup decides who writes in the
-            // directory the same way) and the upload itself.
-            let keep = match stat.kind {
-                _ if !self.backup => None,
-                FileKind::File => Some((
-                    "old file kept as a backup".to_string(),
-                    super::line::backup_script(&self.path),
-                )),
-                FileKind::Absent => None,
-                kind => Some((
-                    format!("{} moved aside as a backup", kind.word()),
-                    super::line::move_aside_script(&self.path),
-                )),
-            };
-            script = match (keep, upload.rsplit_once('\n')) {
-                (Some((what, keep)), Some((functions, put))) => {
-                    changes.push(what);
-                    format!("{functions}\n{keep}\n{put}")
-                }
-                _ => upload,
-            };
-            input = Some(match (&content.bytes, &content.local) {
-                (Some(b), _) => Input::Bytes(b.clone()),
-                (None, Some(path)) => Input::File {
-                    path: path.clone(),
-                    size: content.size,
-                },
-                (None, None) => Input::Bytes(Arc::from(Vec::new())),
-            });
-        } else {
+        let (script, input) = if same_content {
             let mut lines = Vec::new();
             stat.attribute_changes(
-                &q,
+                &shell_quote(&self.path),
                 wanted_mode,
                 self.owner.as_deref(),
                 self.group.as_deref(),
@@ -556,8 +586,15 @@ impl Operation for File {
             if lines.is_empty() {
                 return Ok(Plan::Ok);
             }
-            script = lines.join("\n");
-        }
+            (lines.join("\n"), None)
+        } else {
+            let mode = wanted_mode
+                .or(stat.mode.filter(|_| exists))
+                .unwrap_or(0o644);
+            self.describe_write(&stat, content, mode, wanted_mode, &mut changes);
+            let script = self.write_script(&stat, content, mode, &mut changes);
+            (script, Some(content.input()))
+        };
         let mut script = match before {
             Some(first) => format!("{first}\n{script}"),
             None => script,

@@ -115,6 +115,171 @@ impl Git {
             Rev::Commit(_) => None,
         }
     }
+
+    /// Refuses what git must not touch: no git on the host, a checkout another account owns
+    /// while git would run as root, a destination that holds something else.
+    fn refuse_unsafe(&self, fact: &Fact, checkout: &Checkout) -> Result<(), OpError> {
+        if fact.get("git") == Some("missing") {
+            return Err(OpError::invalid(
+                &self.name(),
+                "git is not installed on the host; install it first with ops::Apt::present([\"git\"]) before this operation",
+            ));
+        }
+        let owner = &checkout.owner;
+        if checkout.cloned && self.user.is_none() && owner != "root" {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} is owned by {owner}, and git as root would run what that account wrote \
+                     there (hooks, config); give .user(\"{owner}\") so git runs as {owner}, or \
+                     give the checkout to root",
+                    self.dest
+                ),
+            ));
+        }
+        if fact.flag("occupied") {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} exists and is not a git checkout; move it away first",
+                    self.dest
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the wanted revision is, by the remote's word (or the commit given).
+    fn wanted_commit(&self, fact: &Fact) -> Result<String, OpError> {
+        if let Rev::Commit(c) = &self.rev {
+            return Ok(c.clone());
+        }
+        if fact.bytes("remote_error").is_some() {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "cannot reach {}: {}",
+                    self.repo,
+                    fact_text(fact, "remote_error").trim()
+                ),
+            ));
+        }
+        let refs: Vec<(&str, &str)> = fact
+            .all("remote")
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        let name = self.remote_ref().unwrap_or_default();
+        let peeled = format!("{name}^{{}}");
+        let found = refs
+            .iter()
+            .find(|(_, r)| *r == peeled)
+            .or_else(|| refs.iter().find(|(_, r)| *r == name));
+        match found {
+            Some((sha, _)) if is_object_id(sha) => Ok(sha.to_string()),
+            Some((sha, _)) => Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "{} gave {sha:?} for {name}, which is not a commit hash",
+                    self.repo
+                ),
+            )),
+            None => Err(OpError::invalid(
+                &self.name(),
+                format!("{} has no {name}", self.repo),
+            )),
+        }
+    }
+
+    /// Cloning, or moving the checkout to `wanted` (fixing its remote, discarding local
+    /// modifications), in words and as a script.
+    fn change(&self, checkout: &Checkout, wanted: &str, at_wanted: bool) -> Change {
+        let g = self.git();
+        let d = shell_quote(&self.dest);
+        let repo = shell_quote(&self.repo);
+        let short = |s: &str| s.chars().take(10).collect::<String>();
+        let mut lines = Vec::new();
+        let mut words = Vec::new();
+        if !checkout.cloned {
+            words.push(format!("clone at {}", short(wanted)));
+            lines.push(format!("mkdir -p -- {d}"));
+            if let Some(u) = &self.user {
+                lines.push(format!("chown {} -- {d}", shell_quote(u)));
+            }
+            lines.push(format!("{g} clone -q --no-checkout -- {repo} {d}"));
+        } else {
+            let url = &checkout.url;
+            if *url != self.repo {
+                words.push(format!("remote {url:?} → {}", self.repo));
+                // `--replace-all`: `remote set-url` refuses a URL given more than once.
+                lines.push(format!(
+                    "{g} -C {d} config --replace-all remote.origin.url {repo}"
+                ));
+            }
+            if !at_wanted {
+                words.push(format!("{} → {}", short(&checkout.head), short(wanted)));
+            }
+            if !checkout.dirty.is_empty() {
+                words.push(format!(
+                    "discard local modifications ({})",
+                    checkout.dirty.trim_end_matches(';')
+                ));
+            }
+        }
+        lines.push(format!("{g} -C {d} fetch -q --tags --force origin"));
+        lines.push(self.checkout_command(wanted));
+        Change::new(words.join(", "), Action::shell(lines.join("\n")))
+    }
+
+    /// The `git checkout` that puts the work tree at the wanted revision (on the branch, when a
+    /// branch is wanted).
+    fn checkout_command(&self, wanted: &str) -> String {
+        let g = self.git();
+        let d = shell_quote(&self.dest);
+        match &self.rev {
+            Rev::Branch(b) => format!(
+                "{g} -C {d} checkout -q -f -B {} {}",
+                shell_quote(b),
+                shell_quote(&format!("origin/{b}"))
+            ),
+            Rev::Default => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(wanted)),
+            Rev::Tag(t) => format!(
+                "{g} -C {d} checkout -q -f --detach {}",
+                shell_quote(&format!("refs/tags/{t}"))
+            ),
+            Rev::Commit(c) => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(c)),
+        }
+    }
+}
+
+/// The checkout on the host as the fact script found it (empty strings where there is none).
+struct Checkout {
+    cloned: bool,
+    owner: String,
+    head: String,
+    url: String,
+    branch: String,
+    /// The first modified files, `;`-separated.
+    dirty: String,
+}
+
+impl Checkout {
+    fn read(fact: &Fact) -> Checkout {
+        Checkout {
+            cloned: fact.flag("cloned"),
+            owner: fact_text(fact, "owner"),
+            head: fact_text(fact, "head"),
+            url: fact_text(fact, "url"),
+            branch: fact_text(fact, "branch"),
+            dirty: fact_text(fact, "dirty"),
+        }
+    }
+}
+
+/// A base64-encoded fact value as text (empty when absent).
+fn fact_text(fact: &Fact, key: &str) -> String {
+    fact.bytes(key)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 notify_builder!(Git);
@@ -183,95 +348,19 @@ impl Operation for Git {
     }
 
     fn plan(&self, fact: &Fact, _sim: &mut Simulation) -> Result<Plan, OpError> {
-        if fact.get("git") == Some("missing") {
-            return Err(OpError::invalid(
-                &self.name(),
-                "git is not installed on the host; install it first with ops::Apt::present([\"git\"]) before this operation",
-            ));
-        }
-        let text = |key: &str| {
-            fact.bytes(key)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default()
-        };
-        let cloned = fact.flag("cloned");
-        let owner = text("owner");
-        if cloned && self.user.is_none() && owner != "root" {
-            return Err(OpError::invalid(
-                &self.name(),
-                format!(
-                    "{} is owned by {owner}, and git as root would run what that account wrote \
-                     there (hooks, config); give .user(\"{owner}\") so git runs as {owner}, or \
-                     give the checkout to root",
-                    self.dest
-                ),
-            ));
-        }
-        if fact.flag("occupied") {
-            return Err(OpError::invalid(
-                &self.name(),
-                format!(
-                    "{} exists and is not a git checkout; move it away first",
-                    self.dest
-                ),
-            ));
-        }
-        // Where the wanted revision is, by the remote's word (or the commit given).
-        let wanted = match &self.rev {
-            Rev::Commit(c) => c.clone(),
-            _ => {
-                if fact.bytes("remote_error").is_some() {
-                    return Err(OpError::invalid(
-                        &self.name(),
-                        format!(
-                            "cannot reach {}: {}",
-                            self.repo,
-                            text("remote_error").trim()
-                        ),
-                    ));
-                }
-                let refs: Vec<(&str, &str)> = fact
-                    .all("remote")
-                    .filter_map(|l| l.split_once(' '))
-                    .collect();
-                let name = self.remote_ref().unwrap_or_default();
-                let peeled = format!("{name}^{{}}");
-                let found = refs
-                    .iter()
-                    .find(|(_, r)| *r == peeled)
-                    .or_else(|| refs.iter().find(|(_, r)| *r == name));
-                match found {
-                    Some((sha, _)) if is_object_id(sha) => sha.to_string(),
-                    Some((sha, _)) => {
-                        return Err(OpError::invalid(
-                            &self.name(),
-                            format!(
-                                "{} gave {sha:?} for {name}, which is not a commit hash",
-                                self.repo
-                            ),
-                        ));
-                    }
-                    None => {
-                        return Err(OpError::invalid(
-                            &self.name(),
-                            format!("{} has no {name}", self.repo),
-                        ));
-                    }
-                }
-            }
-        };
-        let (head, url, branch, dirty) = (text("head"), text("url"), text("branch"), text("dirty"));
-        let head = head.as_str();
-        let dirty = dirty.as_str();
-        let at_rev = !head.is_empty() && head.starts_with(&wanted);
+        let checkout = Checkout::read(fact);
+        self.refuse_unsafe(fact, &checkout)?;
+        let wanted = self.wanted_commit(fact)?;
+        let at_rev = !checkout.head.is_empty() && checkout.head.starts_with(&wanted);
         let on_branch = match &self.rev {
-            Rev::Branch(b) => branch == *b,
+            Rev::Branch(b) => checkout.branch == *b,
             _ => true,
         };
-        if cloned && at_rev && on_branch && url == self.repo && dirty.is_empty() {
+        let dirty = checkout.dirty.as_str();
+        if checkout.cloned && at_rev && on_branch && checkout.url == self.repo && dirty.is_empty() {
             return Ok(Plan::Ok);
         }
-        if cloned && !dirty.is_empty() && !self.force {
+        if checkout.cloned && !dirty.is_empty() && !self.force {
             return Err(OpError::invalid(
                 &self.name(),
                 format!(
@@ -281,57 +370,10 @@ impl Operation for Git {
                 ),
             ));
         }
-        let g = self.git();
-        let d = shell_quote(&self.dest);
-        let repo = shell_quote(&self.repo);
-        let short = |s: &str| s.chars().take(10).collect::<String>();
-        let mut lines = Vec::new();
-        let mut words = Vec::new();
-        if !cloned {
-            words.push(format!("clone at {}", short(&wanted)));
-            lines.push(format!("mkdir -p -- {d}"));
-            if let Some(u) = &self.user {
-                lines.push(format!("chown {} -- {d}", shell_quote(u)));
-            }
-            lines.push(format!("{g} clone -q --no-checkout -- {repo} {d}"));
-        } else {
-            if url != self.repo {
-                words.push(format!("remote {url:?} → {}", self.repo));
-                // `--replace-all`: `remote set-url` refuses a URL given more than once.
-                lines.push(format!(
-                    "{g} -C {d} config --replace-all remote.origin.url {repo}"
-                ));
-            }
-            if !at_rev || !on_branch {
-                words.push(format!("{} → {}", short(head), short(&wanted)));
-            }
-            if !dirty.is_empty() {
-                words.push(format!(
-                    "discard local modifications ({})",
-                    dirty.trim_end_matches(';')
-                ));
-            }
-        }
-        lines.push(format!("{g} -C {d} fetch -q --tags --force origin"));
-        lines.push(match &self.rev {
-            Rev::Branch(b) => format!(
-                "{g} -C {d} checkout -q -f -B {} {}",
-                shell_quote(b),
-                shell_quote(&format!("origin/{b}"))
-            ),
-            Rev::Default => format!(
-                "{g} -C {d} checkout -q -f --detach {}",
-                shell_quote(&wanted)
-            ),
-            Rev::Tag(t) => format!(
-                "{g} -C {d} checkout -q -f --detach {}",
-                shell_quote(&format!("refs/tags/{t}"))
-            ),
-            Rev::Commit(c) => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(c)),
-        });
-        Ok(Plan::Change(Change::new(
-            words.join(", "),
-            Action::shell(lines.join("\n")),
+        Ok(Plan::Change(self.change(
+            &checkout,
+            &wanted,
+            at_rev && on_branch,
         )))
     }
 
