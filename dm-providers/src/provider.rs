@@ -5,11 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::pin::Pin;
+use std::time::Instant;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::ready::Wait;
+use crate::ready::{self, Wait};
 
 /// A boxed future, so that [`Provider`] can be used as `dyn Provider` (the provider is chosen
 /// from configuration at run time).
@@ -278,7 +279,48 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// Waits until the provider says the server is running and its SSH port accepts TCP
     /// connections; returns it as last seen. See [`Wait`] for the timeout and the port.
     fn wait_ready<'a>(&'a self, id: &'a str, wait: &'a Wait) -> BoxFuture<'a, Result<Server>> {
-        Box::pin(crate::ready::wait_ready(self, id, wait))
+        Box::pin(wait_ready(self, id, wait))
+    }
+}
+
+/// The body of [`Provider::wait_ready`]: polls the provider until the server runs and its SSH port
+/// answers ([`ready::probe`]).
+async fn wait_ready<P: Provider + ?Sized>(provider: &P, id: &str, wait: &Wait) -> Result<Server> {
+    let start = Instant::now();
+    let mut name = id.to_string();
+    loop {
+        // A missing server will not appear by waiting; other errors (after the client's own
+        // retries) end the wait too, with their own message.
+        let server = provider.status(id).await?;
+        name.clone_from(&server.name);
+        let last = if server.status != ServerStatus::Running {
+            format!("the provider says `{}`", server.status)
+        } else {
+            match server.address() {
+                None => "running, but it has no IPv4 address yet".to_string(),
+                Some(ip) => match ready::probe(ip, wait).await {
+                    Ok(()) => {
+                        tracing::debug!(server = %server.name, %ip, "SSH port answers");
+                        return Ok(server);
+                    }
+                    Err(why) => format!(
+                        "the provider says running, but port {} on {ip} {why}",
+                        wait.ssh_port
+                    ),
+                },
+            }
+        };
+        let elapsed = start.elapsed();
+        if elapsed >= wait.timeout {
+            return Err(Error::NotReady {
+                provider: provider.name().to_string(),
+                name,
+                waited: elapsed,
+                last,
+            });
+        }
+        tracing::trace!(server = %name, %last, "not ready yet");
+        tokio::time::sleep(wait.poll_interval.min(wait.timeout - elapsed)).await;
     }
 }
 

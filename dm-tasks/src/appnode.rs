@@ -9,13 +9,14 @@
 //! it), or of the tip of `app.branch` when no other node has a release — and applies the app's
 //! supervisor programs. A second run changes nothing.
 //!
-//! Variables read: `app` (see [`crate::deploy`]) and `private_address`.
+//! Variables read: `app` (see [`AppConfig`](crate::app::AppConfig)) and `private_address`.
 
 use dm_core::host::Host;
 use dm_core::{Ctx, ops, shell_quote};
 
-use crate::deploy::{AppConfig, FirstDeployCommit, Revision, app_dir_list, deploy_app};
-use crate::supervisor::{self, Kind};
+use crate::app::{AppConfig, Kind};
+use crate::deploy::{FirstDeployCommit, Revision, app_dir_list, deploy_app};
+use crate::supervisor;
 
 /// The Debian packages an app node of `app` needs.
 pub fn packages(app: &AppConfig) -> Vec<String> {

@@ -35,7 +35,7 @@
 //! `app.health_path` — so that no request fails with two or more app nodes.
 //!
 //! # Variables read
-//! The `app` table ([`AppConfig`]): `name` ("app"), `repo` (a git URL or a local repository
+//! The `app` table ([`AppConfig`](crate::app::AppConfig)): `name` ("app"), `repo` (a git URL or a local repository
 //! directory on the controller), `branch` ("main"), `port` (8000), `user` (= name), `path`
 //! (`/srv/<name>`), `keep_releases` (5), `shared_dirs`, `shared_files`, `build` (shell commands
 //! run in the new release, e.g. `python3 -m venv --system-site-packages venv` and
@@ -45,7 +45,6 @@
 //! a node's app server must answer, below status 500, before it serves again after a deploy,
 //! rollback or restart). Also `private_address`.
 
-mod app;
 mod as_user;
 mod deploy_app;
 mod fleet;
@@ -57,7 +56,6 @@ mod rolling;
 mod source;
 mod switch;
 
-pub use app::AppConfig;
 pub use as_user::as_user;
 pub use deploy_app::{Deployed, deploy_app};
 pub use fleet::{FirstDeployCommit, live_commit};
@@ -72,6 +70,8 @@ pub(crate) use deploy_app::app_dir_list;
 
 use dm_core::Ctx;
 use dm_macros::task;
+
+use crate::app::AppConfig;
 
 /// Deploy the app (`app.repo`) at a branch, tag or commit as a new release and make it live.
 ///

@@ -129,11 +129,6 @@ pub fn recipes_of_host(host: &Host) -> anyhow::Result<Vec<Recipe>> {
     Ok(recipes)
 }
 
-/// Whether `host` plays a role, itself or through a combined role: [`crate::roles::plays`].
-pub use crate::roles::plays;
-/// The servers playing a role, in inventory order: [`crate::roles::servers_with_role`].
-pub use crate::roles::servers_with_role;
-
 /// Applies the recipe of each role of `ctx`'s host, in launch order (database, cache, app, load
 /// balancer). Stops at the first recipe that fails.
 pub async fn launch_host(ctx: &Ctx) -> anyhow::Result<()> {

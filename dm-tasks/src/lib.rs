@@ -8,6 +8,7 @@ extern crate dm_core as dm;
 
 mod address;
 mod adhoc;
+pub mod app;
 pub mod appnode;
 pub mod deploy;
 mod facts;

@@ -177,7 +177,7 @@ impl PostgresSettings {
             Some(version) => version.clone(),
             None => default_version(ctx).await?,
         };
-        let clients = crate::launch::servers_with_role(ctx.inventory(), "appnode")
+        let clients = crate::roles::servers_with_role(ctx.inventory(), "appnode")
             .into_iter()
             .map(crate::private_address)
             .collect();
@@ -375,7 +375,7 @@ pub fn service_file(
 /// `app.name`, mode 0600 and owned by the app user (which must exist: the appnode recipe makes
 /// it). Does nothing when the inventory has no database server.
 pub async fn client(ctx: &Ctx) -> anyhow::Result<()> {
-    let servers = crate::launch::servers_with_role(ctx.inventory(), "dbserver");
+    let servers = crate::roles::servers_with_role(ctx.inventory(), "dbserver");
     let Some(db) = servers.first() else {
         return Ok(());
     };
@@ -385,7 +385,7 @@ pub async fn client(ctx: &Ctx) -> anyhow::Result<()> {
         .listen
         .clone()
         .unwrap_or_else(|| crate::private_address(db));
-    let app = crate::deploy::AppConfig::from_ctx(ctx)?;
+    let app = crate::app::AppConfig::from_ctx(ctx)?;
     let text = service_file(
         &app.name,
         &address,

@@ -4,13 +4,14 @@
 //! whose build made a virtualenv in `venv/` (the convention of these helpers) runs `manage.py`
 //! with `venv/bin/python`; without one, with the system's `python3`.
 //!
-//! Variables read: `app` (`name`, `user`, `path`, `env`; see [`crate::deploy`]).
+//! Variables read: `app` (`name`, `user`, `path`, `env`; see [`AppConfig`](crate::app::AppConfig)).
 
 use dm_core::ctx::Output;
 use dm_core::{Ctx, shell_quote};
 use dm_macros::task;
 
-use crate::deploy::{AppConfig, as_user};
+use crate::app::AppConfig;
+use crate::deploy::as_user;
 
 /// Makes a virtualenv in `dir` as `user` unless one is there; with `system_site_packages` it
 /// sees the system's packages (Debian's `python3-*`), so `pip install --no-index` can be

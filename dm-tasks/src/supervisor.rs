@@ -10,19 +10,20 @@
 //! ([`crate::deploy::restart_app`]) restarts them one app node at a time.
 //!
 //! Variables read: `app` (`name`, `user`, `path`, `port`, `env`, `processes`; see
-//! [`crate::deploy`]) and `private_address` (the address a `wsgi` process binds to).
+//! [`AppConfig`](crate::app::AppConfig)) and `private_address` (the address a `wsgi` process binds to).
 
 mod process;
 mod program;
 
-pub use process::{Kind, ProcessSpec, program_name};
+pub use crate::app::{Kind, ProcessSpec};
+pub use process::program_name;
 pub use program::{CONF_DIR, Program};
 
 use dm_core::ops::{self, StepReport};
 use dm_core::{Ctx, shell_quote};
 use dm_macros::task;
 
-use crate::deploy::AppConfig;
+use crate::app::AppConfig;
 
 /// The reaction that makes supervisor load changed program files.
 const UPDATE: &str = "supervisor-update";

@@ -380,7 +380,7 @@ async fn links_remove_own(ctx: &Ctx) -> Result<()> {
     step.add(ops::File::absent("/srv/app/conf/gone.conf"));
     step.add(ops::Directory::new("/srv/app/conf/gone.d").absent());
     step.apply().await?;
-    let app = dm::tasks::deploy::AppConfig::from_ctx(ctx)?;
+    let app = dm::tasks::app::AppConfig::from_ctx(ctx)?;
     dm::tasks::deploy::cleanup(ctx, &app).await?;
     Ok(())
 }
@@ -407,7 +407,7 @@ async fn links_remove_dir(ctx: &Ctx) -> Result<()> {
 /// user planted to another app's releases.
 #[task]
 async fn links_cleanup_releases(ctx: &Ctx) -> Result<()> {
-    let app = dm::tasks::deploy::AppConfig::from_ctx(ctx)?;
+    let app = dm::tasks::app::AppConfig::from_ctx(ctx)?;
     dm::tasks::deploy::cleanup(ctx, &app).await?;
     Ok(())
 }

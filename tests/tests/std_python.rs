@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use dm::prelude::*;
-use dm::tasks::deploy::AppConfig;
+use dm::tasks::app::AppConfig;
 use dm::tasks::python;
 use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::{Dm, git};

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use dm::prelude::*;
-use dm::tasks::deploy::AppConfig;
+use dm::tasks::app::AppConfig;
 use dm::tasks::supervisor::{ProcessSpec, Program, apply_programs};
 use dm::testing::{Fleet, Machine, RunReport};
 

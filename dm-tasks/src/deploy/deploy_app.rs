@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use dm_core::{Ctx, ops, shell_quote};
 
-use super::app::AppConfig;
 use super::as_user::as_user;
 use super::host_releases::{cleanup, list, log_revision, mark, remove_releases, switch_current};
 use super::lock::{DeployLock, LockInfo};
 use super::release::{GOOD_MARKER, now_unix, release_name, utc_time};
 use super::source::{Revision, resolve, update_mirror};
+use crate::app::AppConfig;
 use crate::supervisor;
 
 /// What a deploy made live.

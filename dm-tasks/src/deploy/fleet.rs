@@ -21,13 +21,13 @@ use dm_core::Ctx;
 use dm_core::ctx::HostOutcome;
 use dm_core::host::Host;
 
-use super::app::AppConfig;
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
 use super::host_releases::{self, list, release_revision};
 use super::lock::{DeployLock, lock_dir};
 use super::rollback::{RolledBack, finish_rollback, plan_rollback};
 use super::rolling::roll;
 use super::source::Revision;
+use crate::app::AppConfig;
 use crate::roles::servers_with_role;
 use crate::supervisor;
 

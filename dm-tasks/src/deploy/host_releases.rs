@@ -3,9 +3,9 @@
 use dm_core::ctx::removal_script;
 use dm_core::{Ctx, shell_quote};
 
-use super::app::AppConfig;
 use super::as_user::as_user;
 use super::release::{GOOD_MARKER, ReleaseInfo, parse_listing, releases_to_remove};
+use crate::app::AppConfig;
 
 /// The releases of the app on the host, and the name of the live one.
 pub async fn list(

@@ -14,8 +14,8 @@
 use dm_core::host::Host;
 use dm_core::{Ctx, shell_quote};
 
-use super::app::AppConfig;
 use super::release::{now_unix, utc_time};
+use crate::app::AppConfig;
 
 /// The deploy lock directory of `app` on `host`: `app.path/.deploy-lock` on an app node; on a
 /// server that runs no app (a load balancer), `/var/lib/dm/deploy-lock/<app.name>`, so that

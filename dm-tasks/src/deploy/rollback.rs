@@ -2,11 +2,11 @@
 
 use dm_core::Ctx;
 
-use super::app::AppConfig;
 use super::deploy_app::short;
 use super::host_releases::{list, log_revision, mark, release_revision, switch_current};
 use super::lock::{DeployLock, LockInfo};
 use super::release::{now_unix, rollback_target, utc_time};
+use crate::app::AppConfig;
 use crate::supervisor;
 
 /// What a rollback made live.

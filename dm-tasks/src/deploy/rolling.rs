@@ -17,9 +17,9 @@ use dm_core::ctx::HostOutcome;
 use dm_core::host::Host;
 use dm_core::shell_quote;
 
-use super::app::AppConfig;
+use crate::app::AppConfig;
+use crate::app::Kind;
 use crate::roles::servers_with_role;
-use crate::supervisor::Kind;
 
 /// How long a node's app server may take to answer after a restart.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);

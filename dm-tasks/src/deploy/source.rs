@@ -10,8 +10,8 @@ use std::path::Path;
 
 use dm_core::{Ctx, shell_quote};
 
-use super::app::AppConfig;
 use super::as_user::as_user;
+use crate::app::AppConfig;
 
 /// What to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]

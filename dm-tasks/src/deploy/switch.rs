@@ -7,7 +7,7 @@ use dm_core::ops::{
 };
 use dm_core::shell_quote;
 
-use super::app::AppConfig;
+use crate::app::AppConfig;
 
 /// `current` pointing at `releases/<release>`: a new symlink under a temporary name renamed
 /// over the old one (`mv -T` is a rename(2)), so `current` always points at a whole release.

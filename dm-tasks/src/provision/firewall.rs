@@ -25,10 +25,6 @@ use super::validated_file::ValidatedFile;
 /// Where nftables.service reads the rules at boot.
 pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
 
-/// The base roles a server's roles stand for (the combined ones are several at once):
-/// [`crate::roles::expand_roles`].
-pub use crate::roles::expand_roles;
-
 /// Who may connect to a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sources {
@@ -258,6 +254,7 @@ pub fn add_firewall(step: &mut Step<'_>, rules: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roles::expand_roles;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("an address")

@@ -342,7 +342,7 @@ async fn scale_down(
         ctx.log(format!("{role}: draining {}", names.join(", ")));
         let outcomes = ctx
             .on_hosts(victims.clone(), move |ctx| async move {
-                let port = crate::deploy::AppConfig::from_ctx(&ctx)?.port;
+                let port = crate::app::AppConfig::from_ctx(&ctx)?.port;
                 drain(&ctx, port, drain_timeout).await?;
                 Ok(())
             })

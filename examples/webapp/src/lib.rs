@@ -13,7 +13,8 @@
 //! tasks about its own app, written with the same building blocks (`ctx.sudo`, `dm::tasks::*`).
 
 use dm::prelude::*;
-use dm::tasks::deploy::{AppConfig, as_user};
+use dm::tasks::app::AppConfig;
+use dm::tasks::deploy::as_user;
 
 /// Store a new greeting in the database (and create the app's table if it is missing).
 ///

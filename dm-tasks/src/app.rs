@@ -1,12 +1,18 @@
-//! [`AppConfig`]: the `app` inventory variable, read once and checked before any host is touched.
+//! The application's settings: [`AppConfig`], the `app` inventory variable, read once and checked
+//! before any host is touched, with its processes ([`ProcessSpec`]).
+//!
+//! Its own module because deploying ([`crate::deploy`]), supervising ([`crate::supervisor`]), the
+//! app node recipe and the database client all read it: each imports it from here.
+
+mod process;
+
+pub use process::{Kind, ProcessSpec};
 
 use std::collections::BTreeMap;
 
 use dm_core::Ctx;
 use dm_core::host::Host;
 use serde::Deserialize;
-
-use crate::supervisor::ProcessSpec;
 
 /// The application deployed on app nodes: the `app` table of the inventory's vars.
 ///
