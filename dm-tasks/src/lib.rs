@@ -17,6 +17,7 @@ pub mod loadbalancer;
 pub mod logs;
 pub mod maintenance;
 pub mod nginx;
+mod operator_keys;
 pub mod postgres;
 pub mod provision;
 pub mod python;

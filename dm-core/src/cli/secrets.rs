@@ -306,9 +306,8 @@ fn keygen(output: Option<PathBuf>) -> Result<(), Error> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let path = match output {
         Some(p) => p,
-        None => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| Path::new(&h).join(".config/dm/age.key"))
+        None => crate::ssh::identity::home_dir()
+            .map(|home| home.join(".config/dm/age.key"))
             .ok_or_else(|| refused("$HOME is not set; pass --output FILE"))?,
     };
     if path.exists() {

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ssh::identity::home_dir;
+
 /// The local user name, which `ssh` also uses as the login user when nothing else says otherwise.
 ///
 /// `$USER`, then `$LOGNAME`, then the passwd entry of our uid (containers and cron jobs often run
@@ -26,13 +28,6 @@ fn passwd_name(uid: u32) -> Option<String> {
         let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
         (entry_uid == uid).then(|| name.to_string())
     })
-}
-
-/// The home directory (`$HOME`), if set.
-pub(crate) fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
 }
 
 /// Expands a leading `~` or `~/` against the home directory, and makes a relative path relative to

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use ssh2_config::{ParseRule, SshConfig};
 
-use super::local;
 use crate::error::Error;
+use crate::ssh::identity::home_dir;
 
 /// A parsed ssh config file.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub(crate) struct SshParams {
 
 /// `~/.ssh/config`, if it exists.
 pub(crate) fn default_path() -> Option<PathBuf> {
-    let path = local::home_dir()?.join(".ssh").join("config");
+    let path = home_dir()?.join(".ssh").join("config");
     path.is_file().then_some(path)
 }
 
@@ -129,7 +129,7 @@ impl SshConfigFile {
 
 fn parse_config(text: &str) -> Result<SshConfig, ssh2_config::SshParserError> {
     let mut config = SshConfig::default();
-    if let Some(home) = local::home_dir() {
+    if let Some(home) = home_dir() {
         config = config.home_dir(home);
     }
     config.parse(
@@ -178,7 +178,7 @@ fn known_hosts_paths(args: &[String]) -> Vec<PathBuf> {
     if words.len() == 1 && words[0].eq_ignore_ascii_case("none") {
         return Vec::new();
     }
-    let home = local::home_dir().unwrap_or_default();
+    let home = home_dir().unwrap_or_default();
     words
         .into_iter()
         .map(|word| {
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn reads_the_known_hosts_files_of_a_host() {
-        let home = local::home_dir().unwrap_or_default();
+        let home = home_dir().unwrap_or_default();
         let cfg = parse(
             "Host web\n  UserKnownHostsFile /etc/dm/web_hosts ~/.ssh/web_hosts\n  \
              GlobalKnownHostsFile none\n\

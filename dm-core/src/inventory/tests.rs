@@ -166,7 +166,7 @@ fn known_hosts_comes_from_defaults_with_tilde_expanded() {
     let inv = parse("[defaults]\nknown_hosts = \"/etc/dm/known_hosts\"\n");
     assert_eq!(inv.known_hosts(), Some(Path::new("/etc/dm/known_hosts")));
     assert_eq!(parse("").known_hosts(), None);
-    if let Some(home) = local::home_dir() {
+    if let Some(home) = crate::ssh::identity::home_dir() {
         let inv = parse("[defaults]\nknown_hosts = \"~/.ssh/known_hosts\"\n");
         assert_eq!(
             inv.known_hosts(),

@@ -58,10 +58,7 @@ impl Identities {
                 looked: vec![path.display().to_string()],
             });
         }
-        let Some(home) = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-        else {
+        let Some(home) = crate::ssh::identity::home_dir() else {
             return Ok(Identities {
                 keys: Vec::new(),
                 looked: vec!["$HOME (not set)".into()],

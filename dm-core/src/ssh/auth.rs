@@ -11,7 +11,8 @@ use russh::keys::ssh_key::{Algorithm, HashAlg};
 use russh::keys::{self, PrivateKey, PrivateKeyWithHashAlg};
 
 use super::host_keys::Client;
-use super::options::{ConnectOptions, Prompt, ssh_dir};
+use super::identity::{self, KeyFiles};
+use super::options::{ConnectOptions, Prompt};
 use crate::error::Error;
 use crate::host::Host;
 
@@ -109,22 +110,6 @@ async fn decrypt(path: &Path, prompt: Arc<dyn Prompt>) -> Result<Arc<PrivateKey>
     }
 }
 
-/// The key files to try for `host`, in order: `-i` files, the host's own, else the defaults.
-fn key_files(host: &Host, opts: &ConnectOptions) -> (Vec<PathBuf>, bool) {
-    let mut files: Vec<PathBuf> = Vec::new();
-    for f in opts.extra_identity_files.iter().chain(&host.identity_files) {
-        if !files.contains(f) {
-            files.push(f.clone());
-        }
-    }
-    if files.is_empty() {
-        let dir = ssh_dir();
-        let defaults = ["id_ed25519", "id_ecdsa", "id_rsa"].map(|n| dir.join(n));
-        return (defaults.to_vec(), true);
-    }
-    (files, false)
-}
-
 /// Authenticates `handle` as `host.user`: key files first, then the agent.
 ///
 /// Fails with [`Error::Auth`] listing everything tried (paths and fingerprints, never secrets).
@@ -151,7 +136,8 @@ pub(crate) async fn authenticate(
         Err(e) => return Err(lost(e)),
     };
 
-    let (files, defaults) = key_files(host, opts);
+    let KeyFiles { files, defaults } =
+        identity::key_files(&opts.extra_identity_files, &host.identity_files);
     for path in &files {
         let key = match load_key(path, opts.prompt.as_ref()).await {
             Ok(key) => key,

@@ -16,6 +16,7 @@ mod auth;
 mod connect;
 mod exec;
 mod host_keys;
+pub mod identity;
 mod known_hosts;
 mod options;
 mod session;

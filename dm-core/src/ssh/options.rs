@@ -61,7 +61,7 @@ pub struct ConnectOptions {
 impl Default for ConnectOptions {
     fn default() -> ConnectOptions {
         ConnectOptions {
-            known_hosts: ssh_dir().join("known_hosts"),
+            known_hosts: super::identity::ssh_dir().join("known_hosts"),
             known_hosts_given: false,
             host_key_policy: HostKeyPolicy::Strict,
             extra_identity_files: Vec::new(),
@@ -88,13 +88,4 @@ impl std::fmt::Debug for ConnectOptions {
             .field("prompt", &self.prompt.as_ref().map(|_| "..."))
             .finish()
     }
-}
-
-/// `~/.ssh`, from `$HOME` (falling back to the current directory when it is unset, as in a bare
-/// container, so that paths in messages still make sense).
-pub(crate) fn ssh_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".ssh")
 }

@@ -8,8 +8,8 @@ use dm_core::inventory::inferred_role;
 use dm_providers::{Provider, Record, ServerSpec, ServerStatus, Wait};
 use tokio::task::JoinSet;
 
-use super::operator_keys::operator_public_keys;
 use super::providers::{ServerStore, wait_for};
+use crate::operator_keys::operator_public_keys;
 
 /// Boots servers `names` (each with the provider the inventory gives it, see
 /// [`crate::servers`](mod@crate::servers)), all at once, and returns their records once every one answers on its

@@ -1,13 +1,76 @@
-//! The operator's SSH public keys, which every new server authorizes for root: the keys dm logs
-//! in with, so the first run after `boot` needs no password and no manual step.
+//! The operator's public keys, which dm authorizes where it will log in: for the administrator
+//! `provision` creates ([`operator_keys`], what `admin.keys` defaults to) and for root on a server
+//! `boot` creates ([`operator_public_keys`]), so that the next run needs no password and no manual
+//! step. Which key files those are, and where their public halves lie, is dm-core's
+//! [`identity`](dm_core::ssh::identity), the same that connecting uses.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dm_core::Ctx;
 use dm_core::inventory::Inventory;
 use dm_core::ssh::ConnectOptions;
+use dm_core::ssh::identity::{self, KeyFiles};
 
-use crate::provision::same_key;
+/// The public keys this run connects to `ctx`'s host with: of the identity files, and of the
+/// ssh-agent (unless the run does not use it).
+///
+/// Fails, naming the files, when there is none (no readable `.pub` next to a key file, no agent
+/// key): then the operator sets `admin.keys` instead.
+pub async fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    let KeyFiles { files, defaults } = identity::key_files(
+        &ctx.shared().connect.extra_identity_files,
+        &ctx.host().identity_files,
+    );
+    let mut keys: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    for file in &files {
+        let public = identity::public_key_path(file);
+        match std::fs::read_to_string(&public) {
+            Ok(text) => match identity::parse_public_key(&text) {
+                Some(key) if !keys.contains(&key) => keys.push(key),
+                Some(_) => {}
+                None => problems.push(format!("{} is not an SSH public key", public.display())),
+            },
+            // Absent default keys are the normal case, as when connecting.
+            Err(e) if defaults && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("cannot read {}: {e}", public.display())),
+        }
+    }
+    if ctx.shared().connect.use_agent {
+        match dm_core::ssh::env_agent_public_keys().await {
+            Ok(agent_keys) => add_agent_keys(&mut keys, agent_keys),
+            Err(e) => problems.push(e),
+        }
+    }
+    if keys.is_empty() {
+        let tried: Vec<String> = files
+            .iter()
+            .map(|f| identity::public_key_path(f).display().to_string())
+            .collect();
+        let why = if problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", problems.join("; "))
+        };
+        anyhow::bail!(
+            "{}: no public key for the administrator: looked for {}{why}; set `admin.keys` in \
+             dm.toml to the public key line(s) that may log in as the administrator",
+            ctx.name(),
+            tried.join(", ")
+        );
+    }
+    Ok(keys)
+}
+
+/// Adds the ssh-agent's keys to `keys`, but those that are there already (comments may differ).
+fn add_agent_keys(keys: &mut Vec<String>, agent: Vec<String>) {
+    for key in agent {
+        if !keys.iter().any(|k| identity::same_key(k, &key)) {
+            keys.push(key);
+        }
+    }
+}
 
 /// The public key lines (`ssh-ed25519 AAAA... comment`) to authorize on new servers, and notes
 /// for the operator (a key pair that had to be generated). Keys: the `.pub` next to each `-i`
@@ -30,14 +93,13 @@ pub async fn operator_public_keys(
     let mut keys = Vec::new();
     if configured.is_empty() {
         let ssh_dir = home()?.join(".ssh");
-        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-            let private = ssh_dir.join(name);
-            if public_path(&private).exists() || private.exists() {
+        for private in identity::default_key_files(&ssh_dir) {
+            if identity::public_key_path(&private).exists() || private.exists() {
                 keys.push(public_key_of(&private)?);
             }
         }
         if keys.is_empty() && agent.is_empty() {
-            let private = ssh_dir.join("id_ed25519");
+            let private = ssh_dir.join(identity::DEFAULT_KEY_NAMES[0]);
             generate(&private)?;
             notes.push(format!(
                 "you had no SSH key: generated {} (no passphrase; add one with `ssh-keygen -p -f {}`), \
@@ -53,11 +115,7 @@ pub async fn operator_public_keys(
         }
     }
     keys.dedup();
-    for key in agent {
-        if !keys.iter().any(|k| same_key(k, &key)) {
-            keys.push(key);
-        }
-    }
+    add_agent_keys(&mut keys, agent);
     Ok((keys, notes))
 }
 
@@ -79,7 +137,7 @@ async fn agent_keys(connect: &ConnectOptions, notes: &mut Vec<String>) -> Vec<St
 /// The public key line of the private key at `private`: its `.pub`, else derived with
 /// `ssh-keygen -y` (which works for keys without a passphrase).
 fn public_key_of(private: &Path) -> anyhow::Result<String> {
-    let public = public_path(private);
+    let public = identity::public_key_path(private);
     if let Ok(text) = std::fs::read_to_string(&public)
         && let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty())
     {
@@ -145,22 +203,12 @@ fn generate(private: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `PATH.pub`.
-fn public_path(private: &Path) -> PathBuf {
-    let mut name = private.as_os_str().to_os_string();
-    name.push(".pub");
-    PathBuf::from(name)
-}
-
 /// The operator's home directory.
 fn home() -> anyhow::Result<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "HOME is not set, so dm cannot find your SSH key: set `identity_file` in the \
-                 inventory's [defaults]"
-            )
-        })
+    identity::home_dir().ok_or_else(|| {
+        anyhow::anyhow!(
+            "HOME is not set, so dm cannot find your SSH key: set `identity_file` in the \
+             inventory's [defaults]"
+        )
+    })
 }
