@@ -48,30 +48,20 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "dm-core::secrets",
         "dm-core::task",
     ],
-    // dm-providers.
-    &["dm-providers/src/provider.rs", "dm-providers/src/ready.rs"],
-    &["dm-providers::provider", "dm-providers::ready"],
     // dm-tasks: between files.
     &[
         "dm-tasks/src/appnode.rs",
         "dm-tasks/src/deploy/fleet.rs",
         "dm-tasks/src/deploy/rolling.rs",
         "dm-tasks/src/launch.rs",
-        "dm-tasks/src/postgres.rs",
         "dm-tasks/src/servers/scale.rs",
-    ],
-    &[
-        "dm-tasks/src/deploy/app.rs",
-        "dm-tasks/src/supervisor/process.rs",
     ],
     // dm-tasks: between top-level modules.
     &[
         "dm-tasks::appnode",
         "dm-tasks::deploy",
         "dm-tasks::launch",
-        "dm-tasks::postgres",
         "dm-tasks::servers",
-        "dm-tasks::supervisor",
     ],
 ];
 
