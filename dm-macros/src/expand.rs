@@ -164,7 +164,7 @@ fn registration(func: &ItemFn, attrs: &TaskAttrs, params: &[Param]) -> TokenStre
             }
 
             ::dm::__private::inventory::submit! {
-                ::dm::TaskDef {
+                ::dm::task::TaskDef {
                     name: #name,
                     doc: #doc,
                     roles: &[#(#roles),*],

@@ -85,7 +85,7 @@ use proc_macro::TokenStream;
 ///
 /// # Expansion
 ///
-/// Next to the function, a `const _: () = { ... };` block submits a `dm::TaskDef` to the
+/// Next to the function, a `const _: () = { ... };` block submits a `dm::task::TaskDef` to the
 /// `inventory` registry; its `args` builds the `clap::Arg`s above and its `run` reads them back
 /// from the `ArgMatches` and awaits the function. Mistakes in the signature or the settings are
 /// compile errors pointing at the offending token, all reported in one build.

@@ -271,7 +271,7 @@ fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Runs dm in-process with a deadline; the run's report, or why nothing ran.
-fn dm_within_deadline(fleet: &Fleet, args: &[&str]) -> Result<RunReport, dm::machine::Error> {
+fn dm_within_deadline(fleet: &Fleet, args: &[&str]) -> Result<RunReport, dm::testing::Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
