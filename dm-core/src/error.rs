@@ -149,6 +149,27 @@ pub enum Error {
         message: String,
     },
 
+    /// A variable a task reads ([`crate::Ctx::var`]) is not set, or is not of the type asked for.
+    #[error("{host}: {message}")]
+    Variable {
+        /// The host whose variables were read.
+        host: String,
+        /// The variable's (dotted) name, e.g. `app.port`.
+        name: String,
+        /// What is wrong and where to set it: `variable `app.port` is not set; set ...`.
+        message: String,
+    },
+    /// A secret a task reads ([`crate::Ctx::secret`]) is not available.
+    #[error("{host}: {message}")]
+    Secret {
+        /// The host the task ran on.
+        host: String,
+        /// The secret's (dotted) key.
+        key: String,
+        /// Why there is none and what to do.
+        message: String,
+    },
+
     // -- ssh --
     /// The TCP connection or SSH handshake failed or timed out.
     #[error("{host}: cannot connect to {destination}: {message}")]

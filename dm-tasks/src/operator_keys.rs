@@ -19,7 +19,7 @@ use dm_core::ssh::identity::{self, KeyFiles};
 /// key): then the operator sets `admin.keys` instead.
 pub async fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let KeyFiles { files, defaults } = identity::key_files(
-        &ctx.shared().connect.extra_identity_files,
+        &ctx.connect_options().extra_identity_files,
         &ctx.host().identity_files,
     );
     let mut keys: Vec<String> = Vec::new();
@@ -37,7 +37,7 @@ pub async fn operator_keys(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             Err(e) => problems.push(format!("cannot read {}: {e}", public.display())),
         }
     }
-    if ctx.shared().connect.use_agent {
+    if ctx.connect_options().use_agent {
         match dm_core::ssh::env_agent_public_keys().await {
             Ok(agent_keys) => add_agent_keys(&mut keys, agent_keys),
             Err(e) => problems.push(e),

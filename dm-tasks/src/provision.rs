@@ -109,7 +109,7 @@ pub async fn provision(
     for (index, host) in selected.iter().enumerate() {
         let (host, options, user) = (
             (**host).clone(),
-            ctx.shared().connect.clone(),
+            ctx.connect_options().clone(),
             bootstrap_user.clone(),
         );
         probes.spawn(async move { (index, choose_login(&host, &options, &user).await) });

@@ -25,7 +25,7 @@ pub async fn ssh(
     let host = if server.contains('@') {
         host.clone()
     } else {
-        let login = choose_login(host, &ctx.shared().connect, "root").await?;
+        let login = choose_login(host, ctx.connect_options(), "root").await?;
         if login.bootstrap {
             eprintln!(
                 "{server}: user `{}` was refused (not provisioned yet?); logging in as root",
@@ -34,7 +34,7 @@ pub async fn ssh(
         }
         login.host
     };
-    let session = Session::connect(&host, &ctx.shared().connect).await?;
+    let session = Session::connect(&host, ctx.connect_options()).await?;
     let status = session.shell().await;
     session.close().await;
     let status = status?;

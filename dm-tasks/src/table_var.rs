@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 /// a table is expected, a field of the wrong type).
 pub(crate) fn table_var<T: DeserializeOwned + Default>(ctx: &Ctx, name: &str) -> anyhow::Result<T> {
     if ctx.vars().contains_key(name) {
-        ctx.var(name)
+        Ok(ctx.var(name)?)
     } else {
         Ok(T::default())
     }

@@ -21,10 +21,11 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::error::Error;
 use crate::events::{Event, EventSender};
 use crate::host::{Host, Vars};
 use crate::inventory::Inventory;
-use crate::ssh::Session;
+use crate::ssh::{ConnectOptions, Session};
 
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
@@ -65,7 +66,7 @@ pub struct Ctx {
 impl Ctx {
     /// A context whose commands run on `host` over an established `session`, seeing the run's
     /// inventory. From inside a task, [`Ctx::for_session`] keeps the task's inventory instead.
-    pub fn remote(host: Arc<Host>, session: Session, shared: Arc<RunShared>) -> Ctx {
+    pub(crate) fn remote(host: Arc<Host>, session: Session, shared: Arc<RunShared>) -> Ctx {
         let inventory = shared.inventory.clone();
         Ctx::new(host, Target::Remote(session), shared, inventory)
     }
@@ -73,6 +74,10 @@ impl Ctx {
     /// A context of this run whose commands run on `host` over an established `session`, seeing
     /// this context's inventory (e.g. a probe over a second connection, or a host the task fans
     /// out to).
+    ///
+    /// Plumbing for dm's standard library (its lockout guard probes a second login this way),
+    /// not part of dm's API.
+    #[doc(hidden)]
     pub fn for_session(&self, host: Arc<Host>, session: Session) -> Ctx {
         Ctx::new(
             host,
@@ -104,7 +109,10 @@ impl Ctx {
         continued
     }
 
-    /// A context whose commands run on the controlling machine (for `#[task(local)]`).
+    /// A context whose commands run on the operator's machine (for `#[task(local)]`).
+    ///
+    /// Plumbing for the executor and for tests that build a run by hand, not part of dm's API.
+    #[doc(hidden)]
     pub fn local_machine(shared: Arc<RunShared>) -> Ctx {
         let inventory = shared.inventory.clone();
         Ctx::new(
@@ -182,9 +190,20 @@ impl Ctx {
         let _ = self.run_state::<ExitAs>().0.set(code);
     }
 
-    /// What the whole run shares (to start work on other hosts from a task).
-    pub fn shared(&self) -> &Arc<RunShared> {
+    /// What the whole run shares; the tests check that derived contexts share it.
+    #[cfg(test)]
+    fn shared(&self) -> &Arc<RunShared> {
         &self.shared
+    }
+
+    /// How this run reaches hosts (keys, the agent, known_hosts, timeouts): for a task that opens
+    /// connections of its own (a login shell, a probe as another user, a provider recording host
+    /// keys) the way the run's own connections are opened.
+    ///
+    /// Plumbing for dm's standard library, not part of dm's API.
+    #[doc(hidden)]
+    pub fn connect_options(&self) -> &ConnectOptions {
+        &self.shared.connect
     }
 
     /// Whether this run is `--check`: nothing may change, on the hosts or on this machine.
@@ -221,7 +240,7 @@ impl Ctx {
     }
 
     /// The SSH session of this host, if it is remote.
-    pub fn session(&self) -> Option<&Session> {
+    pub(crate) fn session(&self) -> Option<&Session> {
         match &self.target {
             Target::Remote(s) => Some(s),
             Target::Local => None,
@@ -238,38 +257,42 @@ impl Ctx {
     ///
     /// The value is masked in all of dm's output. Fails, naming the host, when there is no
     /// environment, no secrets file, no key that can decrypt it, or no such key.
-    pub fn secret(&self, key: &str) -> anyhow::Result<String> {
+    pub fn secret(&self, key: &str) -> Result<String, Error> {
         self.inventory
             .secrets()
             .get(key)
-            .map_err(|message| anyhow::anyhow!("{}: {message}", self.host.name))
+            .map_err(|message| Error::Secret {
+                host: self.host.name.clone(),
+                key: key.to_string(),
+                message,
+            })
     }
 
     /// One variable, converted to `T`; a dotted name reaches into tables: `ctx.var("app.port")`
     /// is the `port` of `[vars.app]` (a key that itself contains dots is found first).
     ///
     /// Fails with a message naming the host and the variable when it is missing or of another type.
-    pub fn var<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
+    pub fn var<T: DeserializeOwned>(&self, name: &str) -> Result<T, Error> {
+        let problem = |message: String| Error::Variable {
+            host: self.host.name.clone(),
+            name: name.to_string(),
+            message,
+        };
         let value = crate::host::lookup_var(&self.host.vars, name).ok_or_else(|| {
             // `secret` is missing when the secrets could not be decrypted: say why.
             if let Some(why) = self.inventory.secrets().failure().filter(|_| name == "secret") {
-                return anyhow::anyhow!("{}: variable `secret`: {why}", self.host.name);
+                return problem(format!("variable `secret`: {why}"));
             }
             let place = match name.rsplit_once('.') {
                 Some((table, key)) => format!("`{key}` in a [vars.{table}] table"),
                 None => format!("`{name}` in [vars]"),
             };
-            anyhow::anyhow!(
-                "{}: variable `{name}` is not set; set {place} of dm.toml (global, a role's, an environment's or the server's vars)",
-                self.host.name
-            )
+            problem(format!(
+                "variable `{name}` is not set; set {place} of dm.toml (global, a role's, an environment's or the server's vars)"
+            ))
         })?;
-        serde_json::from_value(value.clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: variable `{name}` has the wrong type: {e}",
-                self.host.name
-            )
-        })
+        serde_json::from_value(value.clone())
+            .map_err(|e| problem(format!("variable `{name}` has the wrong type: {e}")))
     }
 
     /// A copy of this context whose commands run in `dir` (`cd dir && ...`).

@@ -153,7 +153,7 @@ async fn restore(ctx: &Ctx, previous: Option<&[u8]>) -> anyhow::Result<()> {
 async fn login_as(ctx: &Ctx, user: &str) -> Result<(), String> {
     let mut host = ctx.host().clone();
     host.user = user.to_string();
-    let connect = &ctx.shared().connect;
+    let connect = ctx.connect_options();
     let started = tokio::time::Instant::now();
     let session = loop {
         match Session::connect(&host, connect).await {
@@ -165,7 +165,7 @@ async fn login_as(ctx: &Ctx, user: &str) -> Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     };
-    let probe = Ctx::remote(Arc::new(host), session.clone(), ctx.shared().clone());
+    let probe = ctx.for_session(Arc::new(host), session.clone());
     let result = probe.run("sudo -n true").quiet().check_safe().await;
     session.close().await;
     result.map(|_| ()).map_err(|e| {

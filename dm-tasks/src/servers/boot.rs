@@ -44,7 +44,7 @@ pub async fn boot_servers_noting_new(
     store: &ServerStore,
     names: &[String],
 ) -> anyhow::Result<Vec<Booted>> {
-    let (keys, notes) = operator_public_keys(ctx.inventory(), &ctx.shared().connect).await?;
+    let (keys, notes) = operator_public_keys(ctx.inventory(), ctx.connect_options()).await?;
     for note in notes {
         ctx.log(note);
     }

@@ -59,7 +59,7 @@ impl ServerStore {
         let store = ServerStore {
             state: Arc::new(state),
             project,
-            known_hosts: ctx.shared().connect.known_hosts.clone(),
+            known_hosts: ctx.connect_options().known_hosts.clone(),
             ctx: ctx.clone(),
         };
         let settled = store.reconcile().await?;

@@ -247,7 +247,7 @@ async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> an
     // (the administrator it creates) is refused, as the `provision` task does.
     let mut logins = Vec::new();
     for host in &new_hosts {
-        let login = crate::provision::choose_login(host, &ctx.shared().connect, "root")
+        let login = crate::provision::choose_login(host, ctx.connect_options(), "root")
             .await
             .map_err(|e| e.context(not_ready("logging in to provision them")))?;
         logins.push(login.host);

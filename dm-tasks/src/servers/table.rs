@@ -23,7 +23,7 @@ pub async fn servers(ctx: &Ctx) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let known_hosts = ctx.shared().connect.known_hosts.clone();
+    let known_hosts = ctx.connect_options().known_hosts.clone();
     let mut notes = Vec::new();
     let mut rows = vec![[
         "NAME".to_string(),
