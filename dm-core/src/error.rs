@@ -1,5 +1,18 @@
 //! dm's errors: one enum, each variant with a message that says what went wrong, where, and what
 //! to do about it.
+//!
+//! The error story, the same in every crate of dm:
+//! - a function of the runtime or the standard library that fails returns [`Error`] (or its
+//!   crate's own typed error that wraps it, like dm-providers'), whose message names the host,
+//!   file or key and says what to do; the task context's accessors ([`crate::Ctx::var`],
+//!   [`crate::Ctx::secret`]) as much as its commands and transfers;
+//! - a task returns `anyhow::Result<()>`: `?` turns any of these into it, and `.context(...)`
+//!   adds what the task was doing;
+//! - a check of one value, or a helper, that does not know where the value came from (a server
+//!   name, an address, a mode, a recipient, a table of settings, a secret's key) returns
+//!   `Result<_, String>`: the reason alone, which its caller puts into the [`Error`] variant that
+//!   names the place (the dm.toml line, the `-H` value, the task argument, the host). It never
+//!   reaches a user without that place.
 
 use std::path::PathBuf;
 

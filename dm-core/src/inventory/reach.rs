@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::destination::Destination;
-use super::local;
+use super::operator;
 use super::ssh_config::SshConfigFile;
 use crate::error::Error;
 use crate::host::{Host, Vars};
@@ -80,7 +80,7 @@ impl Reach {
                 .user
                 .or_else(|| self.defaults.user.clone())
                 .or(ssh.user)
-                .unwrap_or_else(local::user_name),
+                .unwrap_or_else(operator::user_name),
             roles: Vec::new(),
             vars,
             identity_files: settings
@@ -234,7 +234,7 @@ mod tests {
                 Jump::FromSshConfig,
             )
             .unwrap();
-        assert_eq!(host.user, local::user_name());
+        assert_eq!(host.user, operator::user_name());
         assert_eq!(host.port, 22);
         assert!(host.identity_files.is_empty());
         assert!(host.proxy_jump.is_none());

@@ -9,8 +9,8 @@ use toml::Spanned;
 
 use super::destination::{Destination, looks_like_address};
 use super::file::{EnvironmentFile, InventoryFile, ServerFile};
-use super::local::expand_path;
 use super::name::{check_address, check_server_name};
+use super::operator::expand_path;
 use super::reach::{Defaults, Jump, Reach, Settings};
 use super::source::Source;
 use super::ssh_config::SshConfigFile;

@@ -155,7 +155,7 @@ fn address_defaults_to_the_server_name() {
 fn user_defaults_to_the_local_user_and_port_to_22() {
     let inv = parse("[servers.a]\n");
     let a = inv.server("a").unwrap();
-    assert_eq!(a.user, local::user_name());
+    assert_eq!(a.user, operator::user_name());
     assert_eq!(a.port, 22);
     assert!(a.identity_files.is_empty());
     assert!(a.proxy_jump.is_none());
@@ -718,7 +718,7 @@ fn ad_hoc_address_gets_user_port_defaults_and_vars() {
     assert_eq!(a.vars.get("app"), Some(&json!("shop")));
     assert!(a.roles.is_empty());
     let b = &hosts[2];
-    assert_eq!((b.user.clone(), b.port), (local::user_name(), 2200));
+    assert_eq!((b.user.clone(), b.port), (operator::user_name(), 2200));
 }
 
 #[test]

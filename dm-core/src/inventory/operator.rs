@@ -1,11 +1,17 @@
-//! Facts about the local machine the inventory needs: who we are (the default login user, as with
-//! `ssh`) and where home is (to expand `~` in paths).
+//! Facts about the operator (the user running dm, on their own machine) the inventory needs: who
+//! they are (the default login user, as with `ssh`) and where their home is (to expand `~` in
+//! paths).
+//!
+//! "local" means something else in dm: `Ctx::local` and `#[task(local)]` run on the operator's
+//! machine, and the `local` provider boots servers as machines on it; this module is about the
+//! operator's account only.
 
 use std::path::{Path, PathBuf};
 
 use crate::ssh::identity::home_dir;
 
-/// The local user name, which `ssh` also uses as the login user when nothing else says otherwise.
+/// The operator's user name, which `ssh` also uses as the login user when nothing else says
+/// otherwise.
 ///
 /// `$USER`, then `$LOGNAME`, then the passwd entry of our uid (containers and cron jobs often run
 /// without either variable); `root` only if all of those fail.
