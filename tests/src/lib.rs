@@ -13,8 +13,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use dm::testing::Fleet;
+use dm::testing::{Fleet, FleetBuilder, RunReport};
 
 mod secrets;
 pub use secrets::{init_secrets, secrets_cli, set_secret};
@@ -26,10 +27,50 @@ pub fn fleet(machines: &[(&str, &[&str])]) -> Fleet {
     for (name, roles) in machines {
         builder = builder.machine(name, roles);
     }
-    match builder.boot() {
-        Ok(f) => f,
-        Err(e) => panic!("cannot boot test machines: {e}"),
-    }
+    boot(builder)
+}
+
+/// Boots the fleet `builder` describes, panicking with the harness's message on failure.
+pub fn boot(builder: FleetBuilder) -> Fleet {
+    builder
+        .boot()
+        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"))
+}
+
+/// Everything an in-process run printed and its errors, a line each, for assertions and failure
+/// messages.
+pub fn report_text(report: &RunReport) -> String {
+    report
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.output
+                .iter()
+                .map(|l| l.line.clone())
+                .chain(h.error.clone())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Rewrites the fleet's dm.toml with `vars` (an inline TOML table) as its global vars.
+pub fn set_vars(fleet: &Fleet, vars: &str) {
+    let text = format!("vars = {vars}\n{}", fleet.inventory_toml());
+    write(&fleet.dir().join("dm.toml"), &text);
+}
+
+/// How long [`dm_run`] lets a run take: a run that takes longer hangs, and the test fails
+/// instead of waiting for CI's limit.
+pub const DM_RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs the test binary's tasks in-process ([`Fleet::dm_within`]) with `--json` and `args`,
+/// panicking when the run cannot start or outlives [`DM_RUN_DEADLINE`].
+pub fn dm_run(fleet: &Fleet, args: &[&str]) -> RunReport {
+    let mut line = vec!["--json"];
+    line.extend_from_slice(args);
+    fleet
+        .dm_within(DM_RUN_DEADLINE, &line)
+        .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
 }
 
 /// One invocation of the test fabfile binary, built up like a command line.

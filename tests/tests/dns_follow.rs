@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::fake::{Api, Fake, FakeRecord};
-use dm::testing::LocalProject;
-use dm_tests::{Dm, Run, git, http_get, webapp_example};
+use crate::dns_support::{FakeDns, record};
+use crate::fake::Fake;
+use dm_tests::{Run, git, http_get, webapp_example};
 
 /// The account token the fake accepts.
 const TOKEN: &str = "dop_v1_dns-follow-test-7c2d41e0";
@@ -46,20 +46,8 @@ fn lines(run: &Run) -> Vec<String> {
 
 #[test]
 fn a_new_load_balancer_joins_dns_once_launched() {
-    let project = LocalProject::new().unwrap_or_else(|e| panic!("cannot create a project: {e}"));
-    // The fake API runs in this process, on a runtime of its own, while dm runs as a subprocess.
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let fake = runtime.block_on(Fake::start(Api::DigitalOcean, TOKEN));
-    fake.world().domains.insert(
-        "example.com".into(),
-        vec![FakeRecord {
-            id: 1,
-            kind: "NS".into(),
-            name: "@".into(),
-            data: "ns1.digitalocean.com".into(),
-            ttl: 1800,
-        }],
-    );
+    let dns = FakeDns::start(TOKEN, vec![record(1, "NS", "@", "ns1.digitalocean.com")]);
+    let (project, fake) = (&dns.project, &dns.fake);
 
     let repo = project.dir().join("app-repo");
     std::fs::create_dir_all(&repo).expect("repo dir");
@@ -72,20 +60,12 @@ fn a_new_load_balancer_joins_dns_once_launched() {
     project
         .write_inventory(&format!(
             "{}\n[servers.lb1]\nroles = [\"loadbalancer\"]\n\n[servers.appnode1]\nroles = \
-             [\"appnode\"]\n\n[dns]\nprovider = \"digitalocean\"\ndomain = \"example.com\"\nname \
-             = \"www\"\napi_url = \"{}\"\n",
+             [\"appnode\"]\n\n{}",
             app_vars(&repo),
-            fake.base_url()
+            dns.dns_table()
         ))
         .expect("write dm.toml");
-    let dm = |args: &[&str]| {
-        let run = Dm::in_dir(project.dir())
-            .env("DIGITALOCEAN_TOKEN", TOKEN)
-            .args(args)
-            .run();
-        run.assert_success();
-        run
-    };
+    let dm = |args: &[&str]| dns.dm_ok(args);
 
     let start = Instant::now();
     let booted = dm(&["--json", "boot", "lb1", "appnode1"]);
@@ -97,7 +77,7 @@ fn a_new_load_balancer_joins_dns_once_launched() {
             .any(|l| l == "lb1: joins DNS once launched (dm launch lb1)"),
         "{printed:#?}"
     );
-    assert_eq!(a_records(&fake), Vec::<String>::new(), "{printed:#?}");
+    assert_eq!(a_records(fake), Vec::<String>::new(), "{printed:#?}");
     assert_eq!(
         fake.count("PUT", "/v2/domains") + fake.count("POST", "/v2/domains"),
         0
@@ -128,7 +108,7 @@ fn a_new_load_balancer_joins_dns_once_launched() {
         "one entry per server, as before"
     );
     let printed = lines(&launched);
-    assert_eq!(a_records(&fake), [lb.as_str()], "{printed:#?}");
+    assert_eq!(a_records(fake), [lb.as_str()], "{printed:#?}");
     assert_eq!(
         fake.count("POST", "/v2/domains/example.com/records"),
         1,

@@ -5,22 +5,12 @@
 //! leaves other names and types alone; `scale loadbalancer=1` takes the leaving one out of DNS and
 //! destroys it.
 
-use crate::fake::{Api, Fake, FakeRecord};
-use dm::testing::LocalProject;
-use dm_tests::{Dm, Run};
+use crate::dns_support::{FakeDns, record};
+use crate::fake::Fake;
+use dm_tests::Run;
 
 /// The account token the fake accepts.
 const TOKEN: &str = "dop_v1_dns-scale-test-93b0e5d1";
-
-fn record(id: u64, kind: &str, name: &str, data: &str) -> FakeRecord {
-    FakeRecord {
-        id,
-        kind: kind.into(),
-        name: name.into(),
-        data: data.into(),
-        ttl: 1800,
-    }
-}
 
 /// The zone's records as `KIND name data`, sorted.
 fn zone(fake: &Fake) -> Vec<String> {
@@ -42,14 +32,10 @@ fn changes(fake: &Fake) -> usize {
 
 #[test]
 fn the_dns_task_and_scale_keep_the_name_at_exactly_the_load_balancers() {
-    let project = LocalProject::new().unwrap_or_else(|e| panic!("cannot create a project: {e}"));
-    // The fake API runs in this process, on a runtime of its own, while dm runs as a subprocess.
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let fake = runtime.block_on(Fake::start(Api::DigitalOcean, TOKEN));
     // A stale A record of the name (a load balancer long gone), and records dm must not touch:
     // another name's A record and the zone's MX.
-    fake.world().domains.insert(
-        "example.com".into(),
+    let dns = FakeDns::start(
+        TOKEN,
         vec![
             record(1, "NS", "@", "ns1.digitalocean.com"),
             record(2, "A", "www", "192.0.2.50"),
@@ -57,21 +43,11 @@ fn the_dns_task_and_scale_keep_the_name_at_exactly_the_load_balancers() {
             record(4, "MX", "@", "mail.example.com."),
         ],
     );
+    let (project, fake) = (&dns.project, &dns.fake);
     project
-        .write_inventory(&format!(
-            "[dns]\nprovider = \"digitalocean\"\ndomain = \"example.com\"\nname = \"www\"\n\
-             api_url = \"{}\"\n",
-            fake.base_url()
-        ))
+        .write_inventory(&dns.dns_table())
         .expect("write dm.toml");
-    let dm = |args: &[&str]| -> Run {
-        let run = Dm::in_dir(project.dir())
-            .env("DIGITALOCEAN_TOKEN", TOKEN)
-            .args(args)
-            .run();
-        run.assert_success();
-        run
-    };
+    let dm = |args: &[&str]| -> Run { dns.dm_ok(args) };
 
     // `boot` leaves new load balancers out (they serve nothing yet).
     dm(&["boot", "loadbalancer1", "loadbalancer2"]);
@@ -94,36 +70,36 @@ fn the_dns_task_and_scale_keep_the_name_at_exactly_the_load_balancers() {
     let mut expected: Vec<String> = untouched.to_vec();
     expected.push("A www 192.0.2.50".into());
     expected.sort();
-    assert_eq!(zone(&fake), expected, "boot changed DNS");
+    assert_eq!(zone(fake), expected, "boot changed DNS");
 
     // --check says what it would do and changes nothing.
     let checked = dm(&["--check", "dns"]);
     assert_eq!(
-        changes(&fake),
+        changes(fake),
         0,
         "--check changed DNS:\n{}",
         checked.describe()
     );
-    assert_eq!(zone(&fake), expected);
+    assert_eq!(zone(fake), expected);
 
     // `dns`: exactly both load balancers; the stale record goes, the others stay.
     let synced = dm(&["dns"]);
     let mut expected: Vec<String> = untouched.to_vec();
     expected.extend([format!("A www {lb1}"), format!("A www {lb2}")]);
     expected.sort();
-    assert_eq!(zone(&fake), expected, "{}", synced.describe());
+    assert_eq!(zone(fake), expected, "{}", synced.describe());
     synced.assert_output_contains("192.0.2.50");
     // Again: nothing to change.
-    let before = changes(&fake);
+    let before = changes(fake);
     dm(&["dns"]);
-    assert_eq!(changes(&fake), before, "a second `dns` changed records");
+    assert_eq!(changes(fake), before, "a second `dns` changed records");
 
     // Scaling down: the leaving load balancer is out of DNS, then destroyed.
     let scaled = dm(&["scale", "loadbalancer=1"]);
     let mut expected: Vec<String> = untouched.to_vec();
     expected.push(format!("A www {lb1}"));
     expected.sort();
-    assert_eq!(zone(&fake), expected, "{}", scaled.describe());
+    assert_eq!(zone(fake), expected, "{}", scaled.describe());
     // Out of DNS before it is destroyed, so no client is sent to a server that is gone.
     let out = scaled.stdout();
     let (removed, destroying) = (

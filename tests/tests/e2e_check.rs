@@ -138,13 +138,13 @@ fn check_mode_keeps_commands_and_transfers_from_acting_and_runs_read_only_probes
 #[test]
 fn check_launch_on_a_fresh_fleet_plans_and_changes_nothing() {
     use crate::std_launch::{example_dir, example_vars, make_app_repo};
-    let fleet = dm::testing::Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .machine("appnode1", &["appnode"])
-        .machine("db1", &["dbserver"])
-        .environment("dev")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        dm::testing::Fleet::builder()
+            .machine("lb1", &["loadbalancer"])
+            .machine("appnode1", &["appnode"])
+            .machine("db1", &["dbserver"])
+            .environment("dev"),
+    );
     let repo = fleet.dir().join("app-repo");
     make_app_repo(&repo);
     let vars = example_vars().replace("\"build/app\"", &format!("\"{}\"", repo.display()));
@@ -261,11 +261,11 @@ fn check_boot_scale_and_destroy_boot_and_destroy_nothing() {
 
 #[test]
 fn diff_shows_nginx_configs_as_unified_diffs_with_secrets_masked() {
-    let fleet = dm::testing::Fleet::builder()
-        .machine("web1", &[])
-        .environment("dev")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        dm::testing::Fleet::builder()
+            .machine("web1", &[])
+            .environment("dev"),
+    );
     let token = "tok-8c1f0a9e7d";
     let key = init_secrets(fleet.dir(), "dev");
     set_secret(fleet.dir(), &key, "dev", "api_token", token);

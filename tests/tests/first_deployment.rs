@@ -63,11 +63,11 @@ fn set_version(text: String, version: &str) -> String {
 /// in the fleet's directory. The inventory logs in as `admin`, as the example's does.
 fn boot_example() -> (Fleet, PathBuf) {
     let inventory = webapp_example().join("dm.toml");
-    let fleet = Fleet::from_inventory(&inventory, Some("dev"))
-        .unwrap_or_else(|e| panic!("the example's inventory: {e}"))
-        .user("admin")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::from_inventory(&inventory, Some("dev"))
+            .unwrap_or_else(|e| panic!("the example's inventory: {e}"))
+            .user("admin"),
+    );
     let names: Vec<&str> = fleet.machines().iter().map(Machine::name).collect();
     assert_eq!(names, ["appnode1", "appnode2", "db1", "lb1"]);
 

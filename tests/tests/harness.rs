@@ -8,16 +8,6 @@ use std::time::Duration;
 
 use dm_core::testing::{DEPLOY_PASSWORD, Fleet, Machine};
 
-fn boot(machines: &[(&str, &[&str])]) -> Fleet {
-    let mut builder = Fleet::builder();
-    for (name, roles) in machines {
-        builder = builder.machine(name, roles);
-    }
-    builder
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"))
-}
-
 /// The slot number N of a fleet, from its machines' 10.231.N.x addresses.
 fn slot_of(fleet: &Fleet) -> u8 {
     fleet.machines()[0].address().octets()[2]
@@ -163,7 +153,7 @@ fn ssh_fails(machine: &Machine) -> bool {
 
 #[test]
 fn booted_machines_answer_ssh_with_their_own_hostname() {
-    let fleet = boot(&[("web1", &["web"]), ("db1", &[])]);
+    let fleet = dm_tests::fleet(&[("web1", &["web"]), ("db1", &[])]);
     for machine in fleet.machines() {
         assert_eq!(machine.exec_ok("hostname").trim(), machine.name());
         let addresses = machine.exec_ok("ip -4 -o addr show dev eth0");
@@ -208,7 +198,7 @@ fn init_cgroups(fleet: &Fleet, machine: &Machine) -> String {
 fn machines_do_not_share_a_cgroup_tree() {
     // Shared trees make the machines' systemds create and remove each other's unit cgroups:
     // units then fail at random with "Failed at step CGROUP".
-    let fleet = boot(&[("a", &[]), ("b", &[])]);
+    let fleet = dm_tests::fleet(&[("a", &[]), ("b", &[])]);
     let a = init_cgroups(&fleet, fleet.machine("a"));
     let b = init_cgroups(&fleet, fleet.machine("b"));
     let systemd_lines = |text: &str| -> Vec<String> {
@@ -228,7 +218,7 @@ fn machines_do_not_share_a_cgroup_tree() {
 
 #[test]
 fn each_machine_has_its_own_host_key() {
-    let fleet = boot(&[("a", &[]), ("b", &[])]);
+    let fleet = dm_tests::fleet(&[("a", &[]), ("b", &[])]);
     let (a, b) = (fleet.machine("a"), fleet.machine("b"));
     assert_ne!(a.host_public_key(), b.host_public_key());
     assert!(a.host_public_key().starts_with("ssh-ed25519 "));
@@ -283,7 +273,7 @@ fn each_machine_has_its_own_host_key() {
 
 #[test]
 fn deploy_user_needs_a_password_for_sudo() {
-    let fleet = boot(&[("app1", &[])]);
+    let fleet = dm_tests::fleet(&[("app1", &[])]);
     let app = fleet.machine("app1");
     let whoami = app.exec_as("deploy", "whoami").unwrap();
     assert_eq!(String::from_utf8_lossy(&whoami.stdout).trim(), "deploy");
@@ -310,7 +300,7 @@ fn deploy_user_needs_a_password_for_sudo() {
 
 #[test]
 fn teardown_leaves_no_namespace_mount_bridge_or_process() {
-    let fleet = boot(&[("one", &[]), ("two", &[])]);
+    let fleet = dm_tests::fleet(&[("one", &[]), ("two", &[])]);
     let footprint = Footprint::of(&fleet);
     assert!(
         footprint.pids.len() >= 4,
@@ -329,7 +319,7 @@ fn teardown_leaves_no_namespace_mount_bridge_or_process() {
 fn teardown_also_happens_when_the_test_panics() {
     let mut seen = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let fleet = boot(&[("doomed", &[])]);
+        let fleet = dm_tests::fleet(&[("doomed", &[])]);
         seen = Some(Footprint::of(&fleet));
         panic!("test failure while the fleet is up");
     }));
@@ -340,8 +330,8 @@ fn teardown_also_happens_when_the_test_panics() {
 #[test]
 fn two_fleets_boot_at_the_same_time_without_colliding() {
     let (first, second) = std::thread::scope(|s| {
-        let a = s.spawn(|| boot(&[("web", &[]), ("db", &[])]));
-        let b = s.spawn(|| boot(&[("web", &[]), ("db", &[])]));
+        let a = s.spawn(|| dm_tests::fleet(&[("web", &[]), ("db", &[])]));
+        let b = s.spawn(|| dm_tests::fleet(&[("web", &[]), ("db", &[])]));
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_ne!(slot_of(&first), slot_of(&second));
@@ -367,7 +357,7 @@ fn two_fleets_boot_at_the_same_time_without_colliding() {
 
 #[test]
 fn power_off_makes_the_machine_unreachable() {
-    let fleet = boot(&[("victim", &[]), ("survivor", &[])]);
+    let fleet = dm_tests::fleet(&[("victim", &[]), ("survivor", &[])]);
     let victim = fleet.machine("victim");
     assert!(victim.is_running());
     victim.power_off();
@@ -383,7 +373,7 @@ fn power_off_makes_the_machine_unreachable() {
 
 #[test]
 fn cut_network_makes_the_machine_unreachable_until_restored() {
-    let fleet = boot(&[("flaky", &[])]);
+    let fleet = dm_tests::fleet(&[("flaky", &[])]);
     let flaky = fleet.machine("flaky");
     flaky.cut_network();
     let port = std::net::SocketAddr::from((flaky.address(), 22));
@@ -414,7 +404,7 @@ fn upload_seconds(machine: &Machine, bytes: usize) -> f64 {
 
 #[test]
 fn limited_bandwidth_slows_transfers_to_the_machine() {
-    let fleet = boot(&[("slow", &[])]);
+    let fleet = dm_tests::fleet(&[("slow", &[])]);
     let slow = fleet.machine("slow");
     assert!(upload_seconds(slow, 100_000) < 1.5);
     // 400 kbit/s is 50 kB/s: 100 kB take about 2 s.
@@ -428,7 +418,7 @@ fn limited_bandwidth_slows_transfers_to_the_machine() {
 
 #[test]
 fn ssh_only_from_jump_host() {
-    let fleet = boot(&[("bastion", &[]), ("target", &[]), ("other", &[])]);
+    let fleet = dm_tests::fleet(&[("bastion", &[]), ("target", &[]), ("other", &[])]);
     let (bastion, target, other) = (
         fleet.machine("bastion"),
         fleet.machine("target"),
@@ -457,7 +447,7 @@ fn ssh_only_from_jump_host() {
 
 #[test]
 fn regenerated_host_key_is_rejected_by_the_fleet_known_hosts() {
-    let fleet = boot(&[("reinstalled", &[])]);
+    let fleet = dm_tests::fleet(&[("reinstalled", &[])]);
     let machine = fleet.machine("reinstalled");
     let old = machine.host_public_key();
     let new = machine.regenerate_host_key();
@@ -496,7 +486,7 @@ fn regenerated_host_key_is_rejected_by_the_fleet_known_hosts() {
 
 #[test]
 fn machines_reach_the_package_mirror_for_apt() {
-    let fleet = boot(&[("pkg", &[])]);
+    let fleet = dm_tests::fleet(&[("pkg", &[])]);
     let out = fleet
         .machine("pkg")
         .exec("apt-get update -o Acquire::Retries=3")
@@ -510,7 +500,7 @@ fn machines_reach_the_package_mirror_for_apt() {
 
 #[test]
 fn inventory_toml_names_every_machine_with_key_known_hosts_and_roles() {
-    let fleet = boot(&[
+    let fleet = dm_tests::fleet(&[
         ("lb1", &["loadbalancer"]),
         ("appnode1", &["appnode", "web"]),
         ("spare", &[]),
@@ -587,7 +577,7 @@ fn fleet_of_a_killed_test_process_is_swept_by_the_next_boot() {
         "the dead process's machine must still be running"
     );
     assert!(!footprint.leftovers().is_empty());
-    let next = boot(&[("next", &[])]);
+    let next = dm_tests::fleet(&[("next", &[])]);
     if slot_of(&next) == slot {
         // The new fleet took over the freed slot: its bridge and NAT rule are its own now.
         footprint.slot = None;
@@ -606,7 +596,7 @@ fn helper_boots_a_fleet_and_waits_to_be_killed() {
     if std::env::var_os(HELPER_ENV).is_none() {
         return;
     }
-    let fleet = boot(&[("orphan", &[])]);
+    let fleet = dm_tests::fleet(&[("orphan", &[])]);
     println!("FLEET {} {}", fleet.dir().display(), slot_of(&fleet));
     loop {
         std::thread::sleep(Duration::from_secs(60));
@@ -692,7 +682,7 @@ impl Drop for Outsider {
 fn machines_are_not_reachable_through_this_host_from_elsewhere() {
     // This host forwards (the machines reach the package mirror through it): that must not let
     // others connect to machines that have a well-known sudo password.
-    let fleet = boot(&[("app1", &[])]);
+    let fleet = dm_tests::fleet(&[("app1", &[])]);
     let address = fleet.machine("app1").address().to_string();
     let outsider = Outsider::new();
     assert!(

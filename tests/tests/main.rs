@@ -17,6 +17,7 @@ mod fake;
 mod demo;
 mod dns_follow;
 mod dns_scale;
+mod dns_support;
 mod e2e_check;
 mod e2e_cli_errors;
 mod e2e_context;

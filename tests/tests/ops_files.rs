@@ -3,29 +3,11 @@
 //! `would change` in check mode without writing, `changed` on the first run, and `ok` on the
 //! second run, which stays one round trip. Everything is checked from outside, on the machine.
 
-use std::time::Duration;
-
 use dm::ops::OpStatus;
 use dm::ops::{Directory, File, Line, Symlink};
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
-
-/// A run that takes longer than this hangs: the test fails instead of waiting for CI's limit.
-const DEADLINE: Duration = Duration::from_secs(300);
-
-/// Runs a task in-process with `--json` and a deadline; returns the report, failed or not.
-fn dm_run(fleet: &Fleet, args: &[&str]) -> RunReport {
-    let mut line = vec!["--json"];
-    line.extend_from_slice(args);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(async { tokio::time::timeout(DEADLINE, fleet.dm_async(&line)).await })
-        .unwrap_or_else(|_| panic!("dm {args:?} did not finish within {DEADLINE:?}"))
-        .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
-}
+use dm_tests::dm_run;
 
 /// `(name, status)` of every operation of the run's only host.
 fn statuses(report: &RunReport) -> Vec<(String, OpStatus)> {

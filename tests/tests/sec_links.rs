@@ -5,45 +5,12 @@
 //!
 //! Every exploit is attempted as the unprivileged account itself (`runuser -u ACCOUNT`).
 
-use std::time::Duration;
-
 use dm::ops;
 use dm::prelude::*;
-use dm::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine};
+use dm_tests::{dm_run, report_text};
 
 use crate::std_deploy;
-
-/// A run that takes longer than this hangs: the test fails instead of waiting for CI's limit.
-const DEADLINE: Duration = Duration::from_secs(300);
-
-/// Runs a task in-process with `--json` and a deadline; returns the report, failed or not.
-fn dm_run(fleet: &Fleet, args: &[&str]) -> RunReport {
-    let mut line = vec!["--json"];
-    line.extend_from_slice(args);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(async { tokio::time::timeout(DEADLINE, fleet.dm_async(&line)).await })
-        .unwrap_or_else(|_| panic!("dm {args:?} did not finish within {DEADLINE:?}"))
-        .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
-}
-
-/// Everything a run printed and its errors, for assertions and failure messages.
-fn text(report: &RunReport) -> String {
-    report
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            h.output
-                .iter()
-                .map(|l| l.line.clone())
-                .chain(h.error.clone())
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Runs `script` with `sh` as `account` on the machine: the unprivileged account's own doing.
 fn as_account(m: &Machine, account: &str, script: &str) -> String {
@@ -151,7 +118,7 @@ fn uploads_into_another_accounts_directory_follow_no_planted_link() {
 
     let mut violations = Vec::new();
     let run = dm_run(&fleet, &["-H", "app1", "links-write-app-dir"]);
-    assert!(run.success, "{}", text(&run));
+    assert!(run.success, "{}", report_text(&run));
     violations.extend(etc_violations(m));
     if planted() != links_before {
         violations.push("a planted link was written through or replaced".to_string());
@@ -179,7 +146,7 @@ fn uploads_into_another_accounts_directory_follow_no_planted_link() {
     // A link on the way that the app user made (`~/conf` -> /etc): refused, nothing written.
     as_account(m, "app", "ln -s /etc /home/app/conf");
     let refused = dm_run(&fleet, &["-H", "app1", "links-write-through-home"]);
-    let said = text(&refused);
+    let said = report_text(&refused);
     if refused.success
         || !said.contains("app1")
         || !said.contains("refusing to write /home/app/conf/ld.so.preload as root")
@@ -191,7 +158,7 @@ fn uploads_into_another_accounts_directory_follow_no_planted_link() {
         ));
     }
     let refused = dm_run(&fleet, &["-H", "app1", "links-mkdir-through-home"]);
-    let said = text(&refused);
+    let said = report_text(&refused);
     if refused.success
         || !said.contains("app1")
         || !said.contains("refusing to write /home/app/conf/dm-planted as root")
@@ -249,7 +216,7 @@ fn authorized_keys_refuse_links_in_the_users_home() {
         ("trudy", "/home/trudy/.ssh/authorized_keys", "/etc/shadow"),
     ] {
         let run = dm_run(&fleet, &["-H", "app1", &format!("links-authorize-{user}")]);
-        let said = text(&run);
+        let said = report_text(&run);
         if run.success
             || !said.contains("app1")
             || !said.contains(&format!("{link} is a symlink to {target}"))
@@ -298,7 +265,7 @@ fn deploys_and_rollbacks_follow_no_link_in_the_release_tree() {
     let mut violations = Vec::new();
 
     let first = dm_run(&fleet, &["-H", "app1", "deploy-recipe"]);
-    assert!(first.success, "{}", text(&first));
+    assert!(first.success, "{}", report_text(&first));
     assert_eq!(std_deploy::answer(m), "version v1");
     let v1 = std_deploy::live_release(m);
     violations.extend(etc_violations(m));
@@ -326,7 +293,7 @@ fn deploys_and_rollbacks_follow_no_link_in_the_release_tree() {
 
     std_deploy::commit_version(&repo, "v2", "gunicorn");
     let second = dm_run(&fleet, &["-H", "app1", "deploy"]);
-    assert!(second.success, "{}", text(&second));
+    assert!(second.success, "{}", report_text(&second));
     assert_eq!(std_deploy::answer(m), "version v2");
 
     // The app user points v1's REVISION at /etc/shadow: a rollback to v1 reads it and writes
@@ -337,13 +304,13 @@ fn deploys_and_rollbacks_follow_no_link_in_the_release_tree() {
         &format!("cd {APP}/releases/{v1} && rm -f REVISION && ln -s /etc/shadow REVISION"),
     );
     let back = dm_run(&fleet, &["-H", "app1", "rollback"]);
-    assert!(back.success, "{}", text(&back));
+    assert!(back.success, "{}", report_text(&back));
     assert_eq!(std_deploy::answer(m), "version v1");
     let log = m.exec_ok(&format!("cat {APP}/revisions.log"));
-    if log.contains("root:") || text(&back).contains("root:") {
+    if log.contains("root:") || report_text(&back).contains("root:") {
         violations.push(format!(
             "/etc/shadow went into revisions.log or the output:\n{log}{}",
-            text(&back)
+            report_text(&back)
         ));
     }
     if !log.contains(&format!("to release {v1} commit unknown")) {
@@ -359,7 +326,7 @@ fn deploys_and_rollbacks_follow_no_link_in_the_release_tree() {
         &format!("cd {APP} && rm -f revisions.log && ln -s /etc/ld.so.preload revisions.log"),
     );
     let third = dm_run(&fleet, &["-H", "app1", "deploy"]);
-    let said = text(&third);
+    let said = report_text(&third);
     if third.success
         || !said.contains("app1")
         || !said.contains(&format!("{APP}/revisions.log is a symbolic link"))
@@ -442,7 +409,7 @@ fn removals_follow_no_link_planted_on_the_way() {
 
     // Removing what is the app user's own, in its own directories, works (as the app user).
     let own = dm_run(&fleet, &["-H", "app1", "links-remove-own"]);
-    assert!(own.success, "{}", text(&own));
+    assert!(own.success, "{}", report_text(&own));
     let left = m.exec_ok(
         "ls /srv/app/conf; ls /srv/app/releases | tr '\\n' ' '; echo; \
          stat -c '%U' /srv/app/releases/20200101000002",
@@ -469,7 +436,7 @@ fn removals_follow_no_link_planted_on_the_way() {
         ("links-cleanup-releases", "/srv/app/releases/20200101000000"),
     ] {
         let run = dm_run(&fleet, &["-H", "app1", task]);
-        let said = text(&run);
+        let said = report_text(&run);
         if run.success
             || !said.contains("app1")
             || !said.contains(&format!("refusing to remove {path}"))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
-use dm_tests::git;
+use dm_tests::{git, report_text};
 
 /// The appnode role recipe, as `launch` applies it.
 #[task]
@@ -87,21 +87,6 @@ fn dm(fleet: &Fleet, args: &[&str]) -> RunReport {
         .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
 }
 
-/// Everything a run printed and its error, for assertions and failure messages.
-fn text(report: &RunReport) -> String {
-    report
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            h.output
-                .iter()
-                .map(|l| l.line.clone())
-                .chain(h.error.clone())
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// What the app answers on the machine, waiting for it to come up.
 pub(crate) fn answer(m: &Machine) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -160,12 +145,12 @@ fn deploys_roll_back_and_are_locked() {
 
     // The role recipe installs everything and makes the first deploy.
     let first = dm(&fleet, &["-H", "app1", "deploy-recipe"]);
-    assert!(first.success, "{}", text(&first));
+    assert!(first.success, "{}", report_text(&first));
     assert_eq!(answer(m), "version v1");
     assert!(
-        text(&first).contains(&format!("deployed commit {v1}")),
+        report_text(&first).contains(&format!("deployed commit {v1}")),
         "{}",
-        text(&first)
+        report_text(&first)
     );
     assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v1);
     assert_eq!(
@@ -184,7 +169,7 @@ fn deploys_roll_back_and_are_locked() {
 
     // A second run of the recipe changes nothing and does not deploy again.
     let again = dm(&fleet, &["-H", "app1", "deploy-recipe"]);
-    assert!(again.success, "{}", text(&again));
+    assert!(again.success, "{}", report_text(&again));
     assert_eq!(
         again.operations.changed, 0,
         "{:?}",
@@ -195,23 +180,23 @@ fn deploys_roll_back_and_are_locked() {
     // A new commit, deployed: only the new objects travel (a bundle of one commit).
     let v2 = commit_version(&repo, "v2", "gunicorn");
     let second = dm(&fleet, &["-H", "app1", "deploy"]);
-    assert!(second.success, "{}", text(&second));
+    assert!(second.success, "{}", report_text(&second));
     assert_eq!(answer(m), "version v2");
-    assert!(text(&second).contains(&format!("deployed commit {v2}")));
+    assert!(report_text(&second).contains(&format!("deployed commit {v2}")));
     assert_eq!(releases(m).len(), 2);
 
     // Rollback: back to v1.
     let back = dm(&fleet, &["-H", "app1", "rollback"]);
-    assert!(back.success, "{}", text(&back));
+    assert!(back.success, "{}", report_text(&back));
     assert_eq!(answer(m), "version v1");
     assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v1);
     // Nothing older than v1 is good: a second rollback is refused and changes nothing.
     let none = dm(&fleet, &["-H", "app1", "rollback"]);
     assert!(!none.success);
     assert!(
-        text(&none).contains("no good release older"),
+        report_text(&none).contains("no good release older"),
         "{}",
-        text(&none)
+        report_text(&none)
     );
     assert_eq!(answer(m), "version v1");
 
@@ -221,7 +206,7 @@ fn deploys_roll_back_and_are_locked() {
     commit_version(&repo, "v3", "no-such-package-dm-test");
     let broken = dm(&fleet, &["-H", "app1", "deploy"]);
     assert!(!broken.success);
-    let said = text(&broken);
+    let said = report_text(&broken);
     assert!(
         said.contains("build command") && said.contains("`current` was not switched"),
         "{said}"
@@ -249,7 +234,7 @@ fn deploys_roll_back_and_are_locked() {
     let won: Vec<&RunReport> = results.iter().filter(|r| r.success).collect();
     let lost: Vec<&RunReport> = results.iter().filter(|r| !r.success).collect();
     assert_eq!((won.len(), lost.len()), (1, 1), "{results:#?}");
-    let refusal = text(lost[0]);
+    let refusal = report_text(lost[0]);
     assert!(
         refusal.contains("another deploy is running") && refusal.contains("held by"),
         "{refusal}"
@@ -263,7 +248,7 @@ fn deploys_roll_back_and_are_locked() {
     ));
     let blocked = dm(&fleet, &["-H", "app1", "deploy", "--commit", &v2[..12]]);
     assert!(!blocked.success);
-    let said = text(&blocked);
+    let said = report_text(&blocked);
     assert!(
         said.contains("ghost@old-laptop")
             && said.contains("2023-11-14 22:13:20 UTC")
@@ -272,12 +257,12 @@ fn deploys_roll_back_and_are_locked() {
     );
     assert_eq!(answer(m), "version v4");
     let unlock = dm(&fleet, &["-H", "app1", "deploy-unlock"]);
-    assert!(unlock.success, "{}", text(&unlock));
-    assert!(text(&unlock).contains("broke the deploy lock held by ghost@old-laptop"));
+    assert!(unlock.success, "{}", report_text(&unlock));
+    assert!(report_text(&unlock).contains("broke the deploy lock held by ghost@old-laptop"));
 
     // Then a deploy of a given commit works, and keep_releases = 3 holds.
     let pinned = dm(&fleet, &["-H", "app1", "deploy", "--commit", &v2[..12]]);
-    assert!(pinned.success, "{}", text(&pinned));
+    assert!(pinned.success, "{}", report_text(&pinned));
     assert_eq!(answer(m), "version v2");
     assert_eq!(m.exec_ok(&format!("cat {APP}/current/REVISION")).trim(), v2);
     let kept = releases(m);
@@ -291,10 +276,10 @@ fn deploys_roll_back_and_are_locked() {
     git(&repo, &["checkout", "-q", "-b", "feature"]);
     commit_version(&repo, "v5-feature", "gunicorn");
     let tagged = dm(&fleet, &["-H", "app1", "deploy", "--tag", "v4.0"]);
-    assert!(tagged.success, "{}", text(&tagged));
+    assert!(tagged.success, "{}", report_text(&tagged));
     assert_eq!(answer(m), "version v4");
     let branch = dm(&fleet, &["-H", "app1", "deploy", "--branch", "feature"]);
-    assert!(branch.success, "{}", text(&branch));
+    assert!(branch.success, "{}", report_text(&branch));
     assert_eq!(answer(m), "version v5-feature");
     assert_eq!(releases(m).len(), 3);
 }

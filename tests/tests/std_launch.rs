@@ -54,11 +54,11 @@ pub(crate) fn make_app_repo(repo: &Path) {
 
 #[test]
 fn dbappbalancer_runs_the_whole_stack_on_one_server() {
-    let fleet = Fleet::builder()
-        .machine("all1", &["dbappbalancer"])
-        .environment("dev")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("all1", &["dbappbalancer"])
+            .environment("dev"),
+    );
     let repo = fleet.dir().join("app-repo");
     make_app_repo(&repo);
     let vars = example_vars().replace("\"build/app\"", &format!("\"{}\"", repo.display()));
@@ -104,10 +104,7 @@ fn dbappbalancer_runs_the_whole_stack_on_one_server() {
 
 #[test]
 fn an_unknown_role_is_a_clear_error() {
-    let fleet = Fleet::builder()
-        .machine("web1", &["webserver"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(Fleet::builder().machine("web1", &["webserver"]));
     let run = Dm::new(&fleet).args(["launch", "web1"]).run();
     run.assert_code(1);
     run.assert_output_contains("web1: launch does not know role `webserver`");

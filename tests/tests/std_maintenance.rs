@@ -4,7 +4,7 @@
 
 use dm::prelude::*;
 use dm_core::testing::{Fleet, Machine, RunReport};
-use dm_tests::write;
+use dm_tests::{boot, write};
 
 /// The load balancer recipe as a task.
 #[task]
@@ -35,11 +35,11 @@ fn get(lb: &Machine, path: &str) -> (u16, String) {
 
 #[test]
 fn maintenance_mode_answers_503_until_switched_off() {
-    let fleet = Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .machine("app1", &["appnode"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("lb1", &["loadbalancer"])
+            .machine("app1", &["appnode"]),
+    );
     write(
         &fleet.dir().join("dm.toml"),
         &format!(
@@ -103,10 +103,7 @@ fn maintenance_mode_answers_503_until_switched_off() {
 
 #[test]
 fn maintenance_refuses_a_host_without_the_load_balancer_site() {
-    let fleet = Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(Fleet::builder().machine("lb1", &["loadbalancer"]));
     fleet
         .machine("lb1")
         .exec_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null");

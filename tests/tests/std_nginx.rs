@@ -8,7 +8,7 @@ use std::process::Command;
 
 use dm::prelude::*;
 use dm_core::testing::{Fleet, Machine, RunReport};
-use dm_tests::write;
+use dm_tests::{boot, set_vars, write};
 
 /// The load balancer recipe as a task.
 #[task]
@@ -58,14 +58,6 @@ async fn undefined_site(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites dm.toml with `vars` (an inline TOML table) as its global vars.
-fn set_vars(fleet: &Fleet, vars: &str) {
-    write(
-        &fleet.dir().join("dm.toml"),
-        &format!("vars = {vars}\n{}", fleet.inventory_toml()),
-    );
-}
-
 /// Makes `machine` answer `served by NAME` on port 8000 (plain nginx from apt, set up by hand).
 fn serve_name_on_8000(machine: &Machine) {
     machine.exec_ok(
@@ -111,12 +103,12 @@ fn both() -> BTreeSet<String> {
 
 #[test]
 fn load_balancer_reaches_every_app_node_and_refuses_bad_configuration() {
-    let fleet = Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .machine("app1", &["appnode"])
-        .machine("app2", &["appnode"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("lb1", &["loadbalancer"])
+            .machine("app1", &["appnode"])
+            .machine("app2", &["appnode"]),
+    );
     set_vars(&fleet, r#"{ app = { name = "shop", port = 8000 } }"#);
     let lb = fleet.machine("lb1");
     let (app1, app2) = (fleet.machine("app1"), fleet.machine("app2"));
@@ -283,11 +275,11 @@ fn dm_within_deadline(fleet: &Fleet, args: &[&str]) -> Result<RunReport, dm::tes
 
 #[test]
 fn nginx_values_with_configuration_syntax_are_refused_before_anything_is_written() {
-    let fleet = Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .machine("app1", &["appnode"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("lb1", &["loadbalancer"])
+            .machine("app1", &["appnode"]),
+    );
     let lb = fleet.machine("lb1");
     // Nothing of nginx on the load balancer: whatever a refused run wrote would show.
     let written = || {

@@ -18,22 +18,16 @@ const ROTATED_PASSWORD: &str = "Pg-rotated-5m1vz8";
 /// A password written in dm.toml itself.
 const PLAIN_PASSWORD: &str = "Pg-plain-w4c6ta0e";
 
-/// Rewrites the fleet's dm.toml with `vars` (an inline TOML table) as its global vars.
-fn set_vars(fleet: &Fleet, vars: &str) {
-    let text = format!("vars = {vars}\n{}", fleet.inventory_toml());
-    write(&fleet.dir().join("dm.toml"), &text);
-}
-
 /// Boots db1 (dbserver), appnode1 (appnode) and cache1 (cachenode) in environment `dev`, with
 /// the database password as secret `postgres_password`; returns the fleet and the age key.
 fn setup() -> (Fleet, PathBuf) {
-    let fleet = Fleet::builder()
-        .machine("db1", &["dbserver"])
-        .machine("appnode1", &["appnode"])
-        .machine("cache1", &["cachenode"])
-        .environment("dev")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("db1", &["dbserver"])
+            .machine("appnode1", &["appnode"])
+            .machine("cache1", &["cachenode"])
+            .environment("dev"),
+    );
     set_vars(
         &fleet,
         r#"{ postgres = { database = "shop", password_secret = "postgres_password" } }"#,
@@ -168,10 +162,7 @@ fn dbserver_serves_the_app_nodes_only_with_the_secret_password() {
 
 #[test]
 fn a_missing_password_is_a_clear_error() {
-    let fleet = Fleet::builder()
-        .machine("db1", &["dbserver"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(Fleet::builder().machine("db1", &["dbserver"]));
     let run = Dm::new(&fleet).args(["launch", "db1"]).run();
     run.assert_code(1);
     run.assert_output_contains("db1: no password for the database user");
@@ -190,11 +181,11 @@ fn a_missing_password_is_a_clear_error() {
 fn a_database_name_that_would_rewrite_pg_hba_is_refused_before_anything_is_written() {
     // On the main of December 2026 this wrote `host all all 0.0.0.0/0 trust # shop ...` into
     // pg_hba.conf and reloaded it before the identifier was checked.
-    let fleet = Fleet::builder()
-        .machine("db1", &["dbserver"])
-        .machine("appnode1", &["appnode"])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("db1", &["dbserver"])
+            .machine("appnode1", &["appnode"]),
+    );
     set_vars(
         &fleet,
         &format!(

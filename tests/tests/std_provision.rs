@@ -10,15 +10,12 @@ use std::process::Output;
 use std::time::Duration;
 
 use dm::testing::{Fleet, Machine, RunReport};
-use dm_tests::password_login;
+use dm_tests::{boot, password_login};
 
 /// Boots `machines` with the inventory logging in as `admin`, as a provisioned fleet does.
 fn admin_fleet(builder: dm::testing::FleetBuilder) -> Fleet {
     dm::tasks::link();
-    match builder.user("admin").boot() {
-        Ok(fleet) => fleet,
-        Err(e) => panic!("cannot boot test machines: {e}"),
-    }
+    boot(builder.user("admin"))
 }
 
 fn provision(fleet: &Fleet, args: &[&str]) -> RunReport {

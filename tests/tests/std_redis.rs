@@ -13,12 +13,6 @@ use ops_support::*;
 
 const PASSWORD: &str = "Redis-secret-q8w2e6";
 
-/// Rewrites the fleet's dm.toml with `vars` (an inline TOML table) as its global vars.
-fn set_vars(fleet: &Fleet, vars: &str) {
-    let text = format!("vars = {vars}\n{}", fleet.inventory_toml());
-    write(&fleet.dir().join("dm.toml"), &text);
-}
-
 /// `launch cache1` with `--json`, checking that the password is not printed.
 fn launch_cache(fleet: &Fleet, key: &Path) -> (Run, serde_json::Value) {
     let run = Dm::new(fleet)
@@ -44,12 +38,12 @@ fn redis(client: &Machine, cache: &Machine, args: &str) -> String {
 
 #[test]
 fn cachenode_listens_privately_with_a_limit_and_a_password() {
-    let fleet = Fleet::builder()
-        .machine("cache1", &["cachenode"])
-        .machine("appnode1", &["appnode"])
-        .environment("dev")
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(
+        Fleet::builder()
+            .machine("cache1", &["cachenode"])
+            .machine("appnode1", &["appnode"])
+            .environment("dev"),
+    );
     let key = init_secrets(fleet.dir(), "dev");
     let cache = fleet.machine("cache1");
     let app = fleet.machine("appnode1");

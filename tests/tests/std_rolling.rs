@@ -203,8 +203,16 @@ fn wait_for_file(m: &Machine, path: &str) {
     }
 }
 
-#[test]
-fn deploy_rollback_and_restart_answer_every_request_and_keep_one_version() {
+/// lb1, appnode1 and appnode2, launched with the app at commit `v1` of a fresh repository.
+struct Launched {
+    fleet: Fleet,
+    repo: PathBuf,
+    v1: String,
+    /// Holds the repository.
+    _tmp: tempfile::TempDir,
+}
+
+fn launch_two_nodes() -> Launched {
     dm::tasks::link();
     let tmp = tempfile::tempdir().expect("temp dir");
     let repo = temp_repo(tmp.path());
@@ -215,20 +223,37 @@ fn deploy_rollback_and_restart_answer_every_request_and_keep_one_version() {
         .machine("appnode2", &["appnode"])
         .boot()
         .expect("boot");
-    let base = fleet.inventory_toml();
     std::fs::write(
         fleet.inventory_path(),
-        format!("{}\n{base}", app_vars(&repo)),
+        format!("{}\n{}", app_vars(&repo), fleet.inventory_toml()),
     )
     .expect("write dm.toml");
+    let (a1, a2) = (fleet.machine("appnode1"), fleet.machine("appnode2"));
+    let launch = dm(&fleet, &["launch"]);
+    assert!(launch.success, "{}", text(&launch));
+    assert_eq!((live_commit(a1), live_commit(a2)), (v1.clone(), v1.clone()));
+    Launched {
+        fleet,
+        repo,
+        v1,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn deploy_rollback_and_restart_answer_every_request_and_keep_one_version() {
+    let Launched {
+        _tmp,
+        repo,
+        v1,
+        fleet,
+    } = launch_two_nodes();
+    let base = fleet.inventory_toml();
     let (lb, a1, a2) = (
         fleet.machine("lb1"),
         fleet.machine("appnode1"),
         fleet.machine("appnode2"),
     );
-    let launch = dm(&fleet, &["launch"]);
-    assert!(launch.success, "{}", text(&launch));
-    assert_eq!((live_commit(a1), live_commit(a2)), (v1.clone(), v1.clone()));
     let mut problems = Problems::default();
 
     // A deploy under load: every request answered, the switch counted as a change.
@@ -525,29 +550,14 @@ fn one_winner<'r>(x: &'r Finished, y: &'r Finished) -> Option<(&'r Finished, &'r
 
 #[test]
 fn of_two_concurrent_runs_exactly_one_wins_and_no_request_drops() {
-    dm::tasks::link();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let repo = temp_repo(tmp.path());
-    let v1 = commit_version(&repo, "v1");
-    let fleet = Fleet::builder()
-        .machine("lb1", &["loadbalancer"])
-        .machine("appnode1", &["appnode"])
-        .machine("appnode2", &["appnode"])
-        .boot()
-        .expect("boot");
-    std::fs::write(
-        fleet.inventory_path(),
-        format!("{}\n{}", app_vars(&repo), fleet.inventory_toml()),
-    )
-    .expect("write dm.toml");
+    let Launched {
+        _tmp, repo, fleet, ..
+    } = launch_two_nodes();
     let (lb, a1, a2) = (
         fleet.machine("lb1"),
         fleet.machine("appnode1"),
         fleet.machine("appnode2"),
     );
-    let launch = dm(&fleet, &["launch"]);
-    assert!(launch.success, "{}", text(&launch));
-    assert_eq!((live_commit(a1), live_commit(a2)), (v1.clone(), v1.clone()));
     let mut problems = Problems::default();
 
     // Two deploys of the fleet started together, of different commits, in the interleaving

@@ -9,6 +9,7 @@ use std::sync::Barrier;
 
 use dm::prelude::*;
 use dm::testing::{Error, Fleet, Footprint, RunReport};
+use dm_tests::boot;
 
 /// Write `text` to /root/note.
 #[task]
@@ -491,10 +492,7 @@ async fn sleep_long(ctx: &Ctx) -> Result<()> {
 
 #[test]
 fn an_in_process_run_past_its_deadline_is_an_error_not_a_hang() {
-    let fleet = Fleet::builder()
-        .machine("app1", &[])
-        .boot()
-        .unwrap_or_else(|e| panic!("cannot boot test machines: {e}"));
+    let fleet = boot(Fleet::builder().machine("app1", &[]));
     let deadline = std::time::Duration::from_secs(3);
     let err = fleet
         .dm_within(deadline, ["-H", "app1", "sleep-long"])
