@@ -18,8 +18,11 @@ pub enum Event {
     RunStarted {
         /// Task name.
         task: String,
-        /// Host names, in order.
+        /// Host names, in order (`local` alone for a `local` task).
         hosts: Vec<String>,
+        /// Whether the task is `local`: its one "host" is its step on the controlling machine,
+        /// which the report lists but does not count as a host.
+        local: bool,
     },
     /// A task fans out to more hosts than the run started with ([`crate::Ctx::on_hosts`]).
     HostsAdded {
@@ -66,6 +69,9 @@ pub enum Event {
         elapsed: Duration,
         /// SSH channels opened on this host (each one a round trip).
         round_trips: u64,
+        /// Whether a task fanned out to the host ([`crate::Ctx::on_hosts`]) rather than the run
+        /// starting its task there: the report has one entry per host, whatever reached it.
+        fanned_out: bool,
     },
     /// An operation was planned or applied on a host (see [`crate::operation`]).
     Operation {

@@ -44,7 +44,7 @@ mod timezone;
 mod upgrades;
 mod validated_file;
 
-use dm_core::ctx::HostOutcome;
+use dm_core::ctx::FanOutResult;
 use dm_core::{Ctx, ops};
 use dm_macros::task;
 use tokio::task::JoinSet;
@@ -145,7 +145,7 @@ pub async fn provision(
             |host_ctx| async move { provision_host(&host_ctx).await },
         )
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
 }
 
 /// Provisions the host of `ctx` (see the [module](self) documentation): callable from other

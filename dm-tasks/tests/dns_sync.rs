@@ -94,7 +94,8 @@ fn run_ctx(inventory: Inventory, check: bool) -> (Ctx, UnboundedReceiver<Event>)
         check,
         diff: false,
         selected: Vec::new(),
-        fanned_out: Default::default(),
+        parallel: 64,
+        interrupt: Default::default(),
         run_state: Default::default(),
     };
     (Ctx::local_machine(Arc::new(shared)), rx)

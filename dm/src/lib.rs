@@ -32,7 +32,7 @@
 //! | [`ops`] | ✓ operations, declared state applied by a [`Step`](ops::Step): [`File`](ops::File), [`Line`](ops::Line), [`Directory`](ops::Directory), [`Symlink`](ops::Symlink), [`Apt`](ops::Apt), [`Service`](ops::Service), [`User`](ops::User), [`Group`](ops::Group), [`Git`](ops::Git), [`Cron`](ops::Cron), [`Sysctl`](ops::Sysctl), [`AuthorizedKey`](ops::AuthorizedKey), [`Command`](ops::Command); the [`Operation`](ops::Operation) trait for your own |
 //! | [`shell_quote`] | ✓ quotes a value for a POSIX shell command line |
 //! | `Result`, `anyhow!`, `bail!`, `ensure!`, `Context` | ✓ [anyhow](https://docs.rs/anyhow)'s, what tasks return |
-//! | [`ctx`] | what `Ctx`'s methods return ([`Run`](ctx::Run), [`Output`](ctx::Output), [`Put`](ctx::Put), [`Get`](ctx::Get), [`Facts`](ctx::Facts)) and [`HostOutcome`](ctx::HostOutcome), the result of [`Ctx::on_hosts`] per host |
+//! | [`ctx`] | what `Ctx`'s methods return ([`Run`](ctx::Run), [`Output`](ctx::Output), [`Put`](ctx::Put), [`Get`](ctx::Get), [`Facts`](ctx::Facts)) and [`FanOutResult`](ctx::FanOutResult), the result of [`Ctx::on_hosts`] per host |
 //! | [`Host`], [`Inventory`] | a server of `dm.toml` and the whole inventory ([`Ctx::host`], [`Ctx::inventory`]) |
 //! | [`inventory`] | [`VarsTable`](inventory::VarsTable): have your own `[vars.NAME]` table checked when the inventory loads |
 //! | [`Error`] | dm's typed error (below) |
@@ -89,7 +89,7 @@ pub use dm_core::testing;
 /// What a task's context returns: commands and their output, transfers, facts, and the outcome
 /// of work fanned out to other hosts.
 pub mod ctx {
-    pub use dm_core::ctx::{Facts, Get, HostOutcome, Output, Put, Run};
+    pub use dm_core::ctx::{Facts, Get, FanOutResult, Output, Put, Run};
 }
 
 /// The inventory (`dm.toml`) as a task sees it, and how a fabfile has its own variables checked.

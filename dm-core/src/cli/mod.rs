@@ -14,12 +14,11 @@ pub mod settings;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::ctx::{RunShared, SudoPassword};
+use crate::ctx::{Interrupt, RunShared, SudoPassword};
 use crate::error::{Error, suggest};
 use crate::events::EventSender;
-use crate::executor::{self, Interrupt, Plan};
+use crate::executor::{self, RunPlan};
 use crate::host::Host;
 use crate::inventory::Inventory;
 use crate::report::{Reporter, RunReport, summary};
@@ -284,18 +283,7 @@ pub async fn run_task(
     let sudo_password = SudoPassword::new(sudo_preset(settings)?, stdin_is_terminal());
     let (events, rx) = EventSender::channel();
     let reporter = Reporter::start(rx, settings.reporter_options(hosts.len()));
-    let shared = Arc::new(RunShared {
-        connect: settings.connect_options(inventory.known_hosts()),
-        inventory: Arc::new(inventory),
-        events: events.clone(),
-        sudo_password,
-        check: settings.check,
-        diff: settings.diff,
-        selected,
-        fanned_out: Default::default(),
-        run_state: Default::default(),
-    });
-    let plan = Plan {
+    let plan = RunPlan {
         task,
         hosts,
         batch_size: settings.serial.or(task.serial),
@@ -305,28 +293,24 @@ pub async fn run_task(
             .min(settings.parallel),
         fail_fast: settings.fail_fast,
     };
-    let interrupt = Interrupt::on_ctrl_c(events);
-    let start = Instant::now();
-    let mut results = executor::run(&plan, matches, shared.clone(), &interrupt).await;
-    if interrupt.abort.is_cancelled() && !crate::ssh::end_abandoned(ABANDON_LIMIT).await {
+    let shared = Arc::new(RunShared {
+        connect: settings.connect_options(inventory.known_hosts()),
+        inventory: Arc::new(inventory),
+        events: events.clone(),
+        sudo_password,
+        check: settings.check,
+        diff: settings.diff,
+        selected,
+        parallel: plan.parallel,
+        interrupt: Interrupt::on_ctrl_c(events),
+        run_state: Default::default(),
+    });
+    executor::run(&plan, matches, shared.clone()).await;
+    if shared.interrupt.abort.is_cancelled() && !crate::ssh::end_abandoned(ABANDON_LIMIT).await {
         tracing::warn!("some commands of abandoned hosts may still run there");
     }
-    if let Ok(mut fanned) = shared.fanned_out.lock() {
-        crate::ctx::merge_fanned_out(&mut results, std::mem::take(&mut *fanned));
-    }
-    let outputs = reporter.finish().await;
-    let mut report = RunReport::new(
-        task.name,
-        &results,
-        outputs,
-        start.elapsed(),
-        interrupt.stop_new.is_cancelled(),
-    );
-    if task.local
-        && let Some(step) = results.first()
-    {
-        report.mark_local_step(&step.outcome);
-    }
+    // The report is the reporter's, built from the run's events alone.
+    let mut report = reporter.finish().await;
     report.environment = shared.inventory.environment().map(str::to_string);
     report.not_booted = not_booted;
     report.exit_as = shared

@@ -30,9 +30,9 @@ use crate::ssh::{ConnectOptions, Session};
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
-pub use fan_out::{HostOutcome, merge_fanned_out};
+pub use fan_out::FanOutResult;
 pub(crate) use run_state::ExitAs;
-pub use run_state::{RunShared, RunState};
+pub use run_state::{Interrupt, RunShared, RunState};
 pub use sudo::SudoPassword;
 pub use transfer::{Get, Put, removal_script};
 pub(crate) use transfer::{dir_and_base, mkdir_script, upload_script, upload_script_with};
@@ -190,9 +190,9 @@ impl Ctx {
         let _ = self.run_state::<ExitAs>().0.set(code);
     }
 
-    /// What the whole run shares; the tests check that derived contexts share it.
-    #[cfg(test)]
-    fn shared(&self) -> &Arc<RunShared> {
+    /// What the whole run shares: the executor starts a fan-out's hosts with it (the run's
+    /// parallel limit, Ctrl-C, events), and the tests check that derived contexts share it.
+    pub(crate) fn shared(&self) -> &Arc<RunShared> {
         &self.shared
     }
 
@@ -367,8 +367,17 @@ mod tests {
     }
 
     fn run(inventory: Inventory) -> Ctx {
-        let (events, _rx) = crate::events::EventSender::channel();
-        Ctx::local_machine(Arc::new(RunShared {
+        run_with_events(inventory).0
+    }
+
+    fn run_with_events(
+        inventory: Inventory,
+    ) -> (
+        Ctx,
+        tokio::sync::mpsc::UnboundedReceiver<crate::events::Event>,
+    ) {
+        let (events, rx) = crate::events::EventSender::channel();
+        let ctx = Ctx::local_machine(Arc::new(RunShared {
             inventory: Arc::new(inventory),
             connect: ConnectOptions::default(),
             events,
@@ -376,14 +385,16 @@ mod tests {
             check: true,
             diff: false,
             selected: Vec::new(),
-            fanned_out: Default::default(),
+            parallel: 64,
+            interrupt: Default::default(),
             run_state: Default::default(),
-        }))
+        }));
+        (ctx, rx)
     }
 
     #[tokio::test]
     async fn a_continued_context_sees_its_inventory_and_reports_into_the_run() {
-        let ctx = run(inventory(&["appnode1"]));
+        let (ctx, mut events) = run_with_events(inventory(&["appnode1"]));
         let grown = ctx.with_inventory(inventory(&["appnode1", "appnode2"]));
         let names = |ctx: &Ctx| -> Vec<String> {
             ctx.inventory().servers().map(|h| h.name.clone()).collect()
@@ -400,15 +411,26 @@ mod tests {
             .server("appnode2")
             .cloned()
             .expect("appnode2");
-        let outcomes = grown.on_hosts(vec![new], |_| async { Ok(()) }).await;
-        assert!(HostOutcome::all_ok(outcomes).is_err());
-        let fanned = ctx.shared().fanned_out.lock().expect("not poisoned");
+        let results = grown.on_hosts(vec![new], |_| async { Ok(()) }).await;
+        assert!(FanOutResult::all_ok(results).is_err());
+        let mut fanned = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let crate::events::Event::HostFinished {
+                host,
+                outcome,
+                fanned_out: true,
+                ..
+            } = event
+            {
+                fanned.push((host, outcome));
+            }
+        }
         assert_eq!(fanned.len(), 1);
-        assert_eq!(fanned[0].host, "appnode2");
+        assert_eq!(fanned[0].0, "appnode2");
         assert!(
-            matches!(fanned[0].outcome, Outcome::Unreachable(_)),
+            matches!(fanned[0].1, Outcome::Unreachable(_)),
             "{:?}",
-            fanned[0].outcome
+            fanned[0].1
         );
     }
 

@@ -10,17 +10,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio_util::sync::CancellationToken;
+
 use super::sudo::SudoPassword;
-use crate::events::EventSender;
+use crate::events::{Event, EventSender};
 use crate::host::Host;
 use crate::inventory::Inventory;
 use crate::ssh::ConnectOptions;
 
 /// What every host of a run shares: how to connect, where events go, the sudo password, the
-/// modes, the selection and the report of fanned-out hosts.
+/// modes, the selection, and how hosts start (the parallel limit, Ctrl-C).
 ///
-/// One per run: contexts derived from another ([`crate::Ctx::with_inventory`], [`crate::Ctx::on_hosts`]) share
-/// it, so what they do lands in the same report.
+/// One per run: contexts derived from another ([`crate::Ctx::with_inventory`],
+/// [`crate::Ctx::on_hosts`]) share it, so what they do lands in the same report.
 #[derive(Debug)]
 pub struct RunShared {
     /// The inventory the run was started with: every context's inventory unless a task continued
@@ -39,11 +41,44 @@ pub struct RunShared {
     /// The hosts the command line selected (`-H`, `-R`, the task's `#[arg(hosts)]` values, else
     /// the task's roles or the environment's servers), also for `local` tasks.
     pub selected: Vec<Arc<Host>>,
-    /// How the work on hosts that tasks fanned out to ([`crate::Ctx::on_hosts`]) ended, one entry per
-    /// host, so the summary and `--json` report them like the task's own hosts.
-    pub fanned_out: std::sync::Mutex<Vec<crate::executor::HostResult>>,
+    /// At most this many hosts of one start at once (`-p`, or the task's `parallel` when lower):
+    /// of the run's own hosts, and of each fan-out of a task ([`crate::Ctx::on_hosts`]), which
+    /// never waits for the slots of the host that fans out.
+    pub parallel: usize,
+    /// Ctrl-C: no new host starts after the first, running ones are abandoned after the second,
+    /// for the run's own hosts and the hosts tasks fan out to alike.
+    pub interrupt: Interrupt,
     /// Values the run's hosts share, one per type: read with [`crate::Ctx::run_state`].
     pub run_state: RunState,
+}
+
+/// The two stages of an interruption: the first Ctrl-C stops new work and lets running hosts
+/// finish; the second aborts them.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    /// No new host starts.
+    pub stop_new: CancellationToken,
+    /// Running hosts are abandoned.
+    pub abort: CancellationToken,
+}
+
+impl Interrupt {
+    /// Wires Ctrl-C to the two stages, telling `events` of the first; returns the handle that
+    /// starting hosts watch.
+    pub fn on_ctrl_c(events: EventSender) -> Interrupt {
+        let interrupt = Interrupt::default();
+        let handle = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                handle.stop_new.cancel();
+                events.send(Event::Interrupted);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    handle.abort.cancel();
+                }
+            }
+        });
+        interrupt
+    }
 }
 
 /// The exit status a task asked the run to end with ([`crate::Ctx::exit_as`]).

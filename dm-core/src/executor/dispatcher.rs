@@ -1,134 +1,204 @@
-//! The dispatcher: starts hosts batch by batch within the parallel limit, and stops starting them
-//! on `--fail-fast` or Ctrl-C.
+//! The dispatcher: starts hosts within the parallel limit, and stops starting them on
+//! `--fail-fast` or Ctrl-C. One loop starts every host: the run's own, batch by batch, and those
+//! a task fans out to ([`crate::Ctx::on_hosts`]).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use super::host_run::{run_local, run_on_host};
-use super::{HostResult, Plan};
+use super::RunPlan;
+use super::host_run::{run_local, run_task_on_host};
 use crate::ctx::RunShared;
-use crate::events::{Event, EventSender, Outcome};
+use crate::events::{Event, Outcome};
+use crate::host::Host;
 
-/// The two stages of an interruption: the first Ctrl-C stops new work and lets running hosts
-/// finish; the second aborts them.
-#[derive(Debug, Clone, Default)]
-pub struct Interrupt {
-    /// No new host starts.
-    pub stop_new: CancellationToken,
-    /// Running hosts are abandoned.
-    pub abort: CancellationToken,
-}
-
-impl Interrupt {
-    /// Wires Ctrl-C to the two stages; returns the handle that the dispatcher watches.
-    pub fn on_ctrl_c(events: EventSender) -> Interrupt {
-        let interrupt = Interrupt::default();
-        let handle = interrupt.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                handle.stop_new.cancel();
-                events.send(Event::Interrupted);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    handle.abort.cancel();
-                }
-            }
-        });
-        interrupt
-    }
-}
-
-/// Runs `plan`: every host gets a result, in host order, whatever happens to the others.
-pub async fn run(
-    plan: &Plan,
-    matches: Arc<clap::ArgMatches>,
-    shared: Arc<RunShared>,
-    interrupt: &Interrupt,
-) -> Vec<HostResult> {
+/// Runs `plan`: every host gets an ending, told to the reporter as an event, whatever happens to
+/// the others.
+pub async fn run(plan: &RunPlan, matches: Arc<clap::ArgMatches>, shared: Arc<RunShared>) {
     if plan.task.local {
         shared.events.send(Event::RunStarted {
             task: plan.task.name.to_string(),
             hosts: vec!["local".to_string()],
+            local: true,
         });
-        return vec![run_local(plan.task, matches, shared, interrupt.abort.clone()).await];
+        run_local(plan.task, matches, shared).await;
+        return;
     }
     let batches = plan.batches();
     shared.events.send(Event::RunStarted {
         task: plan.task.name.to_string(),
         hosts: batches.iter().flatten().map(|h| h.name.clone()).collect(),
+        local: false,
     });
-    let failed = Arc::new(AtomicBool::new(false));
-    let limit = Arc::new(Semaphore::new(plan.parallel.max(1)));
-    let mut results = Vec::new();
+    let gate = Gate {
+        limit: Arc::new(Semaphore::new(plan.parallel.max(1))),
+        fail_fast: plan.fail_fast.then(|| Arc::new(AtomicBool::new(false))),
+    };
+    let task = plan.task;
     for batch in batches {
-        let mut running = JoinSet::new();
-        for (index, host) in batch.iter().cloned().enumerate() {
-            let (matches, shared, limit, failed) = (
-                matches.clone(),
-                shared.clone(),
-                limit.clone(),
-                failed.clone(),
-            );
-            let (stop_new, abort) = (interrupt.stop_new.clone(), interrupt.abort.clone());
-            let (task, fail_fast) = (plan.task, plan.fail_fast);
-            running.spawn(async move {
-                let permit = tokio::select! {
-                    p = limit.acquire_owned() => p.ok(),
-                    () = stop_new.cancelled() => None,
-                };
-                let skip = if permit.is_none() || stop_new.is_cancelled() {
-                    Some("interrupted before it started")
-                } else if fail_fast && failed.load(Ordering::SeqCst) {
-                    Some("not started: another host failed and --fail-fast is set")
-                } else {
-                    None
-                };
-                let result = match skip {
-                    Some(why) => skipped(&host.name, why, &shared),
-                    None => run_on_host(task, host, matches, shared, abort).await,
-                };
-                if !matches!(result.outcome, Outcome::Ok | Outcome::Skipped(_)) {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                drop(permit);
-                (index, result)
-            });
-        }
-        let mut batch_results: Vec<Option<HostResult>> = vec![None; batch.len()];
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok((index, result)) => batch_results[index] = Some(result),
-                // A panicking task is that host's failure; the others go on.
-                Err(e) => tracing::error!("a host's task panicked: {e}"),
-            }
-        }
-        for (host, result) in batch.iter().zip(batch_results) {
-            results.push(result.unwrap_or_else(|| HostResult {
-                host: host.name.clone(),
-                outcome: Outcome::Failed("the task panicked".to_string()),
-                elapsed: std::time::Duration::ZERO,
-                round_trips: 0,
-            }));
-        }
+        let matches = matches.clone();
+        start_hosts(&batch, &gate, &shared, false, move |host, shared| {
+            run_task_on_host(task, host, matches.clone(), shared)
+        })
+        .await;
     }
-    results
 }
 
-fn skipped(host: &str, why: &str, shared: &RunShared) -> HostResult {
-    let result = HostResult {
-        host: host.to_string(),
-        outcome: Outcome::Skipped(why.to_string()),
-        elapsed: std::time::Duration::ZERO,
+/// What lets a host start: a slot within the parallel limit and, with `--fail-fast`, no host
+/// having failed yet. (Ctrl-C, the run's [`crate::ctx::Interrupt`], stops every start.)
+pub(crate) struct Gate {
+    /// The slots: one per host running at once.
+    pub(crate) limit: Arc<Semaphore>,
+    /// With `--fail-fast`: whether a host failed.
+    pub(crate) fail_fast: Option<Arc<AtomicBool>>,
+}
+
+impl Gate {
+    /// The gate of a fan-out: its own `parallel` slots (never the slots of the host that fans
+    /// out, which it holds while it waits), and no fail-fast (a failing host never stops the
+    /// others: the task sees every host's result).
+    pub(crate) fn fan_out(parallel: usize) -> Gate {
+        Gate {
+            limit: Arc::new(Semaphore::new(parallel.max(1))),
+            fail_fast: None,
+        }
+    }
+}
+
+/// How a host's work ended: its ending for the report, and the work's own result for a task
+/// that fanned out.
+pub(crate) struct Done {
+    /// The ending, as the report shows it.
+    pub(crate) outcome: Outcome,
+    /// What the work returned (its connection's error when it could not connect).
+    pub(crate) result: anyhow::Result<()>,
+    /// SSH channels opened on the host.
+    pub(crate) round_trips: u64,
+}
+
+/// Starts `work` on each of `hosts` as `gate` lets them, and waits for all of them: the one loop
+/// that starts hosts. A host that may not start (Ctrl-C, or `--fail-fast` after a failure) is
+/// skipped; the second Ctrl-C abandons running ones. Every host's start and ending is sent as an
+/// event (`fanned_out` says whether a task fanned out to it). Returns each host's result, in the
+/// order of `hosts`.
+pub(crate) async fn start_hosts<W, Fut>(
+    hosts: &[Arc<Host>],
+    gate: &Gate,
+    shared: &Arc<RunShared>,
+    fanned_out: bool,
+    work: W,
+) -> Vec<anyhow::Result<()>>
+where
+    W: Fn(Arc<Host>, Arc<RunShared>) -> Fut,
+    Fut: Future<Output = Done> + Send + 'static,
+{
+    let mut running = JoinSet::new();
+    for (index, host) in hosts.iter().cloned().enumerate() {
+        let (limit, failed) = (gate.limit.clone(), gate.fail_fast.clone());
+        let interrupt = shared.interrupt.clone();
+        let shared = shared.clone();
+        let work = work(host.clone(), shared.clone());
+        running.spawn(async move {
+            let permit = tokio::select! {
+                p = limit.acquire_owned() => p.ok(),
+                () = interrupt.stop_new.cancelled() => None,
+            };
+            let skip = if permit.is_none() || interrupt.stop_new.is_cancelled() {
+                Some("interrupted before it started")
+            } else if failed.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+                Some("not started: another host failed and --fail-fast is set")
+            } else {
+                None
+            };
+            let start = Instant::now();
+            let done = match skip {
+                Some(why) => Done {
+                    outcome: Outcome::Skipped(why.to_string()),
+                    result: Err(anyhow::anyhow!("{why}")),
+                    round_trips: 0,
+                },
+                None => {
+                    shared.events.send(Event::HostStarted {
+                        host: host.name.clone(),
+                    });
+                    tokio::select! {
+                        done = work => done,
+                        () = interrupt.abort.cancelled() => interrupted_while_running(),
+                    }
+                }
+            };
+            let elapsed = if skip.is_some() {
+                Duration::ZERO
+            } else {
+                start.elapsed()
+            };
+            if let Some(failed) = &failed
+                && !matches!(done.outcome, Outcome::Ok | Outcome::Skipped(_))
+            {
+                failed.store(true, Ordering::SeqCst);
+            }
+            drop(permit);
+            finished(
+                &shared,
+                &host.name,
+                done.outcome,
+                elapsed,
+                done.round_trips,
+                fanned_out,
+            );
+            (index, done.result)
+        });
+    }
+    let mut results: Vec<Option<anyhow::Result<()>>> = hosts.iter().map(|_| None).collect();
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok((index, result)) => results[index] = Some(result),
+            // A panicking host's work is that host's failure; the others go on.
+            Err(e) => tracing::error!("a host's work panicked: {e}"),
+        }
+    }
+    hosts
+        .iter()
+        .zip(results)
+        .map(|(host, result)| {
+            result.unwrap_or_else(|| {
+                let panicked = "the task panicked";
+                let outcome = Outcome::Failed(panicked.to_string());
+                finished(shared, &host.name, outcome, Duration::ZERO, 0, fanned_out);
+                Err(anyhow::anyhow!("{panicked}"))
+            })
+        })
+        .collect()
+}
+
+/// The ending of a host abandoned by the second Ctrl-C.
+pub(crate) fn interrupted_while_running() -> Done {
+    let why = "interrupted while running";
+    Done {
+        outcome: Outcome::Failed(why.to_string()),
+        result: Err(anyhow::anyhow!("{why}")),
         round_trips: 0,
-    };
+    }
+}
+
+/// Tells the reporter how a host ended.
+pub(crate) fn finished(
+    shared: &RunShared,
+    host: &str,
+    outcome: Outcome,
+    elapsed: Duration,
+    round_trips: u64,
+    fanned_out: bool,
+) {
     shared.events.send(Event::HostFinished {
         host: host.to_string(),
-        outcome: result.outcome.clone(),
-        elapsed: result.elapsed,
-        round_trips: 0,
+        outcome,
+        elapsed,
+        round_trips,
+        fanned_out,
     });
-    result
 }

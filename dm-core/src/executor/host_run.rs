@@ -1,11 +1,10 @@
-//! Work on one host: connect, run the task, and classify how it ended.
+//! Work on one host: connect, run the task (or a fan-out's work), and classify how it ended.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_util::sync::CancellationToken;
-
-use super::HostResult;
+use super::dispatcher::{Done, finished, interrupted_while_running};
 use crate::ctx::{Ctx, RunShared};
 use crate::error::Error;
 use crate::events::{Event, Outcome, Refusal};
@@ -15,43 +14,59 @@ use crate::ssh::Session;
 use crate::task::TaskDef;
 
 /// Connects to `host` and runs `task` there; never fails: every ending is an [`Outcome`].
-pub async fn run_on_host(
+pub(crate) async fn run_task_on_host(
     task: &'static TaskDef,
     host: Arc<Host>,
     matches: Arc<clap::ArgMatches>,
     shared: Arc<RunShared>,
-    abort: CancellationToken,
-) -> HostResult {
-    let start = Instant::now();
-    let name = host.name.clone();
-    shared
-        .events
-        .send(Event::HostStarted { host: name.clone() });
-    let work = async {
-        let session = match Session::connect(&host, &shared.connect).await {
-            Ok(s) => s,
-            Err(e) => return (connect_failure(&e), 0),
-        };
-        let ctx = Ctx::remote(host.clone(), session.clone(), shared.clone());
-        let outcome = classify(&(task.run)(&ctx, &matches).await);
-        let trips = session.round_trips();
-        session.close().await;
-        (outcome, trips)
-    };
-    let (outcome, round_trips) = tokio::select! {
-        r = work => r,
-        () = abort.cancelled() => (Outcome::Failed("interrupted while running".to_string()), 0),
-    };
-    finish(name, outcome, start, round_trips, &shared)
+) -> Done {
+    let (connect, on_host) = (shared.connect.clone(), host.clone());
+    let (connected, round_trips) = connected(&host, &connect, |session| async move {
+        let ctx = Ctx::remote(on_host, session, shared);
+        (task.run)(&ctx, &matches).await
+    })
+    .await;
+    match connected {
+        Ok(result) => Done {
+            outcome: classify(&result),
+            result,
+            round_trips,
+        },
+        Err(e) => Done {
+            outcome: connect_failure(&e),
+            result: Err(anyhow::Error::new(e)),
+            round_trips,
+        },
+    }
 }
 
-/// Runs a `local` task once on the controlling machine.
-pub async fn run_local(
+/// Connects to `host`, runs `work` over the connection and closes it. Returns the work's result
+/// and the round trips it took, or why the connection failed.
+pub(crate) async fn connected<W, Fut>(
+    host: &Host,
+    connect: &crate::ssh::ConnectOptions,
+    work: W,
+) -> (Result<anyhow::Result<()>, Error>, u64)
+where
+    W: FnOnce(Session) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let session = match Session::connect(host, connect).await {
+        Ok(s) => s,
+        Err(e) => return (Err(e), 0),
+    };
+    let result = work(session.clone()).await;
+    let trips = session.round_trips();
+    session.close().await;
+    (Ok(result), trips)
+}
+
+/// Runs a `local` task once on the controlling machine, as the run's one "host", `local`.
+pub(crate) async fn run_local(
     task: &'static TaskDef,
     matches: Arc<clap::ArgMatches>,
     shared: Arc<RunShared>,
-    abort: CancellationToken,
-) -> HostResult {
+) {
     let start = Instant::now();
     shared.events.send(Event::HostStarted {
         host: "local".to_string(),
@@ -59,36 +74,14 @@ pub async fn run_local(
     let ctx = Ctx::local_machine(shared.clone());
     let outcome = tokio::select! {
         r = (task.run)(&ctx, &matches) => classify(&r),
-        () = abort.cancelled() => Outcome::Failed("interrupted while running".to_string()),
+        () = shared.interrupt.abort.cancelled() => interrupted_while_running().outcome,
     };
-    finish("local".to_string(), outcome, start, 0, &shared)
-}
-
-pub(crate) fn finish(
-    host: String,
-    outcome: Outcome,
-    start: Instant,
-    round_trips: u64,
-    shared: &RunShared,
-) -> HostResult {
-    let elapsed = start.elapsed();
-    shared.events.send(Event::HostFinished {
-        host: host.clone(),
-        outcome: outcome.clone(),
-        elapsed,
-        round_trips,
-    });
-    HostResult {
-        host,
-        outcome,
-        elapsed,
-        round_trips,
-    }
+    finished(&shared, "local", outcome, start.elapsed(), 0, false);
 }
 
 /// How a failed connection ends a host: a changed host key is [`Outcome::Untrusted`] (a
 /// possible interception must not look like a network fault), anything else unreachable.
-fn connect_failure(error: &Error) -> Outcome {
+pub(crate) fn connect_failure(error: &Error) -> Outcome {
     match error {
         Error::HostKeyChanged { .. }
         | Error::HostKeyRevoked { .. }

@@ -2,24 +2,27 @@
 //!
 //! Split like a test runner: the [`dispatcher`] decides which host starts when (batches, parallel
 //! limit, fail-fast, interruption), [`host_run`] does the work on one host (connect, run the task,
-//! classify the result), and [`crate::events`] carry what happens to the reporter as it happens. A
-//! failure on one host is that host's result; it never cancels or loses another host's work.
+//! classify the result), and [`crate::events`] carry what happens to the reporter as it happens,
+//! which builds the run's report from them alone. A failure on one host is that host's result; it
+//! never cancels or loses another host's work.
+//!
+//! A task that starts work on other hosts itself ([`crate::Ctx::on_hosts`], in [`fan_out`]) goes
+//! through the same dispatcher: the same parallel limit, the same Ctrl-C, the same events.
 
 pub mod dispatcher;
+pub mod fan_out;
 pub mod host_run;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::events::Outcome;
 use crate::host::Host;
 use crate::task::TaskDef;
 
-pub use dispatcher::{Interrupt, run};
+pub use dispatcher::run;
 
-/// What to run where, and how many hosts at a time.
+/// What the run does: the task, the hosts it runs on, and how many hosts at a time.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct RunPlan {
     /// The task.
     pub task: &'static TaskDef,
     /// Hosts in order. Ignored for local tasks.
@@ -32,7 +35,7 @@ pub struct Plan {
     pub fail_fast: bool,
 }
 
-impl Plan {
+impl RunPlan {
     /// The batches of hosts, in the order they run. A `once` task runs on the first host only.
     pub fn batches(&self) -> Vec<Vec<Arc<Host>>> {
         let hosts: Vec<Arc<Host>> = if self.task.once {
@@ -46,19 +49,6 @@ impl Plan {
         let size = self.batch_size.unwrap_or(hosts.len()).max(1);
         hosts.chunks(size).map(<[Arc<Host>]>::to_vec).collect()
     }
-}
-
-/// How the task ended on one host.
-#[derive(Debug, Clone)]
-pub struct HostResult {
-    /// Host name.
-    pub host: String,
-    /// Ok, failed, unreachable or skipped, with the error.
-    pub outcome: Outcome,
-    /// Wall time on this host.
-    pub elapsed: Duration,
-    /// SSH channels opened on this host.
-    pub round_trips: u64,
 }
 
 #[cfg(test)]
@@ -96,7 +86,7 @@ mod tests {
 
     #[test]
     fn serial_two_splits_five_hosts_into_three_batches() {
-        let plan = Plan {
+        let plan = RunPlan {
             task: task(false),
             hosts: hosts(5),
             batch_size: Some(2),
@@ -111,7 +101,7 @@ mod tests {
 
     #[test]
     fn without_serial_all_hosts_are_one_batch() {
-        let plan = Plan {
+        let plan = RunPlan {
             task: task(false),
             hosts: hosts(3),
             batch_size: None,
@@ -123,7 +113,7 @@ mod tests {
 
     #[test]
     fn once_task_runs_on_the_first_host_only() {
-        let plan = Plan {
+        let plan = RunPlan {
             task: task(true),
             hosts: hosts(3),
             batch_size: None,

@@ -2,7 +2,9 @@
 //!
 //! The [`reporter`] is the only writer of the terminal during a run: every line reaches it as an
 //! event and is printed whole, so output of different hosts interleaves by line, never mid-line.
+//! It owns the events: the run's report is built from them alone ([`record`]).
 
+pub mod record;
 pub mod reporter;
 pub mod summary;
 
@@ -11,9 +13,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::events::{Outcome, Refusal};
-use crate::executor::HostResult;
 use crate::operation::{OpReport, OpStatus};
 
+pub use record::{JSON_LINES_PER_HOST, RunRecord};
 pub use reporter::{Reporter, ReporterOptions};
 
 /// The outcome of a whole run, as printed in the summary and the `--json` report.
@@ -162,28 +164,6 @@ impl OpCounts {
     }
 }
 
-/// What the reporter collected during a run, per host: output lines (`--json` only) and the
-/// operations reported.
-#[derive(Debug, Clone, Default)]
-pub struct Collected {
-    /// Output lines by host (`--json` only).
-    pub outputs: std::collections::HashMap<String, Vec<OutputLine>>,
-    /// Operations by host, in the order they were reported.
-    pub operations: std::collections::HashMap<String, Vec<OpReport>>,
-    /// Commands `--check` kept from running, by host, in order.
-    pub skipped_commands: std::collections::HashMap<String, Vec<String>>,
-}
-
-impl From<std::collections::HashMap<String, Vec<OutputLine>>> for Collected {
-    fn from(outputs: std::collections::HashMap<String, Vec<OutputLine>>) -> Collected {
-        Collected {
-            outputs,
-            operations: Default::default(),
-            skipped_commands: Default::default(),
-        }
-    }
-}
-
 /// One line of a host's output in the JSON report.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutputLine {
@@ -194,78 +174,53 @@ pub struct OutputLine {
 }
 
 impl RunReport {
-    /// Builds the report from the executor's results and what the reporter collected (output
-    /// lines and operations).
-    pub fn new(
+    /// Builds the report from what the events said of each host, in report order (see
+    /// [`RunRecord`]).
+    fn new(
         task: &str,
-        results: &[HostResult],
-        collected: Collected,
+        hosts: Vec<record::HostEntry>,
         elapsed: Duration,
         interrupted: bool,
     ) -> RunReport {
-        let Collected {
-            mut outputs,
-            mut operations,
-            mut skipped_commands,
-        } = collected;
+        let redact = |text: &str| crate::redact::redact(text).into_owned();
         let mut skipped_total = 0;
         let mut counts = Counts::default();
         let mut op_totals = OpCounts::default();
-        let hosts = results
-            .iter()
-            .map(|r| {
-                *counts.of(&r.outcome) += 1;
+        let host_count = hosts.len();
+        let hosts = hosts
+            .into_iter()
+            .map(|entry| {
+                *counts.of(&entry.outcome) += 1;
+                let op_counts = OpCounts::of(&entry.operations);
+                op_totals.sum(&op_counts);
+                skipped_total += entry.skipped_commands.len();
                 HostReport {
-                    host: r.host.clone(),
                     local: false,
-                    status: r.outcome.label(),
-                    error: r
-                        .outcome
-                        .message()
-                        .map(|m| crate::redact::redact(m).into_owned()),
-                    elapsed_secs: r.elapsed.as_secs_f64(),
-                    round_trips: r.round_trips,
-                    output: outputs.remove(&r.host).unwrap_or_default(),
-                    op_counts: {
-                        let c = OpCounts::of(
-                            operations
-                                .get(&r.host)
-                                .map(Vec::as_slice)
-                                .unwrap_or_default(),
-                        );
-                        op_totals.sum(&c);
-                        c
-                    },
-                    operations: operations
-                        .remove(&r.host)
-                        .unwrap_or_default()
+                    status: entry.outcome.label(),
+                    error: entry.outcome.message().map(redact),
+                    elapsed_secs: entry.elapsed.as_secs_f64(),
+                    round_trips: entry.round_trips,
+                    output: entry.output,
+                    op_counts,
+                    operations: entry
+                        .operations
                         .into_iter()
                         .map(|mut op| {
-                            op.description = op
-                                .description
-                                .map(|d| crate::redact::redact(&d).into_owned());
-                            op.diff = op.diff.map(|d| crate::redact::redact(&d).into_owned());
-                            op.error = op.error.map(|e| crate::redact::redact(&e).into_owned());
+                            op.description = op.description.as_deref().map(redact);
+                            op.diff = op.diff.as_deref().map(redact);
+                            op.error = op.error.as_deref().map(redact);
                             op
                         })
                         .collect(),
-                    skipped_commands: {
-                        let skipped: Vec<String> = skipped_commands
-                            .remove(&r.host)
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|c| crate::redact::redact(c).into_owned())
-                            .collect();
-                        skipped_total += skipped.len();
-                        skipped
-                    },
+                    skipped_commands: entry.skipped_commands.iter().map(|c| redact(c)).collect(),
+                    host: entry.host,
                 }
             })
             .collect();
         RunReport {
             task: task.to_string(),
             environment: None,
-            success: !interrupted && counts.ok == results.len(),
+            success: !interrupted && counts.ok == host_count,
             interrupted,
             elapsed_secs: elapsed.as_secs_f64(),
             host_counts: counts.clone(),
@@ -281,7 +236,7 @@ impl RunReport {
     /// Marks the first entry as the local step of a `local` task (which ended with `outcome`):
     /// it stays in the list and in [`RunReport::counts`] but is not a host, so the header's
     /// counts leave it out ("provision: 4 hosts" for 4 servers, not 5).
-    pub fn mark_local_step(&mut self, outcome: &Outcome) {
+    fn mark_local_step(&mut self, outcome: &Outcome) {
         if let Some(first) = self.hosts.first_mut() {
             first.local = true;
             let count = self.host_counts.of(outcome);

@@ -1,17 +1,16 @@
 //! The live reporter: prints each output line whole, prefixed with its host, keeps a progress bar
-//! when stderr is a terminal, and collects output for the JSON report.
+//! when stderr is a terminal, and records every event for the run's report ([`RunRecord`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Collected, OutputLine};
-use crate::events::Stream;
-use crate::events::{Event, Outcome};
-use crate::operation::{OpReport, OpStatus};
+use super::{RunRecord, RunReport};
+use crate::events::{Event, OpStatus, Outcome, Stream};
 
 /// How the reporter shows a run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,10 +27,10 @@ pub struct ReporterOptions {
     pub color: bool,
 }
 
-/// The running reporter; [`Reporter::finish`] stops it and hands over the collected output.
+/// The running reporter; [`Reporter::finish`] stops it and hands over the run's report.
 pub struct Reporter {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<Collected>,
+    task: JoinHandle<RunReport>,
 }
 
 impl Reporter {
@@ -42,11 +41,19 @@ impl Reporter {
         Reporter { stop, task }
     }
 
-    /// Prints what is still queued, clears the progress bar and returns each host's output lines
-    /// (collected only in JSON mode) and operations.
-    pub async fn finish(self) -> Collected {
+    /// Prints what is still queued, clears the progress bar and returns the run's report, built
+    /// from the events (output lines only in JSON mode). The run's time is counted from the
+    /// reporter's start.
+    pub async fn finish(self) -> RunReport {
         let _ = self.stop.send(());
-        self.task.await.unwrap_or_default()
+        match self.task.await {
+            Ok(report) => report,
+            // The reporter panicked: nothing it recorded survives.
+            Err(e) => {
+                tracing::error!("the reporter failed: {e}");
+                RunRecord::new(false).into_report(std::time::Duration::ZERO)
+            }
+        }
     }
 }
 
@@ -54,60 +61,20 @@ struct State {
     options: ReporterOptions,
     bar: Option<ProgressBar>,
     running: BTreeSet<String>,
-    collected: HashMap<String, KeptLines>,
-    operations: HashMap<String, Vec<OpReport>>,
-    skipped_commands: HashMap<String, Vec<String>>,
-}
-
-/// The most output lines of one host the `--json` report keeps: a `logs --follow` or a chatty
-/// build must not grow dm's memory without bound. The last ones are kept (they hold the end,
-/// and the error); a first line says how many earlier ones were left out.
-pub const JSON_LINES_PER_HOST: usize = 10_000;
-
-/// One host's output lines for the JSON report: the last [`JSON_LINES_PER_HOST`] of them.
-#[derive(Default)]
-struct KeptLines {
-    lines: std::collections::VecDeque<OutputLine>,
-    dropped: usize,
-}
-
-impl KeptLines {
-    fn push(&mut self, line: OutputLine) {
-        if self.lines.len() == JSON_LINES_PER_HOST {
-            self.lines.pop_front();
-            self.dropped += 1;
-        }
-        self.lines.push_back(line);
-    }
-
-    fn into_lines(self) -> Vec<OutputLine> {
-        let mut out = Vec::with_capacity(self.lines.len() + 1);
-        if self.dropped > 0 {
-            out.push(OutputLine {
-                stream: "dm",
-                line: format!(
-                    "[{} earlier lines were not kept: the report keeps the last {JSON_LINES_PER_HOST} of each host]",
-                    self.dropped
-                ),
-            });
-        }
-        out.extend(self.lines);
-        out
-    }
+    record: RunRecord,
 }
 
 async fn report(
     mut rx: mpsc::UnboundedReceiver<Event>,
     mut stopped: oneshot::Receiver<()>,
     options: ReporterOptions,
-) -> Collected {
+) -> RunReport {
+    let start = Instant::now();
     let mut state = State {
         options,
         bar: None,
         running: BTreeSet::new(),
-        collected: HashMap::new(),
-        operations: HashMap::new(),
-        skipped_commands: HashMap::new(),
+        record: RunRecord::new(options.json),
     };
     loop {
         tokio::select! {
@@ -127,19 +94,17 @@ async fn report(
     if let Some(bar) = state.bar.take() {
         bar.finish_and_clear();
     }
-    Collected {
-        outputs: state
-            .collected
-            .into_iter()
-            .map(|(host, kept)| (host, kept.into_lines()))
-            .collect(),
-        operations: state.operations,
-        skipped_commands: state.skipped_commands,
-    }
+    state.record.into_report(start.elapsed())
 }
 
 impl State {
     fn handle(&mut self, event: Event) {
+        self.show(&event);
+        self.record.record(&event);
+    }
+
+    /// Shows `event` live: output lines, failures, progress.
+    fn show(&mut self, event: &Event) {
         match event {
             Event::RunStarted { hosts, .. } => {
                 if self.options.progress && !self.options.json {
@@ -162,11 +127,11 @@ impl State {
                 }
             }
             Event::HostStarted { host } => {
-                self.running.insert(host);
+                self.running.insert(host.clone());
                 self.update_bar();
             }
             Event::HostFinished { host, outcome, .. } => {
-                self.running.remove(&host);
+                self.running.remove(host);
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
@@ -176,33 +141,26 @@ impl State {
                     | Outcome::Unreachable(m)
                     | Outcome::Untrusted(m),
                     false,
-                ) = (&outcome, self.options.json)
+                ) = (outcome, self.options.json)
                 {
                     let first = m.lines().next().unwrap_or_default();
                     self.print(
                         Stream::Stderr,
-                        &host,
+                        host,
                         &format!("{}: {first}", outcome.label()),
                     );
                 }
                 self.update_bar();
             }
             Event::Output { host, stream, line } => {
-                if self.options.json {
-                    self.collected.entry(host).or_default().push(OutputLine {
-                        stream: match stream {
-                            Stream::Stdout => "stdout",
-                            Stream::Stderr => "stderr",
-                        },
-                        line: crate::redact::redact(&line).into_owned(),
-                    });
-                } else if !self.options.quiet {
-                    self.print(stream, &host, &line);
+                // With --json the lines go into the report (the record keeps them) instead.
+                if !self.options.json && !self.options.quiet {
+                    self.print(*stream, host, line);
                 }
             }
             Event::Command { host, command } => {
                 if self.options.verbose > 0 && !self.options.json {
-                    self.print(Stream::Stderr, &host, &format!("$ {command}"));
+                    self.print(Stream::Stderr, host, &format!("$ {command}"));
                 }
             }
             Event::CommandSkipped { host, what } => {
@@ -216,11 +174,10 @@ impl State {
                     };
                     self.print(
                         Stream::Stdout,
-                        &host,
+                        host,
                         &format!("not run (--check): {first}{more}"),
                     );
                 }
-                self.skipped_commands.entry(host).or_default().push(what);
             }
             Event::Operation {
                 host,
@@ -228,30 +185,23 @@ impl State {
                 status,
                 description,
                 diff,
-                error,
+                ..
             } => {
                 // Changes and failures always show; operations with nothing to do only with -v.
                 let show = !self.options.json
                     && !self.options.quiet
-                    && (status != OpStatus::Ok || self.options.verbose > 0);
+                    && (*status != OpStatus::Ok || self.options.verbose > 0);
                 if show {
-                    let shown = shown_name(&name, self.options.verbose > 0);
+                    let shown = shown_name(name, self.options.verbose > 0);
                     let mut line = format!("{}: {shown}", status.label());
-                    if let Some(d) = &description {
+                    if let Some(d) = description {
                         line.push_str(&format!(": {d}"));
                     }
-                    self.print(Stream::Stdout, &host, &line);
+                    self.print(Stream::Stdout, host, &line);
                     for l in diff.iter().flat_map(|d| d.lines()) {
-                        self.print(Stream::Stdout, &host, l);
+                        self.print(Stream::Stdout, host, l);
                     }
                 }
-                self.operations.entry(host).or_default().push(OpReport {
-                    name,
-                    status,
-                    description,
-                    diff,
-                    error,
-                });
             }
             Event::Interrupted => {
                 if !self.options.json {

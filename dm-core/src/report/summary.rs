@@ -162,32 +162,70 @@ fn op_counts(c: &super::OpCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Outcome;
-    use crate::executor::HostResult;
+    use crate::events::{Event, Outcome};
+    use crate::report::RunRecord;
     use std::time::Duration;
+
+    /// How the task ended on one host, as its event says.
+    struct HostEnding {
+        host: String,
+        outcome: Outcome,
+        elapsed: Duration,
+        round_trips: u64,
+    }
+
+    /// The report of a run of `task` whose hosts ended as `results` (the first one is a `local`
+    /// task's step when `local`), after `more` events; the run took `elapsed`.
+    fn report_of(
+        task: &str,
+        local: bool,
+        results: &[HostEnding],
+        more: Vec<Event>,
+        elapsed: Duration,
+    ) -> RunReport {
+        let mut record = RunRecord::new(false);
+        record.record(&Event::RunStarted {
+            task: task.to_string(),
+            hosts: results.iter().map(|r| r.host.clone()).collect(),
+            local,
+        });
+        for event in more {
+            record.record(&event);
+        }
+        for r in results {
+            record.record(&Event::HostFinished {
+                host: r.host.clone(),
+                outcome: r.outcome.clone(),
+                elapsed: r.elapsed,
+                round_trips: r.round_trips,
+                fanned_out: false,
+            });
+        }
+        record.into_report(elapsed)
+    }
 
     #[test]
     fn summary_counts_and_marks_each_host() {
         let results = vec![
-            HostResult {
+            HostEnding {
                 host: "app1".into(),
                 outcome: Outcome::Ok,
                 elapsed: Duration::from_millis(500),
                 round_trips: 2,
             },
-            HostResult {
+            HostEnding {
                 host: "app2".into(),
                 outcome: Outcome::Unreachable("app2: connection lost".into()),
                 elapsed: Duration::from_secs(3),
                 round_trips: 1,
             },
         ];
-        let report = RunReport::new(
+        let report = report_of(
             "deploy",
-            &results,
-            Default::default(),
-            Duration::from_secs(3),
             false,
+            &results,
+            Vec::new(),
+            Duration::from_secs(3),
         );
         assert!(!report.success);
         let text = render(&report, true);
@@ -200,8 +238,8 @@ mod tests {
         assert!(text.contains("2 round trips"), "{text}");
     }
 
-    fn result(host: &str, outcome: Outcome) -> HostResult {
-        HostResult {
+    fn result(host: &str, outcome: Outcome) -> HostEnding {
+        HostEnding {
             host: host.into(),
             outcome,
             elapsed: Duration::from_millis(500),
@@ -213,14 +251,13 @@ mod tests {
     fn the_local_step_of_a_local_task_is_not_counted_as_a_host() {
         let mut results = vec![result("local", Outcome::Ok)];
         results.extend(["lb1", "app1", "app2", "db1"].map(|h| result(h, Outcome::Ok)));
-        let mut report = RunReport::new(
+        let report = report_of(
             "provision",
+            true,
             &results,
-            Default::default(),
+            Vec::new(),
             Duration::from_secs(1),
-            false,
         );
-        report.mark_local_step(&results[0].outcome);
         assert!(report.success);
         assert_eq!(report.host_counts.ok, 4);
         assert_eq!(
@@ -239,14 +276,7 @@ mod tests {
 
         // A local step that failed after its hosts were fine is said in the header.
         results[0] = result("local", Outcome::Failed("the nodes disagree".into()));
-        let mut report = RunReport::new(
-            "scale",
-            &results,
-            Default::default(),
-            Duration::from_secs(1),
-            false,
-        );
-        report.mark_local_step(&results[0].outcome);
+        let report = report_of("scale", true, &results, Vec::new(), Duration::from_secs(1));
         assert!(!report.success);
         let text = render(&report, false);
         assert!(
@@ -256,14 +286,13 @@ mod tests {
 
         // A local task that reached no host counts nothing.
         let results = vec![result("local", Outcome::Ok)];
-        let mut report = RunReport::new(
+        let report = report_of(
             "servers",
+            true,
             &results,
-            Default::default(),
+            Vec::new(),
             Duration::from_secs(1),
-            false,
         );
-        report.mark_local_step(&results[0].outcome);
         let text = render(&report, false);
         assert!(
             text.contains("servers: ok on this machine in 1.00s"),
@@ -273,18 +302,18 @@ mod tests {
 
     #[test]
     fn the_header_names_the_environment() {
-        let results = vec![HostResult {
+        let results = vec![HostEnding {
             host: "app1".into(),
             outcome: Outcome::Ok,
             elapsed: Duration::from_millis(500),
             round_trips: 2,
         }];
-        let mut report = RunReport::new(
+        let mut report = report_of(
             "deploy",
-            &results,
-            Default::default(),
-            Duration::from_secs(1),
             false,
+            &results,
+            Vec::new(),
+            Duration::from_secs(1),
         );
         report.environment = Some("production".into());
         let text = render(&report, false);
@@ -301,22 +330,26 @@ mod tests {
             diff: None,
             error: None,
         };
-        let results = vec![HostResult {
+        let results = vec![HostEnding {
             host: "app1".into(),
             outcome: Outcome::Ok,
             elapsed: Duration::from_millis(500),
             round_trips: 2,
         }];
-        let mut collected = crate::report::Collected::default();
-        collected.operations.insert(
-            "app1".into(),
-            vec![
-                op(OpStatus::Ok),
-                op(OpStatus::Changed),
-                op(OpStatus::Changed),
-            ],
-        );
-        let report = RunReport::new("web", &results, collected, Duration::from_secs(1), false);
+        let operations = [OpStatus::Ok, OpStatus::Changed, OpStatus::Changed]
+            .map(|status| {
+                let op = op(status);
+                Event::Operation {
+                    host: "app1".into(),
+                    name: op.name,
+                    status: op.status,
+                    description: op.description,
+                    diff: op.diff,
+                    error: op.error,
+                }
+            })
+            .into();
+        let report = report_of("web", false, &results, operations, Duration::from_secs(1));
         assert_eq!(report.operations.changed, 2);
         assert_eq!(report.hosts[0].op_counts.ok, 1);
         let text = render(&report, false);
@@ -329,18 +362,19 @@ mod tests {
 
     #[test]
     fn commands_check_mode_kept_from_running_are_listed_and_counted() {
-        let results = vec![HostResult {
+        let results = vec![HostEnding {
             host: "app1".into(),
             outcome: Outcome::Ok,
             elapsed: Duration::from_millis(500),
             round_trips: 1,
         }];
-        let mut collected = crate::report::Collected::default();
-        collected.skipped_commands.insert(
-            "app1".into(),
-            vec!["touch /root/x".into(), "upload /etc/motd".into()],
-        );
-        let report = RunReport::new("run", &results, collected, Duration::from_secs(1), false);
+        let skipped = ["touch /root/x", "upload /etc/motd"]
+            .map(|what| Event::CommandSkipped {
+                host: "app1".into(),
+                what: what.into(),
+            })
+            .into();
+        let report = report_of("run", false, &results, skipped, Duration::from_secs(1));
         assert_eq!(report.skipped_commands, 2);
         assert_eq!(
             report.hosts[0].skipped_commands,
@@ -353,18 +387,18 @@ mod tests {
 
     #[test]
     fn declared_servers_that_are_not_booted_are_counted_and_named() {
-        let results = vec![HostResult {
+        let results = vec![HostEnding {
             host: "app1".into(),
             outcome: Outcome::Ok,
             elapsed: Duration::from_millis(500),
             round_trips: 1,
         }];
-        let mut report = RunReport::new(
+        let mut report = report_of(
             "set-motd",
-            &results,
-            Default::default(),
-            Duration::from_secs(1),
             false,
+            &results,
+            Vec::new(),
+            Duration::from_secs(1),
         );
         report.not_booted = vec!["lb1".into()];
         assert!(

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dm_core::Ctx;
-use dm_core::ctx::HostOutcome;
+use dm_core::ctx::FanOutResult;
 use dm_core::host::Host;
 
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
@@ -169,7 +169,7 @@ async fn unlock_all(ctx: &Ctx, hosts: &[Host], locks: &Arc<Locks>) -> anyhow::Re
             }
         })
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
 }
 
 /// Runs `work` between [`lock_all`] and [`unlock_all`]: the locks are given back whatever the
@@ -308,7 +308,7 @@ async fn build_everywhere(
         })
         .await;
     let built = std::mem::take(&mut *built.lock().unwrap_or_else(PoisonError::into_inner));
-    let failed = HostOutcome::all_ok(outcomes).err();
+    let failed = FanOutResult::all_ok(outcomes).err();
     let mut commits: Vec<String> = built
         .iter()
         .map(|(host, b)| format!("{host}: {}", b.commit))
@@ -362,7 +362,7 @@ async fn remove_releases(ctx: &Ctx, nodes: &[Host], built: &BTreeMap<String, Bui
             }
         })
         .await;
-    match HostOutcome::all_ok(outcomes) {
+    match FanOutResult::all_ok(outcomes) {
         Ok(()) => format!(
             "the releases built were removed ({})",
             built
@@ -419,7 +419,7 @@ async fn plan_everywhere(
             }
         })
         .await;
-    HostOutcome::all_ok(outcomes).map_err(|e| e.context(stop.to_string()))?;
+    FanOutResult::all_ok(outcomes).map_err(|e| e.context(stop.to_string()))?;
     let plans = std::mem::take(&mut *plans.lock().unwrap_or_else(PoisonError::into_inner));
     let first = plans.values().next().map(|p| p.commit.clone());
     if plans.values().any(|p| Some(&p.commit) != first.as_ref()) {
@@ -452,7 +452,7 @@ async fn report_held_locks(ctx: &Ctx, nodes: &[Host], task: &'static str) -> any
             Ok(())
         })
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
 }
 
 /// Rolls `nodes` back to their previous good release (see the module docs): every node must
@@ -587,7 +587,7 @@ pub async fn live_commit(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<Option<Str
             }
         })
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
         .map_err(|e| e.context("cannot read the release live on the app nodes"))?;
     let live = std::mem::take(&mut *live.lock().unwrap_or_else(PoisonError::into_inner));
     let mut commits: Vec<&String> = live.values().collect();

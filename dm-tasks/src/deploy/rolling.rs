@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::Ctx;
-use dm_core::ctx::HostOutcome;
+use dm_core::ctx::FanOutResult;
 use dm_core::host::Host;
 use dm_core::shell_quote;
 
@@ -181,7 +181,7 @@ where
                 }
             })
             .await;
-        if let Err(e) = HostOutcome::all_ok(outcomes) {
+        if let Err(e) = FanOutResult::all_ok(outcomes) {
             let untouched: Vec<&str> = nodes[index + 1..].iter().map(|h| h.name.as_str()).collect();
             let untouched = if untouched.is_empty() {
                 String::new()
@@ -230,7 +230,7 @@ async fn answers(ctx: &Ctx, node: &Host, health: Health) -> bool {
             Ok(())
         })
         .await;
-    HostOutcome::all_ok(outcomes).is_ok()
+    FanOutResult::all_ok(outcomes).is_ok()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::Ctx;
-use dm_core::ctx::HostOutcome;
+use dm_core::ctx::FanOutResult;
 use dm_core::host::Host;
 use dm_core::inventory::{Inventory, natural_cmp};
 use dm_macros::task;
@@ -257,13 +257,13 @@ async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> an
             crate::provision::provision_host(&ctx).await
         })
         .await;
-    HostOutcome::all_ok(outcomes).map_err(|e| e.context(not_ready("provisioning")))?;
+    FanOutResult::all_ok(outcomes).map_err(|e| e.context(not_ready("provisioning")))?;
     let outcomes = grown
         .on_hosts(new_hosts.clone(), |ctx| async move {
             crate::launch::launch_host(&ctx).await
         })
         .await;
-    HostOutcome::all_ok(outcomes).map_err(|e| e.context(not_ready("launching")))?;
+    FanOutResult::all_ok(outcomes).map_err(|e| e.context(not_ready("launching")))?;
     if new_hosts.iter().any(|h| plays(h, "appnode")) {
         let app_nodes: Vec<Host> = servers_with_role(inventory, "appnode")
             .into_iter()
@@ -347,7 +347,7 @@ async fn scale_down(
                 Ok(())
             })
             .await;
-        HostOutcome::all_ok(outcomes)?;
+        FanOutResult::all_ok(outcomes)?;
     }
     if victims.iter().any(|h| plays(h, "loadbalancer")) {
         // Out of DNS before they go, so clients are not sent to a destroyed server.
@@ -395,7 +395,7 @@ pub(crate) async fn update_load_balancers(
             async move { crate::loadbalancer::update_upstream(&ctx, &nodes).await }
         })
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
 }
 
 /// Brings the database and cache servers (but those in `except`, which are being set up) in
@@ -424,7 +424,7 @@ async fn admit(ctx: &Ctx, except: &[String]) -> anyhow::Result<()> {
             Ok(())
         })
         .await;
-    HostOutcome::all_ok(outcomes)
+    FanOutResult::all_ok(outcomes)
 }
 
 /// `count` unused names `ROLE1`, `ROLE2`, ...: the lowest numbers no server of the inventory

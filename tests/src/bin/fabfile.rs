@@ -221,7 +221,7 @@ async fn fan_out(
             }
         })
         .await;
-    dm::ctx::HostOutcome::all_ok(outcomes)
+    dm::ctx::FanOutResult::all_ok(outcomes)
 }
 
 /// Under --check: a command, a sudo command, an upload, a download and a command on the
