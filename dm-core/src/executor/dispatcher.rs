@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::RunPlan;
-use super::host_run::{run_local, run_task_on_host};
+use super::host_run::{Done, finished, interrupted_while_running, run_local, run_task_on_host};
 use crate::ctx::RunShared;
 use crate::events::{Event, Outcome};
 use crate::host::Host;
@@ -67,17 +67,6 @@ impl Gate {
             fail_fast: None,
         }
     }
-}
-
-/// How a host's work ended: its ending for the report, and the work's own result for a task
-/// that fanned out.
-pub(crate) struct Done {
-    /// The ending, as the report shows it.
-    pub(crate) outcome: Outcome,
-    /// What the work returned (its connection's error when it could not connect).
-    pub(crate) result: anyhow::Result<()>,
-    /// SSH channels opened on the host.
-    pub(crate) round_trips: u64,
 }
 
 /// Starts `work` on each of `hosts` as `gate` lets them, and waits for all of them: the one loop
@@ -173,32 +162,4 @@ where
             })
         })
         .collect()
-}
-
-/// The ending of a host abandoned by the second Ctrl-C.
-pub(crate) fn interrupted_while_running() -> Done {
-    let why = "interrupted while running";
-    Done {
-        outcome: Outcome::Failed(why.to_string()),
-        result: Err(anyhow::anyhow!("{why}")),
-        round_trips: 0,
-    }
-}
-
-/// Tells the reporter how a host ended.
-pub(crate) fn finished(
-    shared: &RunShared,
-    host: &str,
-    outcome: Outcome,
-    elapsed: Duration,
-    round_trips: u64,
-    fanned_out: bool,
-) {
-    shared.events.send(Event::HostFinished {
-        host: host.to_string(),
-        outcome,
-        elapsed,
-        round_trips,
-        fanned_out,
-    });
 }

@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::dispatcher::{Done, Gate, start_hosts};
-use super::host_run::{classify, connected};
+use super::dispatcher::{Gate, start_hosts};
+use super::host_run::{Done, classify, connected};
 use crate::ctx::{Ctx, FanOutResult};
 use crate::events::Event;
 use crate::host::Host;

@@ -2,9 +2,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::dispatcher::{Done, finished, interrupted_while_running};
 use crate::ctx::{Ctx, RunShared};
 use crate::error::Error;
 use crate::events::{Event, Outcome, Refusal};
@@ -77,6 +76,45 @@ pub(crate) async fn run_local(
         () = shared.interrupt.abort.cancelled() => interrupted_while_running().outcome,
     };
     finished(&shared, "local", outcome, start.elapsed(), 0, false);
+}
+
+/// How a host's work ended: its ending for the report, and the work's own result for a task
+/// that fanned out.
+pub(crate) struct Done {
+    /// The ending, as the report shows it.
+    pub(crate) outcome: Outcome,
+    /// What the work returned (its connection's error when it could not connect).
+    pub(crate) result: anyhow::Result<()>,
+    /// SSH channels opened on the host.
+    pub(crate) round_trips: u64,
+}
+
+/// The ending of a host abandoned by the second Ctrl-C.
+pub(crate) fn interrupted_while_running() -> Done {
+    let why = "interrupted while running";
+    Done {
+        outcome: Outcome::Failed(why.to_string()),
+        result: Err(anyhow::anyhow!("{why}")),
+        round_trips: 0,
+    }
+}
+
+/// Tells the reporter how a host ended.
+pub(crate) fn finished(
+    shared: &RunShared,
+    host: &str,
+    outcome: Outcome,
+    elapsed: Duration,
+    round_trips: u64,
+    fanned_out: bool,
+) {
+    shared.events.send(Event::HostFinished {
+        host: host.to_string(),
+        outcome,
+        elapsed,
+        round_trips,
+        fanned_out,
+    });
 }
 
 /// How a failed connection ends a host: a changed host key is [`Outcome::Untrusted`] (a
