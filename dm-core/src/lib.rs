@@ -12,7 +12,6 @@ pub mod events;
 pub mod executor;
 pub mod host;
 pub mod inventory;
-pub mod machine;
 pub mod operation;
 pub mod output;
 pub mod quote;
@@ -21,8 +20,6 @@ pub mod report;
 pub mod secrets;
 pub mod ssh;
 pub mod task;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use ctx::Ctx;
 pub use error::Error;

@@ -1,14 +1,13 @@
-//! The ssh layer against real Debian machines from `dm_core::testing` (systemd-nspawn hosts in
+//! The ssh layer against real Debian machines from `dm_testing` (systemd-nspawn hosts in
 //! network namespaces, stock OpenSSH 9.2): ProxyJump through a firewalled bastion, host-key
 //! changes, crashes and network cuts, throughput over the test network, users.
-#![cfg(feature = "testing")]
 
 use std::time::{Duration, Instant};
 
 use dm_core::Error;
 use dm_core::host::Host;
 use dm_core::ssh::{ConnectOptions, HostKeyPolicy, Session, Stream};
-use dm_core::testing::{Fleet, Machine};
+use dm_testing::{Fleet, Machine};
 
 fn boot(names: &[&str]) -> Fleet {
     let mut builder = Fleet::builder();

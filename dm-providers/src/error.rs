@@ -113,7 +113,7 @@ pub enum Error {
     /// The machine error is part of the message, not a `source()`: a chain printed whole
     /// (`{:#}`) would say it twice.
     #[error("local provider: {0}")]
-    Local(dm_core::machine::Error),
+    Local(dm_machines::Error),
 
     /// The resource asked for does not exist (404).
     #[error("{provider}: {request}: not found (\"{message}\")")]
@@ -398,8 +398,8 @@ fn fields_suffix(fields: &[FieldError]) -> String {
     )
 }
 
-impl From<dm_core::machine::Error> for Error {
-    fn from(e: dm_core::machine::Error) -> Error {
+impl From<dm_machines::Error> for Error {
+    fn from(e: dm_machines::Error) -> Error {
         Error::Local(e)
     }
 }
@@ -410,7 +410,7 @@ mod local_error_tests {
 
     #[test]
     fn a_local_machine_error_is_said_once_in_a_whole_chain() {
-        let err = Error::from(dm_core::machine::Error::InvalidMachine(
+        let err = Error::from(dm_machines::Error::InvalidMachine(
             "name \"x\" is too long".to_string(),
         ));
         // As anyhow's `{:#}` prints it: the message, then each source.

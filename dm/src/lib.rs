@@ -81,10 +81,9 @@ pub use dm_core::{Ctx, Error, ops, shell_quote};
 pub use dm_macros::task;
 /// dm's standard library of tasks, callable from your own tasks as plain async functions.
 pub use dm_tasks as tasks;
-
-/// Local Debian machines for a fabfile's own tests (the `testing` feature).
+/// Real local Debian machines for a fabfile's own tests (feature `testing`).
 #[cfg(feature = "testing")]
-pub use dm_core::testing;
+pub use dm_testing as testing;
 
 /// What a task's context returns: commands and their output, transfers, facts, and the outcome
 /// of work fanned out to other hosts.

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by scripts/test and scripts/demo: root, and the Debian packages that local machines
-# (dm_core::testing) and the build need. Source it; it defines `say`, `require_root` and
+# (dm_testing) and the build need. Source it; it defines `say`, `require_root` and
 # `install_missing_packages`.
 
 # Packages the harness and the build need on the machine running the tests.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use dm::testing::LocalProject;
-use dm_core::machine::local::LocalMachines;
+use dm_machines::local::LocalMachines;
 use dm_tests::simulate_host_reboot;
 
 fn repo_root() -> PathBuf {

@@ -2,7 +2,7 @@
 
 use dm_tests::*;
 
-fn marker_exists(fleet: &dm_core::testing::Fleet, name: &str) -> bool {
+fn marker_exists(fleet: &dm::testing::Fleet, name: &str) -> bool {
     fleet
         .machine("app1")
         .exec_ok(&format!(

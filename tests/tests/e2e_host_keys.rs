@@ -151,7 +151,7 @@ fn known_hosts_patterns_and_revoked_keys_are_honoured() {
 /// installs the certificate as the machine's `HostCertificate` and restarts sshd (Debian's unit
 /// is `Type=notify`: the restart returns once sshd listens again).
 fn install_host_certificate(
-    machine: &dm_core::testing::Machine,
+    machine: &dm::testing::Machine,
     dir: &std::path::Path,
     ca: &std::path::Path,
     principal: &str,

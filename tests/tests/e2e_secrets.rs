@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use dm_core::testing::Fleet;
+use dm::testing::Fleet;
 use dm_tests::*;
 
 const SECRET: &str = "Pg-pass-7f3k9-x2q";

@@ -2,7 +2,7 @@
 
 use dm_tests::*;
 
-fn deploy_inventory(fleet: &dm_core::testing::Fleet) {
+fn deploy_inventory(fleet: &dm::testing::Fleet) {
     let text = fleet
         .inventory_toml()
         .replace("[servers.app1]\n", "[servers.app1]\nuser = \"deploy\"\n");
@@ -125,7 +125,7 @@ fn unique_password(what: &str) -> String {
 
 /// Creates `admin` on the machine, whose sudo asks for no password (what `provision` creates),
 /// and who logs in with the fleet's key.
-fn add_nopasswd_admin(machine: &dm_core::testing::Machine) {
+fn add_nopasswd_admin(machine: &dm::testing::Machine) {
     machine.exec_ok(
         "useradd -m -s /bin/bash admin && \
          echo 'admin ALL=(ALL:ALL) NOPASSWD:ALL' > /etc/sudoers.d/admin && \
@@ -137,7 +137,7 @@ fn add_nopasswd_admin(machine: &dm_core::testing::Machine) {
 
 /// Panics naming where `secret` was found on `machine`: in a file of the places dm writes or
 /// logs to, or in the journal (sudo logs every command line there).
-fn assert_not_on_machine(machine: &dm_core::testing::Machine, secret: &str) {
+fn assert_not_on_machine(machine: &dm::testing::Machine, secret: &str) {
     let files = machine.exec_ok(&format!(
         "grep -rlsF -- {} /etc /home /root /srv /tmp /var /run || true",
         dm_core::shell_quote(secret)
@@ -214,14 +214,14 @@ fn a_known_password_reaches_only_a_sudo_that_asks_for_it() {
 
 /// Every process's command line on `machine`, as the unprivileged `nobody` reads them (what
 /// `ps` shows any local user).
-fn command_lines_seen_by_nobody(machine: &dm_core::testing::Machine) -> String {
+fn command_lines_seen_by_nobody(machine: &dm::testing::Machine) -> String {
     machine.exec_ok(
         "runuser -u nobody -- sh -c 'for f in /proc/[0-9]*/cmdline; do tr \"\\0\" \" \" < \"$f\"; echo; done 2>/dev/null'",
     )
 }
 
 /// Waits (with a deadline) until `path` exists on `machine`, or `child` ended.
-fn wait_for_file(machine: &dm_core::testing::Machine, path: &str, child: &mut std::process::Child) {
+fn wait_for_file(machine: &dm::testing::Machine, path: &str, child: &mut std::process::Child) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !machine
         .root_dir()
@@ -262,7 +262,7 @@ fn env_values_reach_no_command_line_and_no_log() {
     for sudo in [false, true] {
         machine.exec_ok("rm -f /var/tmp/dm-env-started /var/tmp/dm-env-go");
         let mut dm = Dm::new(&fleet)
-            .env("DM_SUDO_PASSWORD", dm_core::testing::DEPLOY_PASSWORD)
+            .env("DM_SUDO_PASSWORD", dm::testing::DEPLOY_PASSWORD)
             .args(["-H", "app1", "env-wait", &value]);
         if sudo {
             dm = dm.args(["--sudo"]);

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dm_core::testing::{Fleet, Machine};
+use dm::testing::{Fleet, Machine};
 use dm_tests::*;
 // The example's own tasks (`seed`, `status`), run in-process with `fleet.dm`.
 use webapp as _;

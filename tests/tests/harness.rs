@@ -1,4 +1,4 @@
-//! The test-host harness itself (`dm_core::testing`): machines boot for real, are who they say they
+//! The test-host harness itself (`dm::testing`): machines boot for real, are who they say they
 //! are, can be broken on purpose, and leave nothing behind.
 
 use std::io::{BufRead, BufReader};
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dm_core::testing::{DEPLOY_PASSWORD, Fleet, Machine};
+use dm::testing::{DEPLOY_PASSWORD, Fleet, Machine};
 
 /// The slot number N of a fleet, from its machines' 10.231.N.x addresses.
 fn slot_of(fleet: &Fleet) -> u8 {

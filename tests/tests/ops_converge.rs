@@ -4,7 +4,7 @@
 
 use crate::ops_support;
 
-use dm_core::testing::Fleet;
+use dm::testing::Fleet;
 use dm_tests::*;
 use ops_support::*;
 
@@ -246,8 +246,8 @@ fn every_operation_converges_is_idempotent_repairs_drift_and_checks_without_writ
 #[test]
 fn a_deploy_user_converges_through_sudo_and_a_no_change_run_costs_two_round_trips() {
     let fleet = fleet(&[("app1", &[])]);
-    prepare(&fleet, Some(dm_core::testing::DEPLOY_USER));
-    let env = [("DM_SUDO_PASSWORD", dm_core::testing::DEPLOY_PASSWORD)];
+    prepare(&fleet, Some(dm::testing::DEPLOY_USER));
+    let env = [("DM_SUDO_PASSWORD", dm::testing::DEPLOY_PASSWORD)];
     let (run, _) = run_json_env(&fleet, &["-H", "app1", "ops-converge"], &env);
     run.assert_success();
     assert_converged(&fleet);
@@ -265,7 +265,7 @@ fn a_deploy_user_converges_through_sudo_and_a_no_change_run_costs_two_round_trip
 
     // The summary shows the counts and, with -v, the round trips.
     let run = Dm::new(&fleet)
-        .env("DM_SUDO_PASSWORD", dm_core::testing::DEPLOY_PASSWORD)
+        .env("DM_SUDO_PASSWORD", dm::testing::DEPLOY_PASSWORD)
         .args(["-v", "-H", "app1", "ops-converge"])
         .run();
     run.assert_success();

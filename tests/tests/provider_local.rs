@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dm::testing::{LocalProject, RunReport};
-use dm_core::machine::local::LocalStatus;
+use dm_machines::local::LocalStatus;
 use dm_tests::{Dm, git, http_get, simulate_host_reboot, webapp_example};
 
 /// Links dm's standard tasks (boot, destroy, servers, run) into this test binary.
@@ -30,7 +30,7 @@ fn lines(report: &RunReport) -> Vec<String> {
 
 /// The names of the network namespaces of the project's machines that exist on this host.
 fn namespaces_of(project: &LocalProject) -> Vec<String> {
-    let machines = dm_core::machine::local::LocalMachines::new(project.dir()).unwrap();
+    let machines = dm_machines::local::LocalMachines::new(project.dir()).unwrap();
     let prefix = format!("dml-{}", machines.id_of(""));
     std::fs::read_dir("/run/netns")
         .map(|entries| {
@@ -223,8 +223,8 @@ fn a_boot_killed_midway_is_cleaned_up_and_booting_again_gives_one_server() {
     project
         .write_inventory("[servers.appnode2]\nprovider = \"local\"\n")
         .unwrap();
-    let machines = dm_core::machine::local::LocalMachines::new(project.dir()).unwrap();
-    let machine_dir = Path::new(dm_core::machine::local::LOCAL_DIR)
+    let machines = dm_machines::local::LocalMachines::new(project.dir()).unwrap();
+    let machine_dir = Path::new(dm_machines::local::LOCAL_DIR)
         .join(format!("machines/{}", machines.id_of("appnode2")));
 
     // The fabfile binary, as a user runs it, killed once the machine is being made: its
@@ -281,13 +281,10 @@ fn a_boot_killed_after_the_machine_came_up_is_adopted() {
     project.write_inventory("").unwrap();
     // Booted and recorded as `creating`, as when dm dies between the provider's answer and
     // the state file's update: made here through the provider directly.
-    let machines = dm_core::machine::local::LocalMachines::new(project.dir()).unwrap();
+    let machines = dm_machines::local::LocalMachines::new(project.dir()).unwrap();
     let key = std::fs::read_to_string(format!("{}.pub", project.private_key().display())).unwrap();
     let booted = machines
-        .boot(&dm_core::machine::local::LocalBoot::new(
-            "cachenode1",
-            vec![key],
-        ))
+        .boot(&dm_machines::local::LocalBoot::new("cachenode1", vec![key]))
         .unwrap();
     std::fs::write(
         project.state_path(),
@@ -366,7 +363,7 @@ fn machines_of_a_killed_test_are_swept() {
             )
         })
         .to_string();
-    let dir = Path::new(dm_core::machine::local::LOCAL_DIR)
+    let dir = Path::new(dm_machines::local::LOCAL_DIR)
         .join("machines")
         .join(&id);
     // The machine outlived the test process that booted it...
@@ -521,7 +518,7 @@ fn a_machine_whose_nspawn_was_killed_is_running_and_not_started_twice() {
     let machine = project.machines().unwrap().remove(0);
     let meta = std::fs::read_to_string(format!(
         "{}/machines/{}/machine.toml",
-        dm_core::machine::local::LOCAL_DIR,
+        dm_machines::local::LOCAL_DIR,
         machine.id
     ))
     .expect("machine.toml");

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dm_core::testing::Fleet;
+use dm::testing::Fleet;
 use dm_tests::*;
 
 /// The example fabfile's directory.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use dm_core::testing::Fleet;
+use dm::testing::Fleet;
 use dm_tests::*;
 
 /// A journal line of the transient unit `dm-logs-demo` on `machine`, tagged with `marker` (the

@@ -3,7 +3,7 @@
 //! changes nothing the second time, and re-running the load balancer recipe keeps the mode.
 
 use dm::prelude::*;
-use dm_core::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::{boot, write};
 
 /// The load balancer recipe as a task.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use dm::prelude::*;
-use dm_core::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::{boot, set_vars, write};
 
 /// The load balancer recipe as a task.

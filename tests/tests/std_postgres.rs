@@ -7,7 +7,7 @@ use crate::ops_support;
 
 use std::path::{Path, PathBuf};
 
-use dm_core::testing::{Fleet, Machine};
+use dm::testing::{Fleet, Machine};
 use dm_tests::*;
 use ops_support::*;
 

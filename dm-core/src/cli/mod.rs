@@ -116,7 +116,7 @@ fn write_stdout(text: &str) {
 /// returns the run's report instead of printing the summary and mapping it to an exit code.
 /// Live output is shown as with [`run`] (with `--json`, it is collected into the report instead).
 ///
-/// This is how tests run a fabfile's tasks in-process (`dm_core::testing::Fleet::dm`). A command
+/// This is how tests run a fabfile's tasks in-process (`dm::testing::Fleet::dm`). A command
 /// line that runs no task (`--help`, `--list`, `--completions`, a bad flag) is an
 /// [`Error::Usage`].
 pub async fn run_args(args: Vec<OsString>) -> Result<RunReport, Error> {

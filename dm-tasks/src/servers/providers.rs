@@ -173,7 +173,7 @@ pub(crate) fn check_local_access(ctx: &Ctx, names: &[String]) -> anyhow::Result<
                 .is_none_or(|n| n == DEFAULT_PROVIDER),
         });
     if local {
-        dm_core::machine::local::require_root()?;
+        dm_machines::local::require_root()?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use dm_core::testing::{Fleet, Machine};
+use dm::testing::{Fleet, Machine};
 use dm_tests::*;
 use serde_json::Value;
 

@@ -20,7 +20,7 @@ const SLOTS: std::ops::RangeInclusive<u8> = 1..=254;
 
 /// A held slot. Dropping it releases the slot.
 #[derive(Debug)]
-pub(crate) struct Slot {
+pub struct Slot {
     number: u8,
     /// Holds the lock; closing the file releases it.
     _lock: File,
@@ -28,7 +28,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// Takes the first free slot after the one handed out last (see the module docs).
-    pub(crate) fn acquire() -> Result<Slot, Error> {
+    pub fn acquire() -> Result<Slot, Error> {
         let dir = slots_dir();
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         // The cursor is shared by every test process: read and advance it under a lock of its own.
@@ -72,7 +72,7 @@ impl Slot {
 
     /// Takes slot `number` if it is free: for checking what a fleet that held it left behind
     /// while no new fleet can move in.
-    pub(crate) fn try_acquire(number: u8) -> Result<Option<Slot>, Error> {
+    pub fn try_acquire(number: u8) -> Result<Option<Slot>, Error> {
         let dir = slots_dir();
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         Ok(try_take(&dir, number)?.map(|lock| Slot {
@@ -82,7 +82,7 @@ impl Slot {
     }
 
     /// The slot number N.
-    pub(crate) fn number(&self) -> u8 {
+    pub fn number(&self) -> u8 {
         self.number
     }
 }

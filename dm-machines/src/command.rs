@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use super::error::Error;
-use crate::quote::shell_quote;
+use dm_core::shell_quote;
 
 /// Directories searched after `PATH`: root's tools live in sbin, which a test runner's `PATH` may
 /// lack (e.g. under `sudo` or a minimal CI environment).
 const EXTRA_DIRS: [&str; 4] = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"];
 
 /// Finds `name` on `PATH` or in the sbin directories.
-pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(EXTRA_DIRS.iter().map(PathBuf::from))
@@ -29,14 +29,14 @@ fn is_executable(path: &std::path::Path) -> bool {
 
 /// A [`Command`] for `program`, resolved on `PATH` or sbin (see [`find_program`]). Stdin is
 /// closed so that no program ever waits for a terminal.
-pub(crate) fn program(name: &str) -> Command {
+pub fn program(name: &str) -> Command {
     let mut command = Command::new(find_program(name).unwrap_or_else(|| PathBuf::from(name)));
     command.stdin(Stdio::null());
     command
 }
 
 /// The command line of `command`, quoted for a shell.
-pub(crate) fn display(command: &Command) -> String {
+pub fn display(command: &Command) -> String {
     let program = command.get_program().to_string_lossy().into_owned();
     std::iter::once(program)
         .chain(
@@ -50,7 +50,7 @@ pub(crate) fn display(command: &Command) -> String {
 
 /// Runs `command` to completion, capturing its output; a start failure or non-zero exit is an
 /// [`Error::Command`] that says it was `action`.
-pub(crate) fn run(action: impl Into<String>, command: &mut Command) -> Result<Output, Error> {
+pub fn run(action: impl Into<String>, command: &mut Command) -> Result<Output, Error> {
     let action = action.into();
     let output = command.output().map_err(|e| Error::Command {
         action: action.clone(),
@@ -70,11 +70,7 @@ pub(crate) fn run(action: impl Into<String>, command: &mut Command) -> Result<Ou
 }
 
 /// Builds the command `name args...` and runs it with [`run`].
-pub(crate) fn run_program<I, S>(
-    action: impl Into<String>,
-    name: &str,
-    args: I,
-) -> Result<Output, Error>
+pub fn run_program<I, S>(action: impl Into<String>, name: &str, args: I) -> Result<Output, Error>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -83,13 +79,13 @@ where
 }
 
 /// The last `lines` lines of `text`.
-pub(crate) fn tail(text: &str, lines: usize) -> String {
+pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The last `lines` lines of the file at `path`, or a note that it could not be read.
-pub(crate) fn tail_of_file(path: &std::path::Path, lines: usize) -> String {
+pub fn tail_of_file(path: &std::path::Path, lines: usize) -> String {
     match std::fs::read(path) {
         Ok(bytes) => tail(&String::from_utf8_lossy(&bytes), lines),
         Err(e) => format!("(cannot read {}: {e})", path.display()),

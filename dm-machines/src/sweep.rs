@@ -12,7 +12,7 @@ use super::record::{Owner, RUN_DIR, Record, read_resources, undo_all};
 
 /// Sweeps dead fleets, then creates the record of fleet `id`, all under the sweep lock so that two
 /// new fleets never sweep each other's half-written records.
-pub(crate) fn sweep_and_register(id: &str) -> Result<Record, Error> {
+pub fn sweep_and_register(id: &str) -> Result<Record, Error> {
     let run = Path::new(RUN_DIR);
     fs::create_dir_all(run).map_err(|e| Error::io("cannot create", run, e))?;
     let lock_path = run.join("sweep.lock");

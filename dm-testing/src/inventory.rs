@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize as _;
 
-use super::error::Error;
-use super::machine::Machine;
+use crate::machine::Machine;
+use dm_machines::error::Error;
 
 /// What goes into the fleet's inventory.
 pub(crate) struct TestInventory<'a> {

@@ -14,14 +14,14 @@ use std::sync::Mutex;
 
 use super::command::{find_program, program};
 use super::error::Error;
-use crate::quote::shell_quote;
+use dm_core::shell_quote;
 
 /// Seconds an SSH connection attempt may take before `ssh` gives up.
 const CONNECT_TIMEOUT: u32 = 5;
 
 /// The harness's SSH client settings for one fleet.
 #[derive(Debug)]
-pub(crate) struct SshAccess {
+pub struct SshAccess {
     key: PathBuf,
     known_hosts: PathBuf,
     entries: Mutex<BTreeMap<Ipv4Addr, String>>,
@@ -29,7 +29,7 @@ pub(crate) struct SshAccess {
 
 impl SshAccess {
     /// Access with the private key at `key`; the harness's known_hosts is written to `known_hosts`.
-    pub(crate) fn new(key: PathBuf, known_hosts: PathBuf) -> SshAccess {
+    pub fn new(key: PathBuf, known_hosts: PathBuf) -> SshAccess {
         SshAccess {
             key,
             known_hosts,
@@ -67,7 +67,7 @@ impl SshAccess {
     }
 
     /// An `ssh` command to `user@address`; append the remote command.
-    pub(crate) fn command(&self, user: &str, address: Ipv4Addr) -> Command {
+    pub fn command(&self, user: &str, address: Ipv4Addr) -> Command {
         let mut ssh = program("ssh");
         ssh.args(self.options()).arg(format!("{user}@{address}"));
         ssh
@@ -75,7 +75,7 @@ impl SshAccess {
 
     /// An `ssh` command to `user@address` that connects through root@`jump` (the way a bastion is
     /// used); append the remote command.
-    pub(crate) fn command_via(&self, user: &str, address: Ipv4Addr, jump: Ipv4Addr) -> Command {
+    pub fn command_via(&self, user: &str, address: Ipv4Addr, jump: Ipv4Addr) -> Command {
         let ssh_path = find_program("ssh").unwrap_or_else(|| "ssh".into());
         let proxy: Vec<String> = std::iter::once(ssh_path.into_os_string())
             .chain(self.options())
@@ -91,7 +91,7 @@ impl SshAccess {
     }
 
     /// Records `key_line` as the host key of `address` in the harness's known_hosts.
-    pub(crate) fn set_host_key(&self, address: Ipv4Addr, key_line: &str) -> Result<(), Error> {
+    pub fn set_host_key(&self, address: Ipv4Addr, key_line: &str) -> Result<(), Error> {
         let mut entries = self
             .entries
             .lock()
@@ -103,10 +103,7 @@ impl SshAccess {
 
 /// Writes a known_hosts file with one line per address. Written aside and renamed, so an `ssh`
 /// reading it meanwhile never sees half a file.
-pub(crate) fn write_known_hosts(
-    path: &Path,
-    entries: &BTreeMap<Ipv4Addr, String>,
-) -> Result<(), Error> {
+pub fn write_known_hosts(path: &Path, entries: &BTreeMap<Ipv4Addr, String>) -> Result<(), Error> {
     let text: String = entries
         .iter()
         .map(|(address, key)| format!("{address} {key}\n"))

@@ -13,10 +13,10 @@ use super::error::Error;
 use super::record::{Record, Resource, kill_and_wait, process_start, wait_until};
 
 /// The directory, in each cgroup hierarchy, that holds test machines' cgroups.
-pub(crate) const TESTING_PARENT: &str = "dm-testing";
+pub const TESTING_PARENT: &str = "dm-testing";
 
 /// The directory, in each cgroup hierarchy, that holds local-provider machines' cgroups.
-pub(crate) const LOCAL_PARENT: &str = "dm-local";
+pub const LOCAL_PARENT: &str = "dm-local";
 
 /// The cgroup hierarchies systemd uses, which nspawn hands to the container: the unified (v2)
 /// hierarchy wherever it is mounted, and the legacy `name=systemd` one on hybrid hosts.
@@ -36,11 +36,7 @@ fn hierarchies() -> Vec<PathBuf> {
 /// Creates machine `name`'s cgroup in every hierarchy; returns the `cgroup.procs` files that
 /// systemd-nspawn must write its pid to before it starts (see [`super::boot`]).
 /// `parent` is [`TESTING_PARENT`] or [`LOCAL_PARENT`].
-pub(crate) fn create(
-    record: &Record,
-    parent: &'static str,
-    name: &str,
-) -> Result<Vec<PathBuf>, Error> {
+pub fn create(record: &Record, parent: &'static str, name: &str) -> Result<Vec<PathBuf>, Error> {
     let mut procs = Vec::new();
     for hierarchy in hierarchies() {
         let dir = hierarchy.join(parent).join(name);
@@ -62,7 +58,7 @@ fn is_machine_cgroup(path: &Path) -> bool {
 
 /// Kills every process left in the cgroup `dir` and its children, then removes them, deepest
 /// first (a cgroup directory can only be removed once it has no processes and no children).
-pub(crate) fn remove(dir: &Path) -> Result<(), Error> {
+pub fn remove(dir: &Path) -> Result<(), Error> {
     if !is_machine_cgroup(dir) || !dir.exists() {
         return Ok(());
     }

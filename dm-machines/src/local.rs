@@ -62,7 +62,7 @@ const MAX_NAME_LEN: usize = 40;
 /// The machines of one project, on this host.
 ///
 /// ```no_run
-/// use dm_core::machine::local::{LocalBoot, LocalMachines};
+/// use dm_machines::local::{LocalBoot, LocalMachines};
 ///
 /// let machines = LocalMachines::new("/srv/shop".as_ref())?;
 /// let key = std::fs::read_to_string("/root/.ssh/id_ed25519.pub")?;

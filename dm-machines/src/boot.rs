@@ -14,30 +14,29 @@ use super::cgroup;
 use super::command::{self, find_program, program};
 use super::error::Error;
 use super::record::{NSPAWN_STATE, Record, Resource, process_start};
-#[cfg(feature = "testing")]
 use super::ssh::SshAccess;
 
 /// What to boot.
-pub(crate) struct BootSpec<'a> {
+pub struct BootSpec<'a> {
     /// The machine's name (its hostname).
-    pub(crate) name: &'a str,
+    pub name: &'a str,
     /// Its address.
-    pub(crate) address: Ipv4Addr,
+    pub address: Ipv4Addr,
     /// Its prepared root file system.
-    pub(crate) root: &'a Path,
+    pub root: &'a Path,
     /// Its network namespace.
-    pub(crate) netns: &'a str,
+    pub netns: &'a str,
     /// Where its console output goes.
-    pub(crate) log: &'a Path,
+    pub log: &'a Path,
     /// The cgroup directory holding it (see [`cgroup`]).
-    pub(crate) cgroup_parent: &'static str,
+    pub cgroup_parent: &'static str,
     /// Start it in a session of its own, so it outlives this process and no terminal signal
     /// (Ctrl-C, hang-up) reaches it: local-provider machines run until destroyed.
-    pub(crate) detached: bool,
+    pub detached: bool,
 }
 
 /// Starts systemd-nspawn for the machine, its console going to the log file.
-pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error> {
+pub fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error> {
     // What nspawn leaves behind when it is killed (a crash test, a killed test process): its lock
     // on the root directory, named by device and inode, and the machine's propagation directory.
     let state = Path::new(NSPAWN_STATE);
@@ -105,10 +104,9 @@ pub(crate) fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error
     Ok(child)
 }
 
-#[cfg(feature = "testing")]
 /// Waits until the machine answers `ssh root@ADDRESS true`, polling: first until port 22 accepts
 /// connections (cheap), then until a full login works. Fails early if nspawn exits.
-pub(crate) fn wait_for_ssh(
+pub fn wait_for_ssh(
     spec: &BootSpec<'_>,
     child: &mut Child,
     ssh: &SshAccess,
@@ -151,7 +149,7 @@ pub(crate) fn wait_for_ssh(
 
 /// Waits until sshd on the machine greets with its `SSH-2.0-` banner, polling. Fails early if
 /// the machine's systemd-nspawn (`pid`, started at `start`) is gone.
-pub(crate) fn wait_for_sshd(
+pub fn wait_for_sshd(
     spec: &BootSpec<'_>,
     pid: u32,
     start: u64,

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::Error;
-use super::fleet::{Declared, Fleet, FleetBuilder};
-use crate::host::Vars;
-use crate::inventory::{Inventory, LoadOptions};
+use crate::fleet::{Declared, Fleet, FleetBuilder};
+use dm_core::host::Vars;
+use dm_core::inventory::{Inventory, LoadOptions};
+use dm_machines::error::Error;
 
 impl Fleet {
     /// Declares one machine per server of `environment` (`None`: the inventory's
@@ -22,11 +22,11 @@ impl Fleet {
     /// and `~/.ssh/config` is not read.
     ///
     /// ```no_run
-    /// use dm_core::testing::Fleet;
+    /// use dm_testing::Fleet;
     ///
     /// let fleet = Fleet::from_inventory("dm.toml", Some("staging"))?.boot()?;
     /// fleet.dm_ok(["-R", "appnode", "health"]);
-    /// # Ok::<(), dm_core::testing::Error>(())
+    /// # Ok::<(), dm_testing::Error>(())
     /// ```
     ///
     /// Fails with [`Error::Inventory`] (file, line and key) when the inventory cannot be loaded
@@ -53,11 +53,11 @@ impl Fleet {
         })?;
         // Servers declared for a provider (`provider = "local"`) but not booted are machines to
         // boot as well: the fleet stands in for the provider.
-        let mut hosts: Vec<&crate::host::Host> = inventory
+        let mut hosts: Vec<&dm_core::host::Host> = inventory
             .servers()
             .chain(inventory.unbooted_servers())
             .collect();
-        hosts.sort_by(|a, b| crate::inventory::natural_cmp(&a.name, &b.name));
+        hosts.sort_by(|a, b| dm_core::inventory::natural_cmp(&a.name, &b.name));
         for host in hosts {
             builder.machines.push(Declared {
                 name: host.name.clone(),

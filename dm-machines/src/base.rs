@@ -45,7 +45,7 @@ const SSHD_CONFIG: &str = "# Written by dm-testing.\n\
     UseDNS no\n";
 
 /// Returns the cached base tree, building it first if this is the first run.
-pub(crate) fn ensure(purpose: Purpose) -> Result<PathBuf, Error> {
+pub fn ensure(purpose: Purpose) -> Result<PathBuf, Error> {
     let cache = Path::new(CACHE_DIR);
     let tree = cache.join(format!("{SUITE}-r{RECIPE}"));
     if tree.is_dir() {
@@ -256,7 +256,7 @@ fn set_password(chpasswd: &mut std::process::Command) -> Result<(), Error> {
 }
 
 /// Writes `text` to `path`, creating parent directories.
-pub(crate) fn write(path: &Path, text: &str) -> Result<(), Error> {
+pub fn write(path: &Path, text: &str) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
     }

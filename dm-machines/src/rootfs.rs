@@ -13,25 +13,22 @@ use super::keys::{self, PublicKey};
 use super::record::{Record, Resource};
 
 /// What to put into a machine's root file system.
-pub(crate) struct RootfsSpec<'a> {
+pub struct RootfsSpec<'a> {
     /// The machine's name, which becomes its hostname.
-    pub(crate) name: &'a str,
+    pub name: &'a str,
     /// The cached base tree (lower layer).
-    pub(crate) base: &'a Path,
+    pub base: &'a Path,
     /// The machine's own directory for the upper, work and merged directories.
-    pub(crate) state: &'a Path,
+    pub state: &'a Path,
     /// The text of `/etc/hosts`: every machine of the fleet by name.
-    pub(crate) hosts: &'a str,
+    pub hosts: &'a str,
     /// The fleet's public key, authorized for root and the deploy user.
-    pub(crate) authorized_key: &'a str,
+    pub authorized_key: &'a str,
 }
 
 /// Mounts and prepares the root file system; returns the mounted directory and the machine's new
 /// host key.
-pub(crate) fn prepare(
-    spec: &RootfsSpec<'_>,
-    record: &Record,
-) -> Result<(PathBuf, PublicKey), Error> {
+pub fn prepare(spec: &RootfsSpec<'_>, record: &Record) -> Result<(PathBuf, PublicKey), Error> {
     let merged = mount(spec.name, spec.base, spec.state, record)?;
     write(&merged.join("etc/hostname"), &format!("{}\n", spec.name))?;
     write(&merged.join("etc/hosts"), spec.hosts)?;
@@ -56,7 +53,7 @@ pub(crate) fn prepare(
 
 /// Locks `user`'s password in the machine's `/etc/shadow` (like `passwd -l`): no password logs
 /// it in, over ssh or at sudo; its keys still work.
-pub(crate) fn lock_password(merged: &Path, user: &str) -> Result<(), Error> {
+pub fn lock_password(merged: &Path, user: &str) -> Result<(), Error> {
     let shadow = merged.join("etc/shadow");
     let text = fs::read_to_string(&shadow).map_err(|e| Error::io("cannot read", &shadow, e))?;
     let locked = lock_in_shadow(&text, user);
@@ -84,12 +81,7 @@ fn lock_in_shadow(text: &str, user: &str) -> String {
 
 /// Mounts machine `name`'s root file system: the base tree `base` under its own writable layer in
 /// `state` (kept there between starts). Returns the mounted directory.
-pub(crate) fn mount(
-    name: &str,
-    base: &Path,
-    state: &Path,
-    record: &Record,
-) -> Result<PathBuf, Error> {
+pub fn mount(name: &str, base: &Path, state: &Path, record: &Record) -> Result<PathBuf, Error> {
     let upper = state.join("upper");
     let work = state.join("work");
     let merged = state.join("root");
@@ -120,7 +112,7 @@ pub(crate) fn mount(
 
 /// Writes the machine's `/etc/resolv.conf` from this host's resolver (see [`host_resolv_conf`]):
 /// at its first boot, and again at every start, since the host may have moved networks.
-pub(crate) fn refresh_resolver(root: &Path) -> Result<(), Error> {
+pub fn refresh_resolver(root: &Path) -> Result<(), Error> {
     write(&root.join("etc/resolv.conf"), &host_resolv_conf())
 }
 

@@ -8,7 +8,7 @@ use super::command::run_program;
 use super::error::Error;
 
 /// Every mount point at or below `dir`, deepest first, from `/proc/self/mounts`.
-pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(table) = std::fs::read_to_string("/proc/self/mounts") else {
         return Vec::new();
     };
@@ -33,13 +33,13 @@ fn unescape_mount_field(field: &str) -> String {
 }
 
 /// Whether `path` is a mount point.
-pub(crate) fn is_mounted(path: &Path) -> bool {
+pub fn is_mounted(path: &Path) -> bool {
     mounts_under(path).iter().any(|p| p == path)
 }
 
 /// Unmounts `path`, falling back to a lazy unmount when something still holds it busy (the
 /// machine is dead by then, so nothing writes to it any more).
-pub(crate) fn unmount(path: &Path) -> Result<(), Error> {
+pub fn unmount(path: &Path) -> Result<(), Error> {
     if !is_mounted(path) {
         return Ok(());
     }
@@ -52,7 +52,7 @@ pub(crate) fn unmount(path: &Path) -> Result<(), Error> {
 
 /// Unmounts everything at or below `dir`, then removes `dir` without crossing into another file
 /// system. A missing `dir` is fine.
-pub(crate) fn remove_tree(dir: &Path) -> Result<(), Error> {
+pub fn remove_tree(dir: &Path) -> Result<(), Error> {
     for point in mounts_under(dir) {
         unmount(&point)?;
     }

@@ -8,21 +8,21 @@ use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::http::{self, HttpResponse};
-use super::keys::{self, PublicKey};
-use super::network;
-use super::record::{kill_namespace_processes, wait_until};
-use super::ssh::SshAccess;
-use crate::quote::shell_quote;
+use crate::http::{self, HttpResponse};
+use dm_core::shell_quote;
+use dm_machines::keys::{self, PublicKey};
+use dm_machines::network;
+use dm_machines::record::{kill_namespace_processes, wait_until};
+use dm_machines::ssh::SshAccess;
 
 /// The exit status `ssh` reports when it could not connect or authenticate (rather than the
 /// remote command's own status).
 const SSH_FAILED: i32 = 255;
 
-/// A booted machine of a [`Fleet`](super::Fleet). Lives as long as its fleet.
+/// A booted machine of a [`Fleet`](crate::Fleet). Lives as long as its fleet.
 ///
 /// Users on every machine: `root` and `deploy`, both accepting the fleet's key
-/// ([`Fleet::private_key`](super::Fleet::private_key)); `deploy` is in group `sudo` with password
+/// ([`Fleet::private_key`](crate::Fleet::private_key)); `deploy` is in group `sudo` with password
 /// `deploy-password`, so `sudo` asks for it.
 #[derive(Debug)]
 pub struct Machine {
@@ -87,7 +87,7 @@ impl Machine {
         &self.roles
     }
 
-    /// The machine's own vars, as declared (see [`FleetBuilder::var`](super::FleetBuilder::var)).
+    /// The machine's own vars, as declared (see [`FleetBuilder::var`](crate::FleetBuilder::var)).
     pub fn vars(&self) -> &toml::Table {
         &self.vars
     }
@@ -293,7 +293,7 @@ impl Machine {
     }
 
     /// Gives the machine a new host key and restarts sshd, as a reinstalled server would; returns
-    /// the new public key line. The fleet's [`known_hosts`](super::Fleet::known_hosts) keeps the
+    /// the new public key line. The fleet's [`known_hosts`](crate::Fleet::known_hosts) keeps the
     /// old key, so dm pointed at it sees a changed host key; the harness's own checks
     /// ([`Machine::exec`]) follow the new key.
     ///

@@ -8,17 +8,16 @@ use super::error::Error;
 
 /// A generated ed25519 key pair's public half.
 #[derive(Debug, Clone)]
-pub(crate) struct PublicKey {
+pub struct PublicKey {
     /// `ssh-ed25519 BASE64`, without a comment: the form known_hosts and authorized_keys take.
-    pub(crate) line: String,
+    pub line: String,
     /// The `SHA256:...` fingerprint, as `ssh` prints it. Only test machines show it.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fingerprint: String,
+    pub fingerprint: String,
 }
 
 /// Generates an ed25519 key without a passphrase at `path` (and `path.pub`), replacing any key
 /// there.
-pub(crate) fn generate(path: &Path, comment: &str) -> Result<PublicKey, Error> {
+pub fn generate(path: &Path, comment: &str) -> Result<PublicKey, Error> {
     for old in [path.to_path_buf(), public_path(path)] {
         match std::fs::remove_file(&old) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

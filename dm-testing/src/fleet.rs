@@ -9,19 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::base::{self, CACHE_DIR};
-use super::boot::{self, BootSpec};
-use super::error::Error;
-use super::footprint::Footprint;
-use super::inventory::TestInventory;
-use super::machine::{Machine, MachineParts};
-use super::network::{self, MAX_MACHINES, Plan};
-use super::prerequisites::{self, Purpose};
-use super::record::{Record, Resource, wait_until};
-use super::rootfs::{self, RootfsSpec};
-use super::slot::Slot;
-use super::ssh::{SshAccess, write_known_hosts};
-use super::{keys, sweep};
+use crate::footprint::Footprint;
+use crate::inventory::TestInventory;
+use crate::machine::{Machine, MachineParts};
+use dm_machines::base::{self, CACHE_DIR};
+use dm_machines::boot::{self, BootSpec};
+use dm_machines::error::Error;
+use dm_machines::network::{self, MAX_MACHINES, Plan};
+use dm_machines::prerequisites::{self, Purpose};
+use dm_machines::record::{Record, Resource, wait_until};
+use dm_machines::rootfs::{self, RootfsSpec};
+use dm_machines::slot::Slot;
+use dm_machines::ssh::{SshAccess, write_known_hosts};
+use dm_machines::{keys, sweep};
 
 /// How long a machine may take from start to answering SSH. Usually 1–2 s; generous because a
 /// loaded CI machine booting many fleets at once is much slower.
@@ -121,7 +121,7 @@ impl FleetBuilder {
     }
 
     /// Sets the login user dm uses in the fleet's inventory (`[defaults] user`; default `root`).
-    /// Every machine has `root` and [`DEPLOY_USER`](super::DEPLOY_USER), both accepting the fleet
+    /// Every machine has `root` and [`DEPLOY_USER`](crate::DEPLOY_USER), both accepting the fleet
     /// key, so a test of a task that creates its own users (provisioning) can still log in as one
     /// of them; a user that does not exist on the machines makes every run unreachable.
     pub fn user(mut self, user: &str) -> Self {
@@ -347,7 +347,7 @@ impl MachineJob<'_> {
             root: &root,
             netns: &netns,
             log: &log,
-            cgroup_parent: crate::machine::cgroup::TESTING_PARENT,
+            cgroup_parent: dm_machines::cgroup::TESTING_PARENT,
             detached: false,
         };
         let mut nspawn = boot::spawn(&spec, self.record)?;
@@ -388,7 +388,7 @@ fn hosts_file(plan: &Plan, machines: &[Declared]) -> String {
 /// created (namespaces, links, mounts, NAT rule, files), also when a test panics.
 ///
 /// ```no_run
-/// use dm_core::testing::Fleet;
+/// use dm_testing::Fleet;
 ///
 /// let fleet = Fleet::builder()
 ///     .machine("lb1", &["loadbalancer"])
@@ -397,7 +397,7 @@ fn hosts_file(plan: &Plan, machines: &[Declared]) -> String {
 /// assert_eq!(fleet.machine("app1").exec_ok("hostname").trim(), "app1");
 /// // Its inventory, for dm in this process (`fleet.dm(..)`) or a fabfile binary (`-f`):
 /// println!("{}", fleet.inventory_path().display());
-/// # Ok::<(), dm_core::testing::Error>(())
+/// # Ok::<(), dm_testing::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Fleet {

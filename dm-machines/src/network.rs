@@ -13,7 +13,7 @@ use super::record::{Record, Resource};
 /// The names and addresses of one network: its subnet 10.231.N.0/24 and the prefix of its
 /// bridge, namespaces and links.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// N, the third octet of the subnet.
     slot: u8,
     /// Starts every namespace and link name: `dm3` for a fleet in slot 3, `dml` for local machines.
@@ -24,12 +24,11 @@ pub(crate) struct Plan {
 
 /// The third octet of the local provider's subnet: above every test fleet's slot (1 to 254), so
 /// local machines and test fleets never share addresses.
-pub(crate) const LOCAL_OCTET: u8 = 255;
+pub const LOCAL_OCTET: u8 = 255;
 
 impl Plan {
-    #[cfg(feature = "testing")]
     /// The plan of a test fleet in slot `slot`: bridge `dmbrN`, names starting with `dmN`.
-    pub(crate) fn new(slot: u8) -> Plan {
+    pub fn new(slot: u8) -> Plan {
         Plan {
             slot,
             prefix: format!("dm{slot}"),
@@ -40,7 +39,7 @@ impl Plan {
     /// The plan of the local provider's network, shared by all its machines: 10.231.255.0/24,
     /// bridge `dmlbr`, names starting with `dml`, none of which a test fleet's names can match
     /// (theirs continue `dm` with a digit), so sweeping fleets never touches local machines.
-    pub(crate) fn local() -> Plan {
+    pub fn local() -> Plan {
         Plan {
             slot: LOCAL_OCTET,
             prefix: "dml".to_string(),
@@ -49,34 +48,34 @@ impl Plan {
     }
 
     /// The host's address on the bridge, the machines' default gateway.
-    pub(crate) fn gateway(&self) -> Ipv4Addr {
+    pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::new(10, 231, self.slot, 1)
     }
 
     /// The address of the machine at `index` (0-based) in the fleet.
-    pub(crate) fn address(&self, index: usize) -> Ipv4Addr {
+    pub fn address(&self, index: usize) -> Ipv4Addr {
         // Callers limit a fleet to MAX_MACHINES, so index + 2 fits in the last octet.
         Ipv4Addr::new(10, 231, self.slot, (index + 2) as u8)
     }
 
     /// The subnet in CIDR notation.
-    pub(crate) fn subnet(&self) -> String {
+    pub fn subnet(&self) -> String {
         format!("10.231.{}.0/24", self.slot)
     }
 
     /// The bridge's name.
-    pub(crate) fn bridge(&self) -> String {
+    pub fn bridge(&self) -> String {
         self.bridge.clone()
     }
 
     /// The network namespace of machine `name`.
-    pub(crate) fn netns(&self, name: &str) -> String {
+    pub fn netns(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
     }
 
     /// The host end of machine `index`'s veth pair. Short (at most 9 characters) because link
     /// names are limited to 15, which a machine's own name could exceed.
-    pub(crate) fn veth(&self, index: usize) -> String {
+    pub fn veth(&self, index: usize) -> String {
         format!("{}v{index}", self.prefix)
     }
 
@@ -86,14 +85,12 @@ impl Plan {
     }
 }
 
-#[cfg(feature = "testing")]
 /// The most machines a fleet can have: addresses .2 to .253 of the subnet.
-pub(crate) const MAX_MACHINES: usize = 252;
+pub const MAX_MACHINES: usize = 252;
 
 /// Removes whatever an earlier holder of this slot left behind without a record. Only called by
 /// the holder of the slot's lock, so nothing here belongs to a live fleet.
-#[cfg(feature = "testing")]
-pub(crate) fn scrub_slot(plan: &Plan) {
+pub fn scrub_slot(plan: &Plan) {
     let mut leftovers = Vec::new();
     let prefix = format!("{}-", plan.prefix);
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
@@ -128,7 +125,7 @@ pub(crate) fn scrub_slot(plan: &Plan) {
 }
 
 /// Creates the network's bridge with the gateway address, and NAT for the subnet.
-pub(crate) fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
+pub fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
     let bridge = plan.bridge();
     let action = format!("creating bridge {bridge} for {}", plan.subnet());
     record.add(Resource::Link(bridge.clone()))?;
@@ -192,7 +189,7 @@ pub(crate) fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
 
 /// The FORWARD rules of a fleet's bridge, in chain order (each without the chain): machines'
 /// traffic out, replies in, nothing else in.
-pub(crate) fn forward_rules(bridge: &str) -> [Vec<String>; 3] {
+pub fn forward_rules(bridge: &str) -> [Vec<String>; 3] {
     let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
     [
         words(&["-i", bridge, "-j", "ACCEPT"]),
@@ -212,7 +209,7 @@ pub(crate) fn forward_rules(bridge: &str) -> [Vec<String>; 3] {
 
 /// Creates machine `name`'s namespace with `eth0` on the bridge at its address, `lo` up, and a
 /// default route via the host.
-pub(crate) fn create_machine_network(
+pub fn create_machine_network(
     plan: &Plan,
     record: &Record,
     index: usize,
@@ -260,8 +257,7 @@ pub(crate) fn create_machine_network(
 }
 
 /// Sets the host end of a machine's veth pair up or down: down is a pulled cable.
-#[cfg(feature = "testing")]
-pub(crate) fn set_link(veth: &str, up: bool) -> Result<(), Error> {
+pub fn set_link(veth: &str, up: bool) -> Result<(), Error> {
     let state = if up { "up" } else { "down" };
     run_program(
         format!("setting link {veth} {state}"),
@@ -274,8 +270,7 @@ pub(crate) fn set_link(veth: &str, up: bool) -> Result<(), Error> {
 /// Limits traffic leaving the host end of a machine's veth pair (that is, towards the machine) to
 /// `kbit_per_s`, with a token-bucket qdisc; replaces an earlier limit. A token bucket rather than
 /// netem because some kernels lack netem, and a slow link is what the tests need.
-#[cfg(feature = "testing")]
-pub(crate) fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> {
+pub fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> {
     let rate = format!("{kbit_per_s}kbit");
     run_program(
         format!("limiting {veth} to {rate}/s"),
@@ -289,14 +284,12 @@ pub(crate) fn limit_bandwidth(veth: &str, kbit_per_s: u32) -> Result<(), Error> 
 }
 
 /// The iptables chain, inside a machine's namespace, that limits who may reach its sshd.
-#[cfg(feature = "testing")]
 const SSH_CHAIN: &str = "dm-testing-ssh";
 
 /// Inside namespace `netns`, rejects connections to port 22 from everywhere but `from`. Uses its
 /// own chain, so rules a deployment adds to INPUT are left alone, and calling it again replaces
 /// the previous restriction.
-#[cfg(feature = "testing")]
-pub(crate) fn allow_ssh_only_from(netns: &str, from: Ipv4Addr) -> Result<(), Error> {
+pub fn allow_ssh_only_from(netns: &str, from: Ipv4Addr) -> Result<(), Error> {
     let action = format!("limiting ssh in namespace {netns} to {from}");
     // `ip netns exec` searches PATH, which may lack sbin: give it the full path.
     let program = super::command::find_program("iptables").unwrap_or_else(|| "iptables".into());

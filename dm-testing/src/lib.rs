@@ -1,5 +1,5 @@
-//! Real Debian test machines on the machine running the tests (feature `testing`), and running a
-//! fabfile's tasks against them.
+//! dm-testing: real Debian test machines on the machine running the tests, and running a fabfile's
+//! tasks against them. Fabfiles use it as `dm::testing` (feature `testing`).
 //!
 //! dm's end-to-end tests, and tests of your own fabfiles, need real servers: systemd, apt, sshd,
 //! their own file system and address. This module boots them on one Linux machine with
@@ -20,7 +20,7 @@
 //! Then, in `tests/fleet.rs` (run as root: `sudo -E cargo test`):
 //!
 //! ```no_run
-//! use dm_core::testing::Fleet; // `dm::testing::Fleet` in a fabfile crate
+//! use dm_testing::Fleet; // `dm::testing::Fleet` in a fabfile crate
 //! // use my_fabfile as _;      // links the fabfile's tasks into this test binary
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -92,16 +92,9 @@ mod local_project;
 mod machine;
 mod run;
 
-// The machinery is shared with the local provider's machines (see [`crate::machine`]); the
-// fleet's modules reach it through these names.
-use crate::machine::{
-    base, boot, command, error, keys, network, prerequisites, record, rootfs, slot, ssh, sweep,
-};
-
 /// The report of a run, as [`Fleet::dm`] returns it.
-pub use crate::report::RunReport;
-pub use base::{CACHE_DIR, DEPLOY_PASSWORD, DEPLOY_USER};
-pub use error::Error;
+pub use dm_core::report::RunReport;
+pub use dm_machines::{CACHE_DIR, DEPLOY_PASSWORD, DEPLOY_USER, Error};
 pub use fleet::{Fleet, FleetBuilder};
 pub use footprint::Footprint;
 pub use http::HttpResponse;

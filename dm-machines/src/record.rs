@@ -16,15 +16,15 @@ use super::mounts;
 
 /// Where fleets record what they created (on most machines a tmpfs, emptied by a reboot, which
 /// also ends every namespace, mount and process recorded there).
-pub(crate) const RUN_DIR: &str = "/run/dm-testing";
+pub const RUN_DIR: &str = "/run/dm-testing";
 
 /// Where systemd-nspawn keeps per-machine state on the host (a lock file per root directory, a
 /// propagation directory per machine). It removes them when it exits normally, not when killed.
-pub(crate) const NSPAWN_STATE: &str = "/run/systemd/nspawn";
+pub const NSPAWN_STATE: &str = "/run/systemd/nspawn";
 
 /// One thing a fleet created on this machine.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Resource {
+pub enum Resource {
     /// A file, or a directory that holds only the fleet's files.
     Dir(PathBuf),
     /// A network link on the host (bridge or veth).
@@ -101,7 +101,7 @@ impl Resource {
 
 /// The identity of a process across pid reuse and reboots: pid, start time, boot id.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Owner {
+pub struct Owner {
     pid: u32,
     start: u64,
     boot_id: String,
@@ -109,7 +109,7 @@ pub(crate) struct Owner {
 
 impl Owner {
     /// This process.
-    pub(crate) fn current() -> Owner {
+    pub fn current() -> Owner {
         let pid = std::process::id();
         Owner {
             pid,
@@ -119,18 +119,17 @@ impl Owner {
     }
 
     /// Whether the process is still running (in this boot, with this start time).
-    pub(crate) fn is_alive(&self) -> bool {
+    pub fn is_alive(&self) -> bool {
         self.boot_id == boot_id() && process_start(self.pid) == Some(self.start)
     }
 
-    #[cfg(feature = "testing")]
     /// Reads an owner file.
-    pub(crate) fn read(path: &Path) -> Option<Owner> {
+    pub fn read(path: &Path) -> Option<Owner> {
         Owner::parse(&fs::read_to_string(path).ok()?)
     }
 
     /// Parses the text written by [`Owner::to_text`].
-    pub(crate) fn parse(text: &str) -> Option<Owner> {
+    pub fn parse(text: &str) -> Option<Owner> {
         let mut words = text.split_whitespace();
         Some(Owner {
             pid: words.next()?.parse().ok()?,
@@ -140,7 +139,7 @@ impl Owner {
     }
 
     /// The owner file's text.
-    pub(crate) fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         format!("{} {} {}\n", self.pid, self.start, self.boot_id)
     }
 }
@@ -153,7 +152,7 @@ fn boot_id() -> String {
 }
 
 /// Start time of a live (not zombie) process, from `/proc/PID/stat`.
-pub(crate) fn process_start(pid: u32) -> Option<u64> {
+pub fn process_start(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces: fields after it are
     // counted from the last ')'. State is field 3, start time field 22.
@@ -167,23 +166,21 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
 
 /// A fleet's record: its directory under [`RUN_DIR`] and the resources written so far.
 #[derive(Debug)]
-pub(crate) struct Record {
+pub struct Record {
     dir: PathBuf,
     file: Mutex<File>,
     resources: Mutex<Vec<Resource>>,
 }
 
 impl Record {
-    #[cfg(feature = "testing")]
     /// The directory holding every fleet record.
-    pub(crate) fn fleets_dir() -> PathBuf {
+    pub fn fleets_dir() -> PathBuf {
         Path::new(RUN_DIR).join("fleets")
     }
 
     /// Creates the record of fleet `id`, owned by this process. Call under the sweep lock, so a
     /// sweeper never sees a record without its owner.
-    #[cfg(feature = "testing")]
-    pub(crate) fn create(id: &str) -> Result<Record, Error> {
+    pub fn create(id: &str) -> Result<Record, Error> {
         let dir = Self::fleets_dir().join(id);
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let owner = dir.join("owner");
@@ -195,7 +192,7 @@ impl Record {
     /// Opens the record in `dir` (created if missing) to add to it: a local machine's record,
     /// which has no owner process, or one that another process started. Resources recorded
     /// there before are kept in the file but not loaded: read them with [`read_resources`].
-    pub(crate) fn open(dir: PathBuf) -> Result<Record, Error> {
+    pub fn open(dir: PathBuf) -> Result<Record, Error> {
         fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let path = dir.join("resources");
         let file = OpenOptions::new()
@@ -212,7 +209,7 @@ impl Record {
 
     /// Writes `resource` down. Call BEFORE creating it: undoing something that was never created
     /// is harmless, leaking something unrecorded is not.
-    pub(crate) fn add(&self, resource: Resource) -> Result<(), Error> {
+    pub fn add(&self, resource: Resource) -> Result<(), Error> {
         let line = format!("{}\n", resource.to_line());
         let path = self.dir.join("resources");
         {
@@ -230,24 +227,21 @@ impl Record {
         Ok(())
     }
 
-    #[cfg(feature = "testing")]
     /// The record's directory under [`RUN_DIR`].
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    #[cfg(feature = "testing")]
     /// What has been recorded so far, in order.
-    pub(crate) fn resources(&self) -> Vec<Resource> {
+    pub fn resources(&self) -> Vec<Resource> {
         self.resources
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
 
-    #[cfg(feature = "testing")]
     /// Undoes everything recorded, then removes the record. Returns what could not be undone.
-    pub(crate) fn teardown(&self) -> Vec<Error> {
+    pub fn teardown(&self) -> Vec<Error> {
         let resources = self
             .resources
             .lock()
@@ -266,7 +260,7 @@ impl Record {
 /// Replaces the record in `dir` with `resources` (atomically: a crash leaves the old record or
 /// the new one, never half of one). For a local machine that starts again: what its last run
 /// created is undone, only its directory stays recorded.
-pub(crate) fn replace_resources(dir: &Path, resources: &[Resource]) -> Result<(), Error> {
+pub fn replace_resources(dir: &Path, resources: &[Resource]) -> Result<(), Error> {
     let path = dir.join("resources");
     let temp = dir.join(".resources.tmp");
     let text: String = resources
@@ -278,7 +272,7 @@ pub(crate) fn replace_resources(dir: &Path, resources: &[Resource]) -> Result<()
 }
 
 /// Reads the resources of the record in `dir` (for sweeping a dead fleet's record).
-pub(crate) fn read_resources(dir: &Path) -> Vec<Resource> {
+pub fn read_resources(dir: &Path) -> Vec<Resource> {
     fs::read_to_string(dir.join("resources"))
         .map(|text| text.lines().filter_map(Resource::from_line).collect())
         .unwrap_or_default()
@@ -287,7 +281,7 @@ pub(crate) fn read_resources(dir: &Path) -> Vec<Resource> {
 /// Undoes `resources`: first every process (so nothing holds mounts or namespaces), then the
 /// rest in reverse order of creation. Keeps going after a failure, so one stuck item does not
 /// leak everything after it.
-pub(crate) fn undo_all(resources: &[Resource]) -> Vec<Error> {
+pub fn undo_all(resources: &[Resource]) -> Vec<Error> {
     let mut errors = Vec::new();
     for resource in resources {
         if let Resource::Process { pid, start } = resource {
@@ -398,7 +392,7 @@ fn delete_iptables_rule(rule: &[&str]) -> Result<(), Error> {
 
 /// Kills a process by pid if it is still the process that was recorded, and waits until it is
 /// gone (or a zombie its parent has not reaped yet).
-pub(crate) fn kill_and_wait(pid: u32, start: u64) {
+pub fn kill_and_wait(pid: u32, start: u64) {
     if process_start(pid) != Some(start) {
         return;
     }
@@ -411,7 +405,7 @@ pub(crate) fn kill_and_wait(pid: u32, start: u64) {
 }
 
 /// The pids of the processes inside network namespace `name`.
-pub(crate) fn namespace_pids(name: &str) -> Vec<u32> {
+pub fn namespace_pids(name: &str) -> Vec<u32> {
     if !Path::new("/run/netns").join(name).exists() {
         return Vec::new();
     }
@@ -429,7 +423,7 @@ pub(crate) fn namespace_pids(name: &str) -> Vec<u32> {
 
 /// Kills every process inside network namespace `name` (a machine's processes, when its
 /// systemd-nspawn is already gone) and waits until none is left.
-pub(crate) fn kill_namespace_processes(name: &str) {
+pub fn kill_namespace_processes(name: &str) {
     for pid in namespace_pids(name) {
         if let Some(start) = process_start(pid) {
             kill_and_wait(pid, start);
@@ -443,7 +437,7 @@ pub(crate) fn kill_namespace_processes(name: &str) {
 }
 
 /// Polls `done` every 20 ms until it is true or `limit` has passed; returns whether it became true.
-pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if done() {

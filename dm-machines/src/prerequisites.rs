@@ -23,9 +23,8 @@ const BUILDING: [(&str, &str); 2] = [("debootstrap", "debootstrap"), ("chroot", 
 
 /// Who boots machines, for messages that say what needs root and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Purpose {
-    /// The test harness (`dm_core::testing`), which only exists with feature `testing`.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub enum Purpose {
+    /// The test harness (crate `dm-testing`, `dm::testing` with feature `testing`).
     Testing,
     /// The local provider (`boot`, `destroy`, `scale` with `provider = "local"`).
     LocalProvider,
@@ -33,7 +32,7 @@ pub(crate) enum Purpose {
 
 impl Purpose {
     /// How messages name it.
-    pub(crate) fn who(self) -> &'static str {
+    pub fn who(self) -> &'static str {
         match self {
             Purpose::Testing => "dm-testing",
             Purpose::LocalProvider => "the local provider",
@@ -57,7 +56,7 @@ impl Purpose {
 
 /// Fails unless this process is root and every needed program is installed. `building` adds
 /// what building the base tree needs, which only the first run does.
-pub(crate) fn check(building: bool, purpose: Purpose) -> Result<(), Error> {
+pub fn check(building: bool, purpose: Purpose) -> Result<(), Error> {
     let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
         return Err(Error::NotRoot {

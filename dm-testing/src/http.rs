@@ -12,7 +12,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the whole response may take to arrive.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A response to [`Machine::http_get`](super::Machine::http_get).
+/// A response to [`Machine::http_get`](crate::Machine::http_get).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// The status code, e.g. 200.

@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::base::CACHE_DIR;
-use super::error::Error;
-use super::prerequisites::{self, Purpose};
-use super::record::{Record, Resource};
-use super::run::{command_line, expect_success, run_blocking};
-use super::{keys, sweep};
-use crate::machine::local::{LocalMachine, LocalMachines};
-use crate::report::RunReport;
+use crate::run::{command_line, expect_success, run_blocking};
+use dm_core::report::RunReport;
+use dm_machines::base::CACHE_DIR;
+use dm_machines::error::Error;
+use dm_machines::local::{LocalMachine, LocalMachines};
+use dm_machines::prerequisites::{self, Purpose};
+use dm_machines::record::{Record, Resource};
+use dm_machines::{keys, sweep};
 
 /// Tells apart projects of one process in ids.
 static PROJECT_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -29,13 +29,13 @@ static PROJECT_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// directory, also when the test panics.
 ///
 /// ```no_run
-/// use dm_core::testing::LocalProject;
+/// use dm_testing::LocalProject;
 ///
 /// let project = LocalProject::new()?;
 /// project.write_inventory("[servers.appnode2]\nprovider = \"local\"\n")?;
 /// project.dm_ok(["boot", "appnode2"]);
 /// project.dm_ok(["-H", "appnode2", "run", "hostname"]);
-/// # Ok::<(), dm_core::testing::Error>(())
+/// # Ok::<(), dm_testing::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct LocalProject {
@@ -85,7 +85,7 @@ impl LocalProject {
 
     /// The state file next to the inventory.
     pub fn state_path(&self) -> PathBuf {
-        self.dir.join(crate::inventory::booted::STATE_FILE)
+        self.dir.join(dm_core::inventory::booted::STATE_FILE)
     }
 
     /// The operator's private key (no passphrase), which `boot` authorizes on new machines.
@@ -111,9 +111,9 @@ impl LocalProject {
         let text = format!(
             // An inline table, so that top-level keys of `rest` stay top-level.
             "defaults = {{ user = {}, identity_file = {}, known_hosts = {} }}\n\n{rest}",
-            super::inventory::toml_string(user),
-            super::inventory::toml_string(&self.private_key.to_string_lossy()),
-            super::inventory::toml_string(&self.known_hosts.to_string_lossy()),
+            crate::inventory::toml_string(user),
+            crate::inventory::toml_string(&self.private_key.to_string_lossy()),
+            crate::inventory::toml_string(&self.known_hosts.to_string_lossy()),
         );
         std::fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))
     }
@@ -124,7 +124,7 @@ impl LocalProject {
     }
 
     /// Runs a dm command line in this process with the project's inventory, like
-    /// [`Fleet::dm`](super::Fleet::dm).
+    /// [`Fleet::dm`](crate::Fleet::dm).
     pub fn dm<I, S>(&self, args: I) -> Result<RunReport, Error>
     where
         I: IntoIterator<Item = S>,
@@ -132,7 +132,7 @@ impl LocalProject {
     {
         run_blocking(
             command_line(&self.inventory_path(), args),
-            super::RUN_DEADLINE,
+            crate::RUN_DEADLINE,
         )
     }
 

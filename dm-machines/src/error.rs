@@ -126,11 +126,11 @@ pub enum Error {
     },
     /// The fabfile's inventory could not be loaded to declare a fleet from it.
     #[error("cannot declare test machines from the fabfile's inventory: {0}")]
-    Inventory(#[source] crate::Error),
+    Inventory(#[source] dm_core::Error),
     /// A run of the fabfile's tasks (`Fleet::dm` of the testing API) stopped before any host ran:
     /// a bad command line, an unknown host or role, a broken test inventory.
     #[error("{0}")]
-    Dm(#[from] crate::Error),
+    Dm(#[from] dm_core::Error),
     /// The async runtime for an in-process run could not be started, or its thread panicked.
     #[error("cannot run dm in this process: {0}")]
     Runtime(String),
@@ -174,11 +174,7 @@ fn stderr_suffix(stderr: &str) -> String {
 
 impl Error {
     /// An [`Error::Io`] for `path`.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             action,
             path: path.into(),

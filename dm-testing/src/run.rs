@@ -1,6 +1,6 @@
 //! Running the fabfile's tasks against a fleet, in the test's own process: the same command line a
 //! user types (`-R appnode restart ssh`), parsed and run by the same code as the fabfile binary
-//! ([`crate::cli::run_args`]), with the fleet's inventory. The tasks are those linked into the
+//! ([`dm_core::cli::run_args`]), with the fleet's inventory. The tasks are those linked into the
 //! test binary: the fabfile's when its tasks live in its library (see the module docs).
 
 use std::ffi::{OsStr, OsString};
@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use std::time::Duration;
 
-use super::error::Error;
-use super::fleet::Fleet;
-use crate::cli::run_args;
-use crate::report::RunReport;
+use crate::fleet::Fleet;
+use dm_core::cli::run_args;
+use dm_core::report::RunReport;
+use dm_machines::error::Error;
 
 impl Fleet {
     /// Runs a dm command line against the fleet, in this process, and returns the run's report.
@@ -98,7 +98,7 @@ where
     line
 }
 
-/// How long one in-process run ([`Fleet::dm`], [`super::LocalProject::dm`]) may take before it is
+/// How long one in-process run ([`Fleet::dm`], [`crate::LocalProject::dm`]) may take before it is
 /// abandoned and reported as an error: longer than any run of dm's own suite (a first `launch`
 /// with apt and pip), far shorter than a CI job's limit, so a hang fails its test with what it
 /// ran instead of stalling the whole job.
@@ -144,9 +144,9 @@ async fn run(line: Vec<OsString>, deadline: Duration) -> Result<RunReport, Error
     };
     match result {
         Ok(report) => Ok(report),
-        Err(crate::Error::Usage { message }) if message.contains("unrecognized subcommand") => {
-            let tasks: Vec<&str> = crate::task::registered().iter().map(|t| t.name).collect();
-            Err(Error::Dm(crate::Error::Usage {
+        Err(dm_core::Error::Usage { message }) if message.contains("unrecognized subcommand") => {
+            let tasks: Vec<&str> = dm_core::task::registered().iter().map(|t| t.name).collect();
+            Err(Error::Dm(dm_core::Error::Usage {
                 message: format!(
                     "{message}\n(the tasks linked into this test binary: {}. A test of a fabfile \
                      crate sees its tasks only when they are in its library, src/lib.rs, and the \
@@ -190,7 +190,7 @@ pub(crate) fn describe(report: &RunReport) -> String {
 }
 
 /// The report of the run of `args`, which must have succeeded: the end of `dm_ok` of
-/// [`Fleet`] and [`super::LocalProject`].
+/// [`Fleet`] and [`crate::LocalProject`].
 ///
 /// # Panics
 /// When the run could not start or did not succeed, with each failed host's error.

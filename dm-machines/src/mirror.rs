@@ -14,7 +14,7 @@ struct Source {
 }
 
 /// The main Debian archive URI from this machine's APT sources.
-pub(crate) fn debian_mirror() -> Result<String, Error> {
+pub fn debian_mirror() -> Result<String, Error> {
     let mut files: Vec<PathBuf> = vec![PathBuf::from("/etc/apt/sources.list")];
     if let Ok(entries) = std::fs::read_dir("/etc/apt/sources.list.d") {
         let mut more: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();

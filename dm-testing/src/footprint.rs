@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::command::program;
-use super::record::{Resource, namespace_pids, process_start, wait_until};
-use super::slot::Slot;
+use dm_machines::command::program;
+use dm_machines::record::{Resource, namespace_pids, process_start, wait_until};
+use dm_machines::slot::Slot;
 
 /// How long [`Footprint::leftovers`] waits for the fleet's network slot to become free (a fleet
 /// still being torn down on another thread) before checking without holding it.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// What a [`Fleet`](super::Fleet) has on this machine, captured by
-/// [`Fleet::footprint`](super::Fleet::footprint) while it runs. After the fleet is gone,
+/// What a [`Fleet`](crate::Fleet) has on this machine, captured by
+/// [`Fleet::footprint`](crate::Fleet::footprint) while it runs. After the fleet is gone,
 /// [`Footprint::leftovers`] lists whatever of it still exists.
 ///
 /// It travels between processes as one line of text (`to_string()` / `parse()`), so a test that
@@ -221,7 +221,7 @@ impl Footprint {
         let subnet = format!("10.231.{}.0/24", self.slot);
         let bridge = format!("dmbr{}", self.slot);
         let mut checks = vec![("nat", "POSTROUTING", format!("-s {subnet} ! -o {bridge} "))];
-        for rule in crate::machine::network::forward_rules(&bridge) {
+        for rule in dm_machines::network::forward_rules(&bridge) {
             checks.push(("filter", "FORWARD", rule.join(" ")));
         }
         for (table, chain, rule) in checks {
