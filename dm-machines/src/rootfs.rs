@@ -110,7 +110,7 @@ pub fn mount(name: &str, base: &Path, state: &Path, record: &Record) -> Result<P
     Ok(merged)
 }
 
-/// Writes the machine's `/etc/resolv.conf` from this host's resolver (see [`host_resolv_conf`]):
+/// Writes the machine's `/etc/resolv.conf` from this host's resolver (see `host_resolv_conf`):
 /// at its first boot, and again at every start, since the host may have moved networks.
 pub fn refresh_resolver(root: &Path) -> Result<(), Error> {
     write(&root.join("etc/resolv.conf"), &host_resolv_conf())

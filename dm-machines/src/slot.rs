@@ -5,7 +5,7 @@
 //!
 //! Slots are handed out in turn (the first free one after the slot handed out last), not lowest
 //! first: a slot just given back is then not reused for a long while, so a check that a dropped
-//! fleet left nothing behind ([`super::Footprint`]) sees that fleet's names, not a successor's,
+//! fleet left nothing behind (`dm_testing::Footprint`) sees that fleet's names, not a successor's,
 //! and a new fleet's clean-up of its slot never hides what a previous one leaked.
 
 use std::fs::{self, File, TryLockError};

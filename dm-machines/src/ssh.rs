@@ -2,7 +2,7 @@
 //! and a known_hosts file of its own. Checking through a different SSH implementation than dm's
 //! means a test does not trust the code it tests.
 //!
-//! The harness's known_hosts follows [`Machine::regenerate_host_key`](super::Machine::regenerate_host_key);
+//! The harness's known_hosts follows `dm_testing::Machine::regenerate_host_key`;
 //! the fleet's public known_hosts (the one dm is pointed at) deliberately does not.
 
 use std::collections::BTreeMap;
