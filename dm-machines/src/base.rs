@@ -14,11 +14,9 @@ use std::time::Instant;
 
 use super::command::{self, program, run_program};
 use super::error::Error;
+use super::paths::CACHE_DIR;
 use super::prerequisites::{self, Purpose};
 use super::{mirror, mounts};
-
-/// Where the harness keeps its base trees and its machines' writable layers.
-pub const CACHE_DIR: &str = "/var/cache/dm-testing";
 
 /// The Debian release every machine runs.
 const SUITE: &str = "bookworm";

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use super::cgroup;
 use super::command::{self, find_program, program};
 use super::error::Error;
-use super::record::{NSPAWN_STATE, Record, Resource, process_start};
+use super::paths::NSPAWN_STATE;
+use super::process::process_start;
+use super::record::{Record, Resource};
 use super::ssh::SshAccess;
 
 /// What to boot.

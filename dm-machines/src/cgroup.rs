@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::Error;
-use super::record::{Record, Resource, kill_and_wait, process_start, wait_until};
+use super::process::{kill_and_wait, process_start, wait_until};
+use super::record::{Record, Resource};
 
 /// The directory, in each cgroup hierarchy, that holds test machines' cgroups.
 pub const TESTING_PARENT: &str = "dm-testing";

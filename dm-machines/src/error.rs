@@ -182,3 +182,13 @@ impl Error {
         }
     }
 }
+
+impl From<dm_core::ssh::known_hosts::UpdateError> for Error {
+    fn from(e: dm_core::ssh::known_hosts::UpdateError) -> Self {
+        Error::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

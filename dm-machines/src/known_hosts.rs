@@ -3,13 +3,15 @@
 //! the machine is destroyed its line goes, so a later machine that gets the same address is not
 //! mistaken for an attacker.
 //!
-//! Only plain (unhashed) lines naming exactly the address are replaced or removed: those are the
-//! ones written here. Every other line is kept as it is.
+//! The file format, and changing the file safely while machines boot in parallel, belong to
+//! dm's SSH layer ([`dm_core::ssh::known_hosts`]), which reads these files: only plain lines
+//! naming exactly the address are replaced or removed, every other line is kept as it is.
 
-use std::fs;
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
+
+use dm_core::ssh::known_hosts;
 
 use super::error::Error;
 
@@ -17,126 +19,25 @@ use super::error::Error;
 /// replacing earlier plain lines for that address. Creates the file (and its directory) if
 /// needed; written aside and renamed, so a concurrent reader never sees half a file.
 pub fn record_host_key(path: &Path, address: Ipv4Addr, key_line: &str) -> Result<(), Error> {
-    let _lock = lock(path)?;
-    let mut lines = lines_without(path, address)?;
-    lines.push(format!("{address} {}", key_line.trim()));
-    write_lines(path, &lines)
+    Ok(known_hosts::record_host_key(
+        path,
+        &address.to_string(),
+        key_line,
+    )?)
 }
 
 /// Removes the plain lines for `address` from `path` (a missing file is fine).
 pub fn forget_host_key(path: &Path, address: Ipv4Addr) -> Result<(), Error> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let _lock = lock(path)?;
-    let lines = lines_without(path, address)?;
-    write_lines(path, &lines)
+    Ok(known_hosts::forget_host_key(path, &address.to_string())?)
 }
 
-/// Takes an exclusive lock for changing `path`, held until the returned file is dropped.
-///
-/// Machines boot in parallel and each records its key: without the lock, two read-modify-write
-/// rounds overlap and one key is lost (a scale test then met "host key ... is not known"). The
-/// lock is a sidecar file because the known_hosts file itself is replaced by a rename.
-fn lock(path: &Path) -> Result<fs::File, Error> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-    }
-    let mut lock_path = path.as_os_str().to_os_string();
-    lock_path.push(".dm-lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io("cannot open", &lock_path, e))?;
-    file.lock()
-        .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
-    Ok(file)
-}
-
-/// The file's lines, without those whose host field is exactly `address`.
-fn lines_without(path: &Path, address: Ipv4Addr) -> Result<Vec<String>, Error> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io("cannot read", path, e)),
-    };
-    let address = address.to_string();
-    Ok(text
-        .lines()
-        .filter(|line| {
-            let hosts = line.split_whitespace().next().unwrap_or_default();
-            !hosts.split(',').any(|host| host == address)
-        })
-        .map(str::to_string)
-        .collect())
-}
-
-/// Writes `lines` to a temporary file next to `path` and renames it over `path`.
-fn write_lines(path: &Path, lines: &[String]) -> Result<(), Error> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
-    }
-    let mut scratch = path.as_os_str().to_os_string();
-    // Unique per process and thread: writers in one process must not share a scratch file.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    scratch.push(format!(".dm-{}-{n}", std::process::id()));
-    let scratch = std::path::PathBuf::from(scratch);
-    let mut file =
-        fs::File::create(&scratch).map_err(|e| Error::io("cannot write", &scratch, e))?;
-    for line in lines {
-        writeln!(file, "{line}").map_err(|e| Error::io("cannot write", &scratch, e))?;
-    }
-    file.sync_all()
-        .map_err(|e| Error::io("cannot write", &scratch, e))?;
-    fs::rename(&scratch, path).map_err(|e| Error::io("cannot write", path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recording_replaces_only_the_address_own_plain_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("known_hosts");
-        let address = Ipv4Addr::new(10, 231, 255, 2);
-        fs::write(
-            &path,
-            "10.231.255.2 ssh-ed25519 OLD\n10.231.255.20 ssh-ed25519 OTHER\n|1|hash= ssh-rsa X\n",
-        )
-        .unwrap();
-        record_host_key(&path, address, "ssh-ed25519 NEW").unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text,
-            "10.231.255.20 ssh-ed25519 OTHER\n|1|hash= ssh-rsa X\n10.231.255.2 ssh-ed25519 NEW\n"
-        );
-        forget_host_key(&path, address).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("NEW"), "{text}");
-        assert!(text.contains("OTHER"), "{text}");
-    }
-
-    #[test]
-    fn keys_recorded_from_many_threads_at_once_are_all_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("known_hosts");
-        let threads: Vec<_> = (1..=16u8)
-            .map(|i| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    record_host_key(&path, Ipv4Addr::new(10, 0, 0, i), "ssh-ed25519 KEY").unwrap();
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
-        let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 16, "{text}");
-    }
+/// Replaces `path` with one line per address and its host key (`ssh-ed25519 BASE64`): the
+/// test harness's own known_hosts files. Written aside and renamed, so an `ssh` reading it
+/// meanwhile never sees half a file.
+pub fn write_host_keys(path: &Path, keys: &BTreeMap<Ipv4Addr, String>) -> Result<(), Error> {
+    Ok(known_hosts::write_host_keys(
+        path,
+        keys.iter()
+            .map(|(address, key_line)| (address.to_string(), key_line.as_str())),
+    )?)
 }

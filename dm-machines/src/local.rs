@@ -36,18 +36,13 @@ use super::base;
 use super::boot::{self, BootSpec};
 use super::cgroup::LOCAL_PARENT;
 use super::error::Error;
-use super::network::{self, LOCAL_OCTET, Plan};
+use super::network::{self, BridgeNetwork, LOCAL_OCTET};
+use super::paths::LOCAL_DIR;
 use super::prerequisites::{self, Purpose};
-use super::record::{
-    Owner, Record, Resource, kill_and_wait, process_start, read_resources, replace_resources,
-    undo_all, wait_until,
-};
+use super::process::{Owner, kill_and_wait, namespace_pids, process_start, wait_until};
+use super::record::{Record, Resource, read_resources, replace_resources};
 use super::rootfs::{self, RootfsSpec};
-
-/// Where local machines live: one directory per machine under `machines/`, the shared network's
-/// record under `network/`. Persistent, unlike test fleets' `/run` records, because the machines
-/// are meant to stay.
-pub const LOCAL_DIR: &str = "/var/lib/dm-local";
+use super::teardown::undo_all;
 
 /// How long a machine may take from start to greeting on port 22 (usually 1–2 s).
 pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -183,7 +178,7 @@ impl Meta {
     fn is_running(&self) -> bool {
         self.nspawn
             .is_some_and(|(pid, start)| process_start(pid) == Some(start))
-            || !super::record::namespace_pids(&self.netns).is_empty()
+            || !namespace_pids(&self.netns).is_empty()
     }
 
     /// Whether its boot was interrupted: still booting, and the booting process is gone.
@@ -242,7 +237,7 @@ impl LocalMachines {
         let base = base::ensure(Purpose::LocalProvider)?;
         let id = self.id_of(&spec.name);
         let dir = machines_dir().join(&id);
-        let plan = Plan::local();
+        let net = BridgeNetwork::local();
 
         let (record, mut meta) = {
             let _lock = lock()?;
@@ -255,14 +250,14 @@ impl LocalMachines {
                 return Ok(to_machine(&id, &meta));
             }
             let address = free_address()?;
-            ensure_network(&plan)?;
+            ensure_network(&net)?;
             let record = Record::open(dir.clone())?;
             record.add(Resource::Dir(dir.clone()))?;
             let meta = Meta {
                 name: spec.name.clone(),
                 project: self.project.clone(),
                 address,
-                netns: plan.netns(&id),
+                netns: net.netns(&id),
                 phase: Phase::Booting,
                 booted_by: Owner::current().to_text().trim().to_string(),
                 host_key: String::new(),
@@ -274,7 +269,7 @@ impl LocalMachines {
             write_meta(&dir, &meta)?;
             (record, meta)
         };
-        match self.boot_new(spec, &plan, &base, &dir, &record, &mut meta) {
+        match self.boot_new(spec, &net, &base, &dir, &record, &mut meta) {
             Ok(()) => Ok(to_machine(&id, &meta)),
             Err(e) => {
                 // Leave nothing behind; the boot error matters more than a clean-up error,
@@ -289,7 +284,7 @@ impl LocalMachines {
     fn boot_new(
         &self,
         spec: &LocalBoot,
-        plan: &Plan,
+        net: &BridgeNetwork,
         base: &Path,
         dir: &Path,
         record: &Record,
@@ -297,7 +292,7 @@ impl LocalMachines {
     ) -> Result<(), Error> {
         let index = usize::from(meta.address.octets()[3]) - 2;
         let id = self.id_of(&spec.name);
-        network::create_machine_network(plan, record, index, &id)?;
+        network::create_machine_network(net, record, index, &id)?;
         let hosts = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n",
             meta.address, spec.name
@@ -325,7 +320,7 @@ impl LocalMachines {
     pub fn start(&self, id: &str, timeout: Duration) -> Result<LocalMachine, Error> {
         prerequisites::check(false, Purpose::LocalProvider)?;
         let dir = machines_dir().join(id);
-        let plan = Plan::local();
+        let net = BridgeNetwork::local();
         let mut meta = {
             let _lock = lock()?;
             let meta = read_meta(&dir).filter(|meta| meta.project == self.project);
@@ -338,13 +333,13 @@ impl LocalMachines {
             if meta.status() != LocalStatus::Off {
                 return Ok(to_machine(id, &meta));
             }
-            ensure_network(&plan)?;
+            ensure_network(&net)?;
             meta.phase = Phase::Restarting;
             meta.booted_by = Owner::current().to_text().trim().to_string();
             write_meta(&dir, &meta)?;
             meta
         };
-        match start_again(&plan, &dir, &mut meta, timeout) {
+        match start_again(&net, &dir, &mut meta, timeout) {
             Ok(()) => Ok(to_machine(id, &meta)),
             Err(e) => {
                 // Back to off, files kept; the start error matters more than a clean-up error,
@@ -458,7 +453,12 @@ fn stop_and_remove(dir: &Path, meta: &Meta) -> Result<(), Error> {
 /// powered off from inside keeps its mounts and namespace; a reboot removed them), then network,
 /// root file system (its own layer as it was) and nspawn, like a first boot but without making
 /// it a new machine: hostname, keys and users stay as the machine itself last had them.
-fn start_again(plan: &Plan, dir: &Path, meta: &mut Meta, timeout: Duration) -> Result<(), Error> {
+fn start_again(
+    net: &BridgeNetwork,
+    dir: &Path,
+    meta: &mut Meta,
+    timeout: Duration,
+) -> Result<(), Error> {
     stop_runtime(dir, meta)?;
     let base = match &meta.base {
         Some(base) if base.is_dir() => base.clone(),
@@ -480,7 +480,7 @@ fn start_again(plan: &Plan, dir: &Path, meta: &mut Meta, timeout: Duration) -> R
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    network::create_machine_network(plan, &record, index, &id)?;
+    network::create_machine_network(net, &record, index, &id)?;
     let root = rootfs::mount(&meta.name, &base, dir, &record)?;
     rootfs::refresh_resolver(&root)?;
     meta.base = Some(base);
@@ -630,13 +630,13 @@ fn free_address() -> Result<Ipv4Addr, Error> {
 /// Creates the shared bridge (with NAT to the package mirror) unless it exists. Call under
 /// [`lock`]. What an earlier network left (its bridge vanished with a reboot, its firewall rules
 /// did not) is removed first.
-fn ensure_network(plan: &Plan) -> Result<(), Error> {
-    if Path::new("/sys/class/net").join(plan.bridge()).exists() {
+fn ensure_network(net: &BridgeNetwork) -> Result<(), Error> {
+    if Path::new("/sys/class/net").join(net.bridge()).exists() {
         return Ok(());
     }
     release_network()?;
     let record = Record::open(network_dir())?;
-    network::create_bridge(plan, &record)
+    network::create_bridge(net, &record)
 }
 
 /// Removes the shared bridge, its NAT and forwarding rules. Call under [`lock`].

@@ -6,14 +6,14 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::command::run_program;
+use super::command::{find_program, program, run_program};
 use super::error::Error;
 use super::record::{Record, Resource};
 
 /// The names and addresses of one network: its subnet 10.231.N.0/24 and the prefix of its
 /// bridge, namespaces and links.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct BridgeNetwork {
     /// N, the third octet of the subnet.
     slot: u8,
     /// Starts every namespace and link name: `dm3` for a fleet in slot 3, `dml` for local machines.
@@ -26,21 +26,21 @@ pub struct Plan {
 /// local machines and test fleets never share addresses.
 pub const LOCAL_OCTET: u8 = 255;
 
-impl Plan {
-    /// The plan of a test fleet in slot `slot`: bridge `dmbrN`, names starting with `dmN`.
-    pub fn new(slot: u8) -> Plan {
-        Plan {
+impl BridgeNetwork {
+    /// The network of a test fleet in slot `slot`: bridge `dmbrN`, names starting with `dmN`.
+    pub fn new(slot: u8) -> BridgeNetwork {
+        BridgeNetwork {
             slot,
             prefix: format!("dm{slot}"),
             bridge: format!("dmbr{slot}"),
         }
     }
 
-    /// The plan of the local provider's network, shared by all its machines: 10.231.255.0/24,
+    /// The local provider's network, shared by all its machines: 10.231.255.0/24,
     /// bridge `dmlbr`, names starting with `dml`, none of which a test fleet's names can match
     /// (theirs continue `dm` with a digit), so sweeping fleets never touches local machines.
-    pub fn local() -> Plan {
-        Plan {
+    pub fn local() -> BridgeNetwork {
+        BridgeNetwork {
             slot: LOCAL_OCTET,
             prefix: "dml".to_string(),
             bridge: "dmlbr".to_string(),
@@ -88,11 +88,12 @@ impl Plan {
 /// The most machines a fleet can have: addresses .2 to .253 of the subnet.
 pub const MAX_MACHINES: usize = 252;
 
-/// Removes whatever an earlier holder of this slot left behind without a record. Only called by
-/// the holder of the slot's lock, so nothing here belongs to a live fleet.
-pub fn scrub_slot(plan: &Plan) {
+/// What an earlier holder of this slot may have left behind without a record: every namespace
+/// and link with the network's names, its NAT and FORWARD rules. Only for the holder of the
+/// slot's lock (see `dm_testing`'s fleets), so nothing listed belongs to a live fleet.
+pub fn unrecorded_leftovers(net: &BridgeNetwork) -> Vec<Resource> {
     let mut leftovers = Vec::new();
-    let prefix = format!("{}-", plan.prefix);
+    let prefix = format!("{}-", net.prefix);
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -101,12 +102,12 @@ pub fn scrub_slot(plan: &Plan) {
             }
         }
     }
-    let veth = format!("{}v", plan.prefix);
+    let veth = format!("{}v", net.prefix);
     if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rest = name.strip_prefix(&veth);
-            if name == plan.bridge()
+            if name == net.bridge()
                 || rest.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
             {
                 leftovers.push(Resource::Link(name));
@@ -114,20 +115,19 @@ pub fn scrub_slot(plan: &Plan) {
         }
     }
     leftovers.push(Resource::Nat {
-        subnet: plan.subnet(),
-        bridge: plan.bridge(),
+        subnet: net.subnet(),
+        bridge: net.bridge(),
     });
     leftovers.push(Resource::Forward {
-        bridge: plan.bridge(),
+        bridge: net.bridge(),
     });
-    // Best effort: what cannot be removed here makes the bridge creation below fail loudly.
-    let _ = super::record::undo_all(&leftovers);
+    leftovers
 }
 
 /// Creates the network's bridge with the gateway address, and NAT for the subnet.
-pub fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
-    let bridge = plan.bridge();
-    let action = format!("creating bridge {bridge} for {}", plan.subnet());
+pub fn create_bridge(net: &BridgeNetwork, record: &Record) -> Result<(), Error> {
+    let bridge = net.bridge();
+    let action = format!("creating bridge {bridge} for {}", net.subnet());
     record.add(Resource::Link(bridge.clone()))?;
     run_program(&action, "ip", ["link", "add", &bridge, "type", "bridge"])?;
     run_program(
@@ -136,7 +136,7 @@ pub fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
         [
             "addr",
             "add",
-            &format!("{}/24", plan.gateway()),
+            &format!("{}/24", net.gateway()),
             "dev",
             &bridge,
         ],
@@ -147,9 +147,9 @@ pub fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
     let forward = Path::new("/proc/sys/net/ipv4/ip_forward");
     std::fs::write(forward, "1\n")
         .map_err(|e| Error::io("cannot enable IPv4 forwarding in", forward, e))?;
-    let nat = format!("letting {} reach the package mirror", plan.subnet());
+    let nat = format!("letting {} reach the package mirror", net.subnet());
     record.add(Resource::Nat {
-        subnet: plan.subnet(),
+        subnet: net.subnet(),
         bridge: bridge.clone(),
     })?;
     run_program(
@@ -162,7 +162,7 @@ pub fn create_bridge(plan: &Plan, record: &Record) -> Result<(), Error> {
             "-A",
             "POSTROUTING",
             "-s",
-            &plan.subnet(),
+            &net.subnet(),
             "!",
             "-o",
             &bridge,
@@ -207,17 +207,93 @@ pub fn forward_rules(bridge: &str) -> [Vec<String>; 3] {
     ]
 }
 
+/// Deletes network namespace `name` if it still exists.
+pub fn delete_netns(name: &str) -> Result<(), Error> {
+    if Path::new("/run/netns").join(name).exists() {
+        run_program(
+            format!("deleting network namespace {name}"),
+            "ip",
+            ["netns", "del", name],
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletes host link `name` (a bridge or a veth pair) if it still exists.
+pub fn delete_link(name: &str) -> Result<(), Error> {
+    if Path::new("/sys/class/net").join(name).exists() {
+        run_program(format!("deleting link {name}"), "ip", ["link", "del", name])?;
+    }
+    Ok(())
+}
+
+/// Deletes the NAT rule [`create_bridge`] adds for `subnet` on `bridge` (every copy of it).
+pub fn delete_nat(subnet: &str, bridge: &str) -> Result<(), Error> {
+    let rule = [
+        "-t",
+        "nat",
+        "POSTROUTING",
+        "-s",
+        subnet,
+        "!",
+        "-o",
+        bridge,
+        "-j",
+        "MASQUERADE",
+    ];
+    delete_iptables_rule(&rule)
+}
+
+/// Deletes the FORWARD rules of `bridge` ([`forward_rules`]).
+pub fn delete_forward_rules(bridge: &str) -> Result<(), Error> {
+    for rule in forward_rules(bridge) {
+        let mut spec = vec!["-t", "filter", "FORWARD"];
+        spec.extend(rule.iter().map(String::as_str));
+        delete_iptables_rule(&spec)?;
+    }
+    // What a dm before the rules above added: accept anything to the bridge.
+    delete_iptables_rule(&["-t", "filter", "FORWARD", "-o", bridge, "-j", "ACCEPT"])
+}
+
+/// Deletes every copy of an iptables rule. `rule` is `-t TABLE CHAIN SPEC...`.
+fn delete_iptables_rule(rule: &[&str]) -> Result<(), Error> {
+    let (table, rest) = rule.split_at(2);
+    let (chain, spec) = rest.split_at(1);
+    let args = |op: &'static str| -> Vec<&str> {
+        ["-w"]
+            .iter()
+            .chain(table)
+            .chain(&[op])
+            .chain(chain)
+            .chain(spec)
+            .copied()
+            .collect()
+    };
+    while program("iptables")
+        .args(args("-C"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run_program(
+            format!("deleting iptables rule in {}", chain[0]),
+            "iptables",
+            args("-D"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Creates machine `name`'s namespace with `eth0` on the bridge at its address, `lo` up, and a
 /// default route via the host.
 pub fn create_machine_network(
-    plan: &Plan,
+    net: &BridgeNetwork,
     record: &Record,
     index: usize,
     name: &str,
 ) -> Result<(), Error> {
-    let netns = plan.netns(name);
-    let veth = plan.veth(index);
-    let peer = plan.veth_peer(index);
+    let netns = net.netns(name);
+    let veth = net.veth(index);
+    let peer = net.veth_peer(index);
     let action = format!("creating the network of machine {name} (namespace {netns})");
     record.add(Resource::Netns(netns.clone()))?;
     run_program(&action, "ip", ["netns", "add", &netns])?;
@@ -232,7 +308,7 @@ pub fn create_machine_network(
     run_program(
         &action,
         "ip",
-        ["link", "set", &veth, "master", &plan.bridge(), "up"],
+        ["link", "set", &veth, "master", &net.bridge(), "up"],
     )?;
     let inside =
         |args: &[&str]| run_program(&action, "ip", ["-n", netns.as_str()].iter().chain(args));
@@ -240,19 +316,13 @@ pub fn create_machine_network(
     inside(&[
         "addr",
         "add",
-        &format!("{}/24", plan.address(index)),
+        &format!("{}/24", net.address(index)),
         "dev",
         "eth0",
     ])?;
     inside(&["link", "set", "eth0", "up"])?;
     inside(&["link", "set", "lo", "up"])?;
-    inside(&[
-        "route",
-        "add",
-        "default",
-        "via",
-        &plan.gateway().to_string(),
-    ])?;
+    inside(&["route", "add", "default", "via", &net.gateway().to_string()])?;
     Ok(())
 }
 
@@ -292,7 +362,7 @@ const SSH_CHAIN: &str = "dm-testing-ssh";
 pub fn allow_ssh_only_from(netns: &str, from: Ipv4Addr) -> Result<(), Error> {
     let action = format!("limiting ssh in namespace {netns} to {from}");
     // `ip netns exec` searches PATH, which may lack sbin: give it the full path.
-    let program = super::command::find_program("iptables").unwrap_or_else(|| "iptables".into());
+    let program = find_program("iptables").unwrap_or_else(|| "iptables".into());
     let program = program.to_string_lossy();
     let iptables = |args: &[&str]| {
         run_program(

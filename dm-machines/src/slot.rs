@@ -12,7 +12,7 @@ use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use super::error::Error;
-use super::record::RUN_DIR;
+use super::paths::RUN_DIR;
 
 /// Slot numbers in use: 10.231.0.0/24 is left out so that a stray hand-made test network (the
 /// address plan in TESTHOSTS.md uses it) never collides with a fleet.

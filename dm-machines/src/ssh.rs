@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
 use super::command::{find_program, program};
 use super::error::Error;
+use super::known_hosts::write_host_keys;
 use dm_core::shell_quote;
 
 /// Seconds an SSH connection attempt may take before `ssh` gives up.
@@ -97,20 +98,6 @@ impl SshAccess {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         entries.insert(address, key_line.to_string());
-        write_known_hosts(&self.known_hosts, &entries)
+        write_host_keys(&self.known_hosts, &entries)
     }
-}
-
-/// Writes a known_hosts file with one line per address. Written aside and renamed, so an `ssh`
-/// reading it meanwhile never sees half a file.
-pub fn write_known_hosts(path: &Path, entries: &BTreeMap<Ipv4Addr, String>) -> Result<(), Error> {
-    let text: String = entries
-        .iter()
-        .map(|(address, key)| format!("{address} {key}\n"))
-        .collect();
-    let mut scratch = path.as_os_str().to_os_string();
-    scratch.push(".new");
-    let scratch = PathBuf::from(scratch);
-    std::fs::write(&scratch, text).map_err(|e| Error::io("cannot write", &scratch, e))?;
-    std::fs::rename(&scratch, path).map_err(|e| Error::io("cannot write", path, e))
 }

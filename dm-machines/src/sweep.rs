@@ -5,10 +5,12 @@
 use std::fs::{self, File};
 use std::path::Path;
 
-use super::base::CACHE_DIR;
 use super::error::Error;
 use super::mounts;
-use super::record::{Owner, RUN_DIR, Record, read_resources, undo_all};
+use super::paths::{CACHE_DIR, RUN_DIR};
+use super::process::Owner;
+use super::record::{Record, read_resources};
+use super::teardown::undo_all;
 
 /// Sweeps dead fleets, then creates the record of fleet `id`, all under the sweep lock so that two
 /// new fleets never sweep each other's half-written records.

@@ -12,15 +12,19 @@ use std::time::Duration;
 use crate::footprint::Footprint;
 use crate::inventory::TestInventory;
 use crate::machine::{Machine, MachineParts};
-use dm_machines::base::{self, CACHE_DIR};
+use dm_machines::base;
 use dm_machines::boot::{self, BootSpec};
 use dm_machines::error::Error;
-use dm_machines::network::{self, MAX_MACHINES, Plan};
+use dm_machines::known_hosts::write_host_keys;
+use dm_machines::network::{self, BridgeNetwork, MAX_MACHINES};
+use dm_machines::paths::CACHE_DIR;
 use dm_machines::prerequisites::{self, Purpose};
-use dm_machines::record::{Record, Resource, wait_until};
+use dm_machines::process::wait_until;
+use dm_machines::record::{Record, Resource};
 use dm_machines::rootfs::{self, RootfsSpec};
 use dm_machines::slot::Slot;
-use dm_machines::ssh::{SshAccess, write_known_hosts};
+use dm_machines::ssh::SshAccess;
+use dm_machines::teardown::undo_all;
 use dm_machines::{keys, sweep};
 
 /// How long a machine may take from start to answering SSH. Usually 1–2 s; generous because a
@@ -147,7 +151,7 @@ impl FleetBuilder {
         prerequisites::check(false, Purpose::Testing)?;
         let base = base::ensure(Purpose::Testing)?;
         let slot = Slot::acquire()?;
-        let plan = Plan::new(slot.number());
+        let net = BridgeNetwork::new(slot.number());
         let id = format!(
             "{}-{}-{}",
             slot.number(),
@@ -170,14 +174,16 @@ impl FleetBuilder {
         fleet.record.add(Resource::Dir(fleet.dir.clone()))?;
         std::fs::create_dir_all(&fleet.dir)
             .map_err(|e| Error::io("cannot create", &fleet.dir, e))?;
-        network::scrub_slot(&plan);
-        network::create_bridge(&plan, &fleet.record)?;
+        // Whatever an earlier holder of the slot left without a record. Best effort: what cannot
+        // be removed here makes the bridge creation below fail loudly.
+        let _ = undo_all(&network::unrecorded_leftovers(&net));
+        network::create_bridge(&net, &fleet.record)?;
         let client_key = keys::generate(&fleet.private_key, &format!("dm-testing fleet {id}"))?;
         let ssh = Arc::new(SshAccess::new(
             fleet.private_key.clone(),
             fleet.dir.join(".harness_known_hosts"),
         ));
-        let hosts = hosts_file(&plan, &self.machines);
+        let hosts = hosts_file(&net, &self.machines);
 
         let booted: Vec<Result<Machine, Error>> = std::thread::scope(|scope| {
             let threads: Vec<_> = self
@@ -188,7 +194,7 @@ impl FleetBuilder {
                     let job = MachineJob {
                         index,
                         declared,
-                        plan: &plan,
+                        net: &net,
                         base: &base,
                         dir: &fleet.dir,
                         hosts: &hosts,
@@ -227,7 +233,7 @@ impl FleetBuilder {
             .iter()
             .map(|m| (m.address(), m.host_public_key()))
             .collect();
-        write_known_hosts(&fleet.known_hosts, &entries)?;
+        write_host_keys(&fleet.known_hosts, &entries)?;
         fleet.inventory = TestInventory {
             private_key: &fleet.private_key,
             known_hosts: &fleet.known_hosts,
@@ -313,7 +319,7 @@ impl FleetBuilder {
 struct MachineJob<'a> {
     index: usize,
     declared: &'a Declared,
-    plan: &'a Plan,
+    net: &'a BridgeNetwork,
     base: &'a Path,
     dir: &'a Path,
     hosts: &'a str,
@@ -327,9 +333,9 @@ impl MachineJob<'_> {
     /// Network, root file system, host key, boot, wait for SSH.
     fn run(self) -> Result<Machine, Error> {
         let name = self.declared.name.as_str();
-        let address = self.plan.address(self.index);
-        let netns = self.plan.netns(name);
-        network::create_machine_network(self.plan, self.record, self.index, name)?;
+        let address = self.net.address(self.index);
+        let netns = self.net.netns(name);
+        network::create_machine_network(self.net, self.record, self.index, name)?;
         let state = self.dir.join("machines").join(name);
         let rootfs_spec = RootfsSpec {
             name,
@@ -363,7 +369,7 @@ impl MachineJob<'_> {
             vars: self.declared.vars.clone(),
             address,
             netns,
-            veth: self.plan.veth(self.index),
+            veth: self.net.veth(self.index),
             root,
             log,
             host_key,
@@ -375,11 +381,11 @@ impl MachineJob<'_> {
 
 /// `/etc/hosts` for every machine: the usual local names plus every machine of the fleet, so
 /// machines reach each other by name.
-fn hosts_file(plan: &Plan, machines: &[Declared]) -> String {
+fn hosts_file(net: &BridgeNetwork, machines: &[Declared]) -> String {
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     for (index, declared) in machines.iter().enumerate() {
-        let _ = writeln!(hosts, "{}\t{}", plan.address(index), declared.name);
+        let _ = writeln!(hosts, "{}\t{}", net.address(index), declared.name);
     }
     hosts
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use dm_machines::command::program;
-use dm_machines::record::{Resource, namespace_pids, process_start, wait_until};
+use dm_machines::process::{namespace_pids, process_start, wait_until};
+use dm_machines::record::Resource;
 use dm_machines::slot::Slot;
 
 /// How long [`Footprint::leftovers`] waits for the fleet's network slot to become free (a fleet

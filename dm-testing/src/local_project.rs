@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::run::{command_line, expect_success, run_blocking};
 use dm_core::report::RunReport;
-use dm_machines::base::CACHE_DIR;
 use dm_machines::error::Error;
 use dm_machines::local::{LocalMachine, LocalMachines};
+use dm_machines::paths::CACHE_DIR;
 use dm_machines::prerequisites::{self, Purpose};
 use dm_machines::record::{Record, Resource};
 use dm_machines::{keys, sweep};

@@ -12,7 +12,7 @@ use crate::http::{self, HttpResponse};
 use dm_core::shell_quote;
 use dm_machines::keys::{self, PublicKey};
 use dm_machines::network;
-use dm_machines::record::{kill_namespace_processes, wait_until};
+use dm_machines::process::{kill_namespace_processes, wait_until};
 use dm_machines::ssh::SshAccess;
 
 /// The exit status `ssh` reports when it could not connect or authenticate (rather than the

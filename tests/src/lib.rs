@@ -642,7 +642,7 @@ pub fn password_login(fleet: &Fleet, machine: &dm::testing::Machine, user: &str)
 /// its systemd-nspawn and everything in its network namespace are killed, the namespace and the
 /// mount of its root file system are gone; its files stay.
 pub fn simulate_host_reboot(id: &str) {
-    let dir = Path::new(dm_machines::local::LOCAL_DIR)
+    let dir = Path::new(dm_machines::paths::LOCAL_DIR)
         .join("machines")
         .join(id);
     let meta = std::fs::read_to_string(dir.join("machine.toml")).expect("the machine's record");

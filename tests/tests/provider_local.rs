@@ -224,7 +224,7 @@ fn a_boot_killed_midway_is_cleaned_up_and_booting_again_gives_one_server() {
         .write_inventory("[servers.appnode2]\nprovider = \"local\"\n")
         .unwrap();
     let machines = dm_machines::local::LocalMachines::new(project.dir()).unwrap();
-    let machine_dir = Path::new(dm_machines::local::LOCAL_DIR)
+    let machine_dir = Path::new(dm_machines::paths::LOCAL_DIR)
         .join(format!("machines/{}", machines.id_of("appnode2")));
 
     // The fabfile binary, as a user runs it, killed once the machine is being made: its
@@ -363,7 +363,7 @@ fn machines_of_a_killed_test_are_swept() {
             )
         })
         .to_string();
-    let dir = Path::new(dm_machines::local::LOCAL_DIR)
+    let dir = Path::new(dm_machines::paths::LOCAL_DIR)
         .join("machines")
         .join(&id);
     // The machine outlived the test process that booted it...
@@ -518,7 +518,7 @@ fn a_machine_whose_nspawn_was_killed_is_running_and_not_started_twice() {
     let machine = project.machines().unwrap().remove(0);
     let meta = std::fs::read_to_string(format!(
         "{}/machines/{}/machine.toml",
-        dm_machines::local::LOCAL_DIR,
+        dm_machines::paths::LOCAL_DIR,
         machine.id
     ))
     .expect("machine.toml");

@@ -4,8 +4,14 @@
 //!
 //! A host that presents a certificate is trusted when a `@cert-authority` line for its name
 //! names the key that signed it and the certificate is a valid host certificate for that name
-//! (see [`certificate_verdict`]).
+//! (see `certificate_verdict`).
+//!
+//! Writing is here too, so the file format has one home: dm's local machines record the host
+//! keys dm generated for them ([`record_host_key`], [`forget_host_key`]) and the test harness
+//! writes a file of its own ([`write_host_keys`]), always aside and renamed.
 
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
@@ -361,6 +367,132 @@ fn glob(pattern: &[u8], name: &[u8], fold: bool) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// A known_hosts file could not be changed: what was being done, to which file, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct UpdateError {
+    /// What failed, e.g. "cannot write".
+    pub action: &'static str,
+    /// The file or directory involved.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl UpdateError {
+    fn new(action: &'static str, path: &Path, source: std::io::Error) -> UpdateError {
+        UpdateError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The known_hosts line saying that `host` (port 22) has host key `key_line`
+/// (`ALGORITHM BASE64`, as `ssh-keyscan` or a `.pub` file without its comment gives it).
+pub fn host_line(host: &str, key_line: &str) -> String {
+    format!("{host} {}", key_line.trim())
+}
+
+/// Makes `path` say that `host` (port 22) has host key `key_line` (`ssh-ed25519 BASE64`),
+/// replacing earlier plain lines for that host. Creates the file (and its directory) if
+/// needed; written aside and renamed, so a concurrent reader never sees half a file.
+///
+/// Only plain (unhashed) lines naming exactly `host` are replaced: those are the ones written
+/// here. Every other line is kept as it is.
+pub fn record_host_key(path: &Path, host: &str, key_line: &str) -> Result<(), UpdateError> {
+    let _lock = lock(path)?;
+    let mut lines = lines_without(path, host)?;
+    lines.push(host_line(host, key_line));
+    write_lines(path, &lines)
+}
+
+/// Removes the plain lines naming exactly `host` from `path` (a missing file is fine).
+pub fn forget_host_key(path: &Path, host: &str) -> Result<(), UpdateError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let _lock = lock(path)?;
+    let lines = lines_without(path, host)?;
+    write_lines(path, &lines)
+}
+
+/// Replaces `path` with one line per `(host, key_line)` (see [`host_line`]), written aside and
+/// renamed, so an `ssh` reading it meanwhile never sees half a file.
+pub fn write_host_keys<'a>(
+    path: &Path,
+    keys: impl IntoIterator<Item = (String, &'a str)>,
+) -> Result<(), UpdateError> {
+    let lines: Vec<String> = keys
+        .into_iter()
+        .map(|(host, key_line)| host_line(&host, key_line))
+        .collect();
+    write_lines(path, &lines)
+}
+
+/// Takes an exclusive lock for changing `path`, held until the returned file is dropped.
+///
+/// Machines boot in parallel and each records its key: without the lock, two read-modify-write
+/// rounds overlap and one key is lost (a scale test then met "host key ... is not known"). The
+/// lock is a sidecar file because the known_hosts file itself is replaced by a rename.
+fn lock(path: &Path) -> Result<fs::File, UpdateError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| UpdateError::new("cannot create", parent, e))?;
+    }
+    let mut lock_path = path.as_os_str().to_os_string();
+    lock_path.push(".dm-lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| UpdateError::new("cannot open", &lock_path, e))?;
+    file.lock()
+        .map_err(|e| UpdateError::new("cannot lock", &lock_path, e))?;
+    Ok(file)
+}
+
+/// The file's lines, without those whose host field is exactly `host`.
+fn lines_without(path: &Path, host: &str) -> Result<Vec<String>, UpdateError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(UpdateError::new("cannot read", path, e)),
+    };
+    Ok(text
+        .lines()
+        .filter(|line| {
+            let hosts = line.split_whitespace().next().unwrap_or_default();
+            !hosts.split(',').any(|name| name == host)
+        })
+        .map(str::to_string)
+        .collect())
+}
+
+/// Writes `lines` to a temporary file next to `path` and renames it over `path`.
+fn write_lines(path: &Path, lines: &[String]) -> Result<(), UpdateError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| UpdateError::new("cannot create", parent, e))?;
+    }
+    let mut scratch = path.as_os_str().to_os_string();
+    // Unique per process and thread: writers in one process must not share a scratch file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    scratch.push(format!(".dm-{}-{n}", std::process::id()));
+    let scratch = PathBuf::from(scratch);
+    let mut file =
+        fs::File::create(&scratch).map_err(|e| UpdateError::new("cannot write", &scratch, e))?;
+    for line in lines {
+        writeln!(file, "{line}").map_err(|e| UpdateError::new("cannot write", &scratch, e))?;
+    }
+    file.sync_all()
+        .map_err(|e| UpdateError::new("cannot write", &scratch, e))?;
+    fs::rename(&scratch, path).map_err(|e| UpdateError::new("cannot write", path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,5 +771,70 @@ mod tests {
         assert!(glob(b"a?c", b"abc", true));
         assert!(!glob(b"a?c", b"abbc", true));
         assert!(!glob(b"a*d", b"abc", true));
+    }
+
+    #[test]
+    fn recording_replaces_only_the_host_own_plain_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let host = "10.231.255.2";
+        fs::write(
+            &path,
+            "10.231.255.2 ssh-ed25519 OLD\n10.231.255.20 ssh-ed25519 OTHER\n|1|hash= ssh-rsa X\n",
+        )
+        .unwrap();
+        record_host_key(&path, host, "ssh-ed25519 NEW").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "10.231.255.20 ssh-ed25519 OTHER\n|1|hash= ssh-rsa X\n10.231.255.2 ssh-ed25519 NEW\n"
+        );
+        forget_host_key(&path, host).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("NEW"), "{text}");
+        assert!(text.contains("OTHER"), "{text}");
+    }
+
+    #[test]
+    fn keys_recorded_from_many_threads_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let threads: Vec<_> = (1..=16u8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    record_host_key(&path, &format!("10.0.0.{i}"), "ssh-ed25519 KEY").unwrap();
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 16, "{text}");
+    }
+
+    #[test]
+    fn written_lines_are_read_back_as_the_hosts_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let (one, two) = (key_text(1), key_text(2));
+        write_host_keys(
+            &path,
+            [
+                ("10.0.0.1".to_string(), one.as_str()),
+                ("10.0.0.2".to_string(), two.as_str()),
+            ],
+        )
+        .unwrap();
+        let entries = read(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(
+            verdict(&entries, "10.0.0.1", 22, &key(&one)),
+            Verdict::Known
+        );
+        assert_eq!(
+            verdict(&entries, "10.0.0.2", 22, &key(&two)),
+            Verdict::Known
+        );
     }
 }

@@ -17,7 +17,7 @@ mod connect;
 mod exec;
 mod host_keys;
 pub mod identity;
-mod known_hosts;
+pub mod known_hosts;
 mod options;
 mod session;
 mod shell;
