@@ -29,14 +29,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "dm-core/src/secrets/store.rs",
         "dm-core/src/secrets/values.rs",
     ],
-    &[
-        "dm-core/src/machine/boot.rs",
-        "dm-core/src/machine/cgroup.rs",
-        "dm-core/src/machine/local.rs",
-        "dm-core/src/machine/network.rs",
-        "dm-core/src/machine/record.rs",
-        "dm-core/src/machine/rootfs.rs",
-    ],
     // dm-core: between top-level modules.
     &[
         "dm-core::cli",
