@@ -23,6 +23,7 @@ pub mod provision;
 pub mod python;
 pub mod redis;
 pub mod roles;
+pub mod scale;
 pub mod servers;
 mod shell;
 pub mod supervisor;
@@ -35,7 +36,8 @@ pub use launch::{launch, launch_host};
 pub use logs::logs;
 pub use maintenance::maintenance;
 pub use provision::{provision, provision_host};
-pub use servers::{scale, servers};
+pub use scale::scale;
+pub use servers::servers;
 pub use shell::ssh;
 
 /// Called by `dm::main!()` so that the linker keeps this crate and its task registrations.

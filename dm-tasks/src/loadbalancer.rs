@@ -27,14 +27,19 @@
 //! Maintenance mode is not a variable: it is state on the load balancer, toggled by the
 //! `maintenance on|off` task ([`crate::maintenance`](mod@crate::maintenance)).
 
+mod drain;
 mod settings;
 
+use std::sync::Arc;
+
 use dm_core::Ctx;
+use dm_core::ctx::FanOutResult;
 use dm_core::host::Host;
 use dm_core::ops;
 
 use crate::nginx::{self, Backend, ValidatedConfig};
 use crate::roles;
+pub(crate) use drain::drain;
 pub use settings::LoadBalancerSettings;
 
 /// Whether `host` runs the app (and so is an upstream server): it plays `appnode`, itself or
@@ -156,4 +161,41 @@ fn upstream_text(
         .collect();
     ctx.log(format!("upstream {}: {}", upstream.name, list.join(", ")));
     Ok(nginx::render_upstream(&upstream)?)
+}
+
+/// Points every load balancer of `ctx`'s inventory (but those in `leaving`) at `app_nodes`.
+pub(crate) async fn update_load_balancers(
+    ctx: &Ctx,
+    app_nodes: &[Host],
+    leaving: &[String],
+) -> anyhow::Result<()> {
+    let balancers: Vec<Host> = roles::servers_with_role(ctx.inventory(), "loadbalancer")
+        .into_iter()
+        .filter(|h| !leaving.contains(&h.name))
+        .cloned()
+        .collect();
+    if balancers.is_empty() {
+        return Ok(());
+    }
+    ctx.log(format!(
+        "load balancers {}: upstream now {}",
+        balancers
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        app_nodes
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let nodes = Arc::new(app_nodes.to_vec());
+    let outcomes = ctx
+        .on_hosts(balancers, move |ctx| {
+            let nodes = Arc::clone(&nodes);
+            async move { update_upstream(&ctx, &nodes).await }
+        })
+        .await;
+    FanOutResult::all_ok(outcomes)
 }

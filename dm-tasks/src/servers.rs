@@ -1,4 +1,5 @@
-//! Servers that come and go: `boot NAME...`, `destroy NAME...`, `servers` and `scale ROLE=N`.
+//! Servers that come and go: `boot NAME...`, `destroy NAME...` and `servers`; `scale ROLE=N`
+//! ([`crate::scale`]) builds on them.
 //!
 //! A server is booted by a provider (dm-providers): `local` (machines on this host, the default;
 //! needs root), `hetzner` or `digitalocean`. Which one, and with what size, image and region,
@@ -78,19 +79,16 @@ mod check_plan;
 mod cli;
 mod destroy;
 mod dns;
-mod drain;
 mod providers;
-mod scale;
 mod table;
 mod tokens;
 
 pub use crate::operator_keys::operator_public_keys;
 pub use boot::{Booted, boot_servers, boot_servers_noting_new};
+pub(crate) use check_plan::recorded;
 pub use destroy::destroy_servers;
-pub(crate) use dns::follow_launched_balancers;
 pub use dns::{dns, sync_dns};
-pub(crate) use drain::drain;
+pub(crate) use dns::{follow_launched_balancers, follow_load_balancers};
 pub use providers::{ServerStore, provider_named};
-pub(crate) use scale::update_load_balancers;
-pub use scale::{ScaleTarget, scale, scale_role};
+pub(crate) use providers::{check_local_access, record_of};
 pub use table::servers;

@@ -155,10 +155,10 @@ where
                 index + 1,
                 nodes.len()
             ));
-            crate::servers::update_load_balancers(ctx, &others, &[]).await?;
+            crate::loadbalancer::update_load_balancers(ctx, &others, &[]).await?;
             left_out = true;
         } else if left_out {
-            crate::servers::update_load_balancers(ctx, &upstream, &[]).await?;
+            crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
             left_out = false;
         }
         let app_serves_http = AppConfig::of_host(node)?
@@ -175,7 +175,7 @@ where
                 async move {
                     if take_out {
                         let port = AppConfig::from_ctx(&ctx)?.port;
-                        crate::servers::drain(&ctx, port, DRAIN_TIMEOUT).await?;
+                        crate::loadbalancer::drain(&ctx, port, DRAIN_TIMEOUT).await?;
                     }
                     node_work(ctx, health).await
                 }
@@ -193,7 +193,7 @@ where
             }
             let serving = answers(ctx, node, health).await;
             let place = if serving {
-                crate::servers::update_load_balancers(ctx, &upstream, &[]).await?;
+                crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
                 "it answers and is back in the load balancers".to_string()
             } else {
                 "its app does not answer, so it stays out of the load balancers (the other app \
@@ -207,7 +207,7 @@ where
         }
     }
     if left_out {
-        crate::servers::update_load_balancers(ctx, &upstream, &[]).await?;
+        crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
     }
     Ok(())
 }

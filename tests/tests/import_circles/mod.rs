@@ -40,21 +40,6 @@ const KNOWN_CIRCLES: &[&[&str]] = &[
         "dm-core::secrets",
         "dm-core::task",
     ],
-    // dm-tasks: between files.
-    &[
-        "dm-tasks/src/appnode.rs",
-        "dm-tasks/src/deploy/fleet.rs",
-        "dm-tasks/src/deploy/rolling.rs",
-        "dm-tasks/src/launch.rs",
-        "dm-tasks/src/servers/scale.rs",
-    ],
-    // dm-tasks: between top-level modules.
-    &[
-        "dm-tasks::appnode",
-        "dm-tasks::deploy",
-        "dm-tasks::launch",
-        "dm-tasks::servers",
-    ],
 ];
 
 /// One circle found in the sources.

@@ -17,7 +17,6 @@
 //! [`crate::servers`](mod@crate::servers)); load balancers scaled down leave DNS before they are destroyed.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dm_core::Ctx;
@@ -26,13 +25,13 @@ use dm_core::host::Host;
 use dm_core::inventory::{Inventory, natural_cmp};
 use dm_macros::task;
 
-use super::boot::boot_servers;
-use super::destroy::destroy_servers;
-use super::dns::{follow_load_balancers, sync_dns};
-use super::drain::drain;
-use super::providers::{ServerStore, check_local_access};
 use crate::launch::Recipe;
+use crate::loadbalancer::{drain, update_load_balancers};
 use crate::roles::{plays, servers_with_role};
+use crate::servers::{
+    ServerStore, boot_servers, check_local_access, destroy_servers, follow_load_balancers,
+    recorded, sync_dns,
+};
 
 /// `ROLE=N`: how many servers role `ROLE` should have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +149,7 @@ fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow:
         ));
         return Ok(());
     }
-    let records = super::check_plan::recorded(ctx)?;
+    let records = recorded(ctx)?;
     let removable = removable(ctx, &records, current);
     let fewer = current.len() - count;
     if removable.len() < fewer {
@@ -284,7 +283,7 @@ fn removable<'h>(
 ) -> Vec<&'h Host> {
     let booted: Vec<&str> = records
         .iter()
-        .filter(|r| super::providers::record_of(ctx, records, &r.name) == Some(*r))
+        .filter(|r| crate::servers::record_of(ctx, records, &r.name) == Some(*r))
         .map(|r| r.name.as_str())
         .collect();
     let mut removable: Vec<&Host> = current
@@ -359,43 +358,6 @@ async fn scale_down(
     admit(&shrunk, &[]).await?;
     ctx.log(format!("{role}: {} server(s) removed", names.len()));
     Ok(())
-}
-
-/// Points every load balancer of `ctx`'s inventory (but those in `leaving`) at `app_nodes`.
-pub(crate) async fn update_load_balancers(
-    ctx: &Ctx,
-    app_nodes: &[Host],
-    leaving: &[String],
-) -> anyhow::Result<()> {
-    let balancers: Vec<Host> = servers_with_role(ctx.inventory(), "loadbalancer")
-        .into_iter()
-        .filter(|h| !leaving.contains(&h.name))
-        .cloned()
-        .collect();
-    if balancers.is_empty() {
-        return Ok(());
-    }
-    ctx.log(format!(
-        "load balancers {}: upstream now {}",
-        balancers
-            .iter()
-            .map(|h| h.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        app_nodes
-            .iter()
-            .map(|h| h.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let nodes = Arc::new(app_nodes.to_vec());
-    let outcomes = ctx
-        .on_hosts(balancers, move |ctx| {
-            let nodes = Arc::clone(&nodes);
-            async move { crate::loadbalancer::update_upstream(&ctx, &nodes).await }
-        })
-        .await;
-    FanOutResult::all_ok(outcomes)
 }
 
 /// Brings the database and cache servers (but those in `except`, which are being set up) in

@@ -1,5 +1,6 @@
-//! Draining an app node before it is destroyed: the load balancer no longer sends it requests,
-//! and the ones it sent before finish.
+//! Draining an app node taken out of the load balancers (before `scale` destroys it, or while a
+//! rolling deploy switches it): the load balancer no longer sends it requests, and the ones it
+//! sent before finish.
 
 use std::time::{Duration, Instant};
 
