@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use std::pin::Pin;
 use std::time::Instant;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// Where a server is in its life: part of the state file's schema, defined in dm-core.
+pub use dm_core::inventory::state_file::ServerStatus;
 
 use crate::error::{Error, Result};
 use crate::ready::{self, Wait};
@@ -140,69 +141,6 @@ pub(crate) fn is_hostname(name: &str) -> bool {
         && !name.starts_with('-')
         && !name.ends_with('-')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-/// Where a server is in its life, in dm's words (each provider maps its own statuses).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerStatus {
-    /// Only in the state file: dm is about to ask (or asked) the provider to create it and has
-    /// not heard back.
-    Creating,
-    /// Created, booting (Hetzner `initializing`/`starting`, DigitalOcean `new`).
-    Starting,
-    /// Running (Hetzner `running`, DigitalOcean `active`). SSH may still take a moment.
-    Running,
-    /// Powered off (Hetzner `off`/`stopping`, DigitalOcean `off`/`archive`).
-    Off,
-    /// Only in the state file: dm asked the provider to destroy it and has not heard back.
-    Deleting,
-    /// Any other status, as the provider spells it.
-    Other(String),
-}
-
-impl ServerStatus {
-    /// The status as written in the state file and shown in tables.
-    pub fn as_str(&self) -> &str {
-        match self {
-            ServerStatus::Creating => "creating",
-            ServerStatus::Starting => "starting",
-            ServerStatus::Running => "running",
-            ServerStatus::Off => "off",
-            ServerStatus::Deleting => "deleting",
-            ServerStatus::Other(s) => s,
-        }
-    }
-
-    /// The inverse of [`ServerStatus::as_str`].
-    pub fn parse(s: &str) -> ServerStatus {
-        match s {
-            "creating" => ServerStatus::Creating,
-            "starting" => ServerStatus::Starting,
-            "running" => ServerStatus::Running,
-            "off" => ServerStatus::Off,
-            "deleting" => ServerStatus::Deleting,
-            other => ServerStatus::Other(other.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for ServerStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for ServerStatus {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ServerStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(ServerStatus::parse(&s))
-    }
 }
 
 /// A server as a provider reports it.

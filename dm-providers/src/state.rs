@@ -25,79 +25,18 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::provider::{Destroyed, Provider, Server, ServerSpec, ServerStatus};
 
 /// The state file's name, in the inventory's directory.
-pub const FILE_NAME: &str = "servers.state.toml";
-
-/// The format version written; a file from a newer dm is refused rather than misread. Version 2
-/// keys records of an environment `NAME@ENV`; version 1 files (keyed by name alone) still load.
-const VERSION: u32 = 2;
-
-/// One server in the state file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    /// The server's name (the key of its table in the file).
-    #[serde(skip)]
-    pub name: String,
-    /// The provider's short name (`hetzner`, `digitalocean`, `local`).
-    pub provider: String,
-    /// The provider's id; `None` while `creating` and the provider has not answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Public IPv4 address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_ipv4: Option<Ipv4Addr>,
-    /// Private IPv4 address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_ipv4: Option<Ipv4Addr>,
-    /// Roles in the inventory.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// Last known status (`creating` and `deleting` are dm's own, see [`ServerStatus`]).
-    pub status: ServerStatus,
-    /// When the record was first written, RFC 3339 UTC.
-    pub created_at: String,
-    /// The token of the create attempt, also recorded at the provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_token: Option<String>,
-    /// The inventory environment it was booted for (`-E`): the server is used by runs of that
-    /// environment only (and by another one whose `servers` list names it); `None`: booted in a
-    /// run without an environment, used by every run (as format version 1 records were).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    /// The server's name at the provider when it is not `name`: a server booted for one
-    /// environment under a name another environment's server already has at the provider
-    /// (`lb1-staging`). Read it with [`Record::provider_name`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name_at_provider: Option<String>,
-}
-
-impl Record {
-    /// The key of the record in the state file: `NAME`, or `NAME@ENV` for a server booted for
-    /// an environment.
-    pub fn key(&self) -> String {
-        key_of(&self.name, self.environment.as_deref())
-    }
-
-    /// The server's name at its provider (a local machine's hostname, a cloud server's name).
-    pub fn provider_name(&self) -> &str {
-        self.name_at_provider.as_deref().unwrap_or(&self.name)
-    }
-
-    /// The address to connect to: public if known, else private.
-    pub fn address(&self) -> Option<Ipv4Addr> {
-        self.public_ipv4.or(self.private_ipv4)
-    }
-}
+pub use dm_core::inventory::state_file::FILE_NAME;
+/// One server in the state file: the schema is dm-core's, shared with inventory loading.
+pub use dm_core::inventory::state_file::Record;
+use dm_core::inventory::state_file::{StateFile, VERSION, key_of};
 
 /// What [`State::reconcile`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,14 +51,6 @@ pub struct Reconciled {
     pub skipped: Vec<(String, String)>,
 }
 
-/// The file's layout.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct FileFormat {
-    version: u32,
-    #[serde(default)]
-    servers: BTreeMap<String, Record>,
-}
-
 /// The open, locked state file.
 #[derive(Debug)]
 pub struct State {
@@ -132,10 +63,7 @@ pub struct State {
 impl State {
     /// `servers.state.toml` in the directory of `inventory` (the `dm.toml` path).
     pub fn path_next_to(inventory: &Path) -> PathBuf {
-        inventory
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .join(FILE_NAME)
+        dm_core::inventory::state_file::path_next_to(inventory)
     }
 
     /// Opens the state file at `path` (missing is empty), after taking its lock. If another run
@@ -525,7 +453,7 @@ fn read_records(path: &Path) -> Result<BTreeMap<String, Record>> {
             });
         }
     };
-    let parsed: FileFormat = toml::from_str(&text).map_err(|e| {
+    let parsed = StateFile::parse(&text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|s| line_column(&text, s.start))
@@ -548,40 +476,13 @@ fn read_records(path: &Path) -> Result<BTreeMap<String, Record>> {
             ),
         });
     }
-    Ok(parsed
-        .servers
-        .into_iter()
-        .map(|(key, mut r)| {
-            // `NAME@ENV` (version 2), or `NAME` with the environment in the record (version 1,
-            // rewritten under its version 2 key by the next change).
-            match key.split_once('@') {
-                Some((name, environment)) => {
-                    r.name = name.to_string();
-                    r.environment = Some(environment.to_string());
-                }
-                None => r.name = key,
-            }
-            (r.key(), r)
-        })
-        .collect())
-}
-
-/// The state file key of server `name` booted for `environment`.
-fn key_of(name: &str, environment: Option<&str>) -> String {
-    match environment {
-        Some(environment) => format!("{name}@{environment}"),
-        None => name.to_string(),
-    }
+    Ok(parsed.into_records())
 }
 
 /// Writes the records to a temporary file next to `path`, syncs it, renames it over `path` and
 /// syncs the directory, so the change survives a power cut and nobody sees half a file.
 fn write_records(path: &Path, records: &BTreeMap<String, Record>) -> Result<()> {
-    let file = FileFormat {
-        version: VERSION,
-        servers: records.clone(),
-    };
-    let body = toml::to_string(&file).map_err(|e| Error::StateIo {
+    let body = StateFile::render(records).map_err(|e| Error::StateIo {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;

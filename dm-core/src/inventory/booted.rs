@@ -3,8 +3,8 @@
 //! roles, and loading the inventory adds them, so `-H appnode2`, `-R appnode` and `ssh appnode2`
 //! find them in later runs.
 //!
-//! This is a reader of that one format, not a second one: it reads only the fields it needs and
-//! ignores the rest, and never writes. The rules:
+//! The file is read with its one schema, [`super::state_file`] (dm-providers writes it with the
+//! same), and never written here. The rules:
 //! - a server the inventory declares keeps everything it declares; the state file only supplies
 //!   its address when the inventory gives none (`[servers.appnode2] provider = "local"`);
 //! - a server the inventory does not declare is added with the inventory's defaults, its
@@ -27,45 +27,19 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::file::{InventoryFile, ServerFile};
+use super::state_file::{self, Record, ServerStatus, StateFile};
 use crate::error::Error;
 use crate::host::Host;
 
-/// The state file's name, next to the inventory (the same name dm-providers writes).
-pub const STATE_FILE: &str = "servers.state.toml";
+/// The state file's name, next to the inventory: [`state_file::FILE_NAME`].
+pub use super::state_file::FILE_NAME as STATE_FILE;
 
-/// The part of the state file inventory loading needs. Keys are `NAME`, or `NAME@ENV` for a
-/// server booted for an environment (format version 2).
-#[derive(Debug, Default, Deserialize)]
-struct StateFile {
-    #[serde(default)]
-    servers: BTreeMap<String, BootedRecord>,
-}
-
-/// The part of one record inventory loading needs.
-#[derive(Debug, Deserialize)]
-struct BootedRecord {
-    #[serde(default)]
-    public_ipv4: Option<Ipv4Addr>,
-    #[serde(default)]
-    private_ipv4: Option<Ipv4Addr>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    environment: Option<String>,
-}
-
-/// The state file that belongs to the inventory at `inventory`.
+/// The state file that belongs to the inventory at `inventory`: [`state_file::path_next_to`].
 pub fn state_file_of(inventory: &Path) -> PathBuf {
-    inventory
-        .parent()
-        .unwrap_or_else(|| Path::new(""))
-        .join(STATE_FILE)
+    state_file::path_next_to(inventory)
 }
 
 /// What [`merge`] found.
@@ -105,7 +79,7 @@ pub(crate) fn merge(
         }
         Err(source) => return Err(Error::InventoryRead { path, source }),
     };
-    let state: StateFile = toml::from_str(&text).map_err(|e| {
+    let state = StateFile::parse(&text).map_err(|e| {
         let src = super::source::Source {
             path: &path,
             text: &text,
@@ -160,7 +134,7 @@ fn runs_records(
     state: StateFile,
     active: Option<&str>,
     file: &InventoryFile,
-) -> BTreeMap<String, BootedRecord> {
+) -> BTreeMap<String, Record> {
     let listed = |name: &str| {
         active
             .and_then(|env| file.environments.get(env))
@@ -168,23 +142,19 @@ fn runs_records(
             .is_some_and(|servers| servers.iter().any(|s| s.get_ref() == name))
     };
     // 0 is the best match; records of other environments the run may not use have none.
-    let rank = |record: &BootedRecord, name: &str| match record.environment.as_deref() {
+    let rank = |record: &Record, name: &str| match record.environment.as_deref() {
         e if e == active => Some(0),
         None => Some(1),
         Some(_) if listed(name) => Some(2),
         Some(_) => None,
     };
-    let mut chosen: BTreeMap<String, (u8, BootedRecord)> = BTreeMap::new();
-    for (key, mut record) in state.servers {
-        // `NAME@ENV` (format version 2) or `NAME` (the environment, if any, in the record).
-        let name = match key.split_once('@') {
-            Some((name, environment)) => {
-                record.environment = Some(environment.to_string());
-                name.to_string()
-            }
-            None => key,
-        };
-        if matches!(record.status.as_str(), "creating" | "deleting") {
+    let mut chosen: BTreeMap<String, (u8, Record)> = BTreeMap::new();
+    for record in state.into_records().into_values() {
+        let name = record.name.clone();
+        if matches!(
+            record.status,
+            ServerStatus::Creating | ServerStatus::Deleting
+        ) {
             continue;
         }
         let Some(rank) = rank(&record, &name) else {

@@ -45,6 +45,7 @@ mod resolve;
 mod select;
 mod source;
 mod ssh_config;
+pub mod state_file;
 mod vars;
 mod vars_table;
 
