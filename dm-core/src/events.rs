@@ -88,6 +88,18 @@ pub enum Event {
         /// Why it failed.
         error: Option<String>,
     },
+    /// Work a task left for after every host finished ([`crate::Ctx::after_all_hosts`]) is
+    /// done. It counts as the asking host's: its failure is that host's.
+    AfterAllHostsDone {
+        /// The host that asked for it.
+        host: String,
+        /// What the work is called.
+        name: String,
+        /// How it ended.
+        outcome: Outcome,
+        /// How long it took.
+        elapsed: Duration,
+    },
     /// The run was interrupted: no new host starts.
     Interrupted,
 }

@@ -20,10 +20,9 @@
 //! database's allowed clients).
 //!
 //! With a `[dns]` table, once every selected server has been launched and one of them is a load
-//! balancer, the name's A records are made the load balancers' addresses, once for the run (see
-//! [`crate::servers`](mod@crate::servers)), leaving out load balancers whose launch failed.
-
-use std::sync::Mutex;
+//! balancer, the name's A records are made the load balancers' addresses, once for the run, after
+//! every server finished (see [`crate::servers`](mod@crate::servers) and
+//! `dm_core::Ctx::after_all_hosts`), leaving out load balancers whose launch failed.
 
 use dm_core::Ctx;
 use dm_core::host::Host;
@@ -153,72 +152,8 @@ pub async fn launch(
     // The values select the hosts this runs on (done by the command line); nothing else to do.
     let _ = targets;
     let launched = launch_host(ctx).await;
-    let synced = follow_dns(ctx, launched.is_ok()).await;
-    if let (Err(_), Err(dns)) = (&launched, &synced) {
-        // The launch's own error is the one the summary shows.
-        ctx.log(format!("{dns:#}"));
-    }
-    launched.and(synced)
-}
-
-/// With a `[dns]` table: notes that `ctx`'s host finished its launch (`ok` or not) and, on the
-/// run's last host to finish, syncs DNS once for the whole run if a load balancer was among them
-/// ([`crate::servers::follow_launched_balancers`] decides), leaving out those whose launch
-/// failed. (The output of the sync is that host's.) A selected server whose launch never ran
-/// (unreachable, or skipped after a failure with --fail-fast) leaves DNS as it was: run the `dns`
-/// task once it is fixed.
-async fn follow_dns(ctx: &Ctx, ok: bool) -> anyhow::Result<()> {
-    if ctx.inventory().dns_settings().is_empty() {
-        return Ok(());
-    }
-    let selected: Vec<String> = ctx
-        .selected_hosts()
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    let tally = ctx.run_state::<LaunchTally>();
-    let finished = tally
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .note_finished(&selected, &ctx.host().name, ok);
-    match finished {
-        Some(failed) => crate::servers::follow_launched_balancers(ctx, &selected, &failed).await,
-        None => Ok(()),
-    }
-}
-
-/// The hosts of this run that finished their launch: one per run ([`Ctx::run_state`]).
-#[derive(Debug, Default)]
-struct LaunchTally(Mutex<Tally>);
-
-/// Which hosts finished, and which of them failed.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Every host that finished, failed or not.
-    finished: Vec<String>,
-    /// The hosts whose launch failed.
-    failed: Vec<String>,
-    /// Whether the last host has been told already (the run's one sync).
-    done: bool,
-}
-
-impl Tally {
-    /// Notes that `host` finished (`ok` or failed). Returns the hosts that failed when `host` is
-    /// the last of `expected` to finish, `None` before (and after).
-    fn note_finished(&mut self, expected: &[String], host: &str, ok: bool) -> Option<Vec<String>> {
-        if !self.finished.iter().any(|h| h == host) {
-            self.finished.push(host.to_string());
-        }
-        if !ok && !self.failed.iter().any(|h| h == host) {
-            self.failed.push(host.to_string());
-        }
-        if self.done || !expected.iter().all(|h| self.finished.contains(h)) {
-            return None;
-        }
-        self.done = true;
-        Some(self.failed.clone())
-    }
+    crate::servers::follow_launch(ctx, launched.is_ok());
+    launched
 }
 
 #[cfg(test)]
@@ -249,21 +184,6 @@ mod tests {
             recipes,
             [Recipe::CacheNode, Recipe::AppNode, Recipe::LoadBalancer]
         );
-    }
-
-    #[test]
-    fn the_last_host_of_a_run_to_finish_syncs_once_without_the_failed_ones() {
-        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let expected = names(&["lb1", "lb2", "appnode1"]);
-        let mut tally = Tally::default();
-        assert_eq!(tally.note_finished(&expected, "lb2", false), None);
-        assert_eq!(tally.note_finished(&expected, "appnode1", true), None);
-        assert_eq!(
-            tally.note_finished(&expected, "lb1", true),
-            Some(names(&["lb2"]))
-        );
-        // Once per run, even if a host reports twice.
-        assert_eq!(tally.note_finished(&expected, "lb1", true), None);
     }
 
     #[test]

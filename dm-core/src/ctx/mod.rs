@@ -10,6 +10,7 @@
 //! everything else of the run (output, sudo password, `--check`, the hosts it fanned out to) stays
 //! shared, so the run's summary still reports every host.
 
+mod after_all_hosts;
 mod command;
 mod facts;
 mod fan_out;
@@ -27,6 +28,7 @@ use crate::host::{Host, Vars};
 use crate::inventory::Inventory;
 use crate::ssh::{ConnectOptions, Session};
 
+pub(crate) use after_all_hosts::{AfterAllHosts, AfterHostsWork};
 pub(crate) use command::Stdin;
 pub use command::{Output, Run};
 pub use facts::Facts;
@@ -431,6 +433,46 @@ mod tests {
             matches!(fanned[0].1, Outcome::Unreachable(_)),
             "{:?}",
             fanned[0].1
+        );
+    }
+
+    #[tokio::test]
+    async fn work_after_all_hosts_runs_once_per_name_as_the_asking_hosts() {
+        use crate::events::Event;
+        let (ctx, mut events) = run_with_events(inventory(&[]));
+        ctx.after_all_hosts("sync", |ctx| async move {
+            ctx.log(format!("sync on this machine: {}", ctx.is_local()));
+            Ok(())
+        });
+        ctx.after_all_hosts("sync", |_| async {
+            anyhow::bail!("asked twice: runs once")
+        });
+        ctx.after_all_hosts("notify", |_| async { anyhow::bail!("the webhook refused") });
+        crate::executor::dispatcher::after_all_hosts(ctx.shared()).await;
+        let (mut lines, mut done) = (Vec::new(), Vec::new());
+        while let Ok(event) = events.try_recv() {
+            match event {
+                Event::Output { line, .. } => lines.push(line),
+                Event::AfterAllHostsDone {
+                    host,
+                    name,
+                    outcome,
+                    ..
+                } => done.push((host, name, outcome)),
+                _ => {}
+            }
+        }
+        assert_eq!(lines, ["sync on this machine: true"]);
+        assert_eq!(
+            done,
+            [
+                ("local".to_string(), "sync".to_string(), Outcome::Ok),
+                (
+                    "local".to_string(),
+                    "notify".to_string(),
+                    Outcome::Failed("the webhook refused".to_string())
+                ),
+            ]
         );
     }
 

@@ -11,8 +11,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::RunPlan;
-use super::host_run::{Done, finished, interrupted_while_running, run_local, run_task_on_host};
-use crate::ctx::RunShared;
+use super::host_run::{
+    Done, classify, finished, interrupted_while_running, run_local, run_task_on_host,
+};
+use crate::ctx::{AfterAllHosts, AfterHostsWork, RunShared};
 use crate::events::{Event, Outcome};
 use crate::host::Host;
 
@@ -25,7 +27,8 @@ pub async fn run(plan: &RunPlan, matches: Arc<clap::ArgMatches>, shared: Arc<Run
             hosts: vec!["local".to_string()],
             local: true,
         });
-        run_local(plan.task, matches, shared).await;
+        run_local(plan.task, matches, shared.clone()).await;
+        after_all_hosts(&shared).await;
         return;
     }
     let batches = plan.batches();
@@ -45,6 +48,38 @@ pub async fn run(plan: &RunPlan, matches: Arc<clap::ArgMatches>, shared: Arc<Run
             run_task_on_host(task, host, matches.clone(), shared)
         })
         .await;
+    }
+    after_all_hosts(&shared).await;
+}
+
+/// The point after every host finished (the run's own and those tasks fanned out to): runs the
+/// work tasks left for it ([`crate::Ctx::after_all_hosts`]), one after the other in the order
+/// asked, each in the context it was given, and tells the reporter how each ended. Nothing runs
+/// once a second Ctrl-C abandoned the run.
+pub(crate) async fn after_all_hosts(shared: &RunShared) {
+    let pending = shared.run_state.get::<AfterAllHosts>();
+    // Work may ask for more work: it runs too, after it.
+    loop {
+        let work = pending.take();
+        if work.is_empty() {
+            return;
+        }
+        for AfterHostsWork { name, ctx, work } in work {
+            if shared.interrupt.abort.is_cancelled() {
+                return;
+            }
+            let (host, start) = (ctx.name().to_string(), Instant::now());
+            let outcome = tokio::select! {
+                result = work(ctx) => classify(&result),
+                () = shared.interrupt.abort.cancelled() => interrupted_while_running().outcome,
+            };
+            shared.events.send(Event::AfterAllHostsDone {
+                host,
+                name: name.to_string(),
+                outcome,
+                elapsed: start.elapsed(),
+            });
+        }
     }
 }
 

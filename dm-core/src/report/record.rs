@@ -48,14 +48,17 @@ struct Finished {
     round_trips: u64,
 }
 
-/// How a host ended: the run's task there, and the fan-outs that reached it. A host is one entry
-/// of the report whatever reached it.
+/// How a host ended: the run's task there, the fan-outs that reached it, and the work it left
+/// for after every host finished. A host is one entry of the report whatever reached it.
 #[derive(Debug, Default)]
 struct Ending {
     /// The run's own task on the host.
     task: Option<Finished>,
     /// Every fan-out to the host, merged: one after the other, so their times add up.
     fanned_out: Option<Finished>,
+    /// The work the host left for after every host finished ([`Event::AfterAllHostsDone`]),
+    /// merged: it runs after the rest, so its time adds up.
+    after_all_hosts: Option<Finished>,
 }
 
 impl Finished {
@@ -72,14 +75,26 @@ impl Finished {
 
 impl Ending {
     /// The host's one entry: the task's ending unless it was ok, round trips added up; the
-    /// task's time and the fan-outs' overlap, so the longer of the two.
-    fn merged(self) -> Option<Finished> {
-        match (self.task, self.fanned_out) {
+    /// task's time and the fan-outs' overlap, so the longer of the two; the work after every
+    /// host finished comes last, and a failure of it is the host's if nothing failed before.
+    /// Also that work's error when the host had failed already (shown in its output instead).
+    fn merged(self) -> Option<(Finished, Option<String>)> {
+        let before = match (self.task, self.fanned_out) {
             (Some(mut task), Some(fanned)) => {
                 task.merge(fanned, Duration::max);
                 Some(task)
             }
             (task, fanned) => task.or(fanned),
+        };
+        match (before, self.after_all_hosts) {
+            (Some(mut before), Some(after)) => {
+                let hidden = (before.outcome != Outcome::Ok)
+                    .then(|| after.outcome.message().map(str::to_string))
+                    .flatten();
+                before.merge(after, |a, b| a + b);
+                Some((before, hidden))
+            }
+            (before, after) => before.or(after).map(|ending| (ending, None)),
         }
     }
 }
@@ -169,6 +184,30 @@ impl RunRecord {
                         error: error.clone(),
                     });
             }
+            Event::AfterAllHostsDone {
+                host,
+                outcome,
+                elapsed,
+                ..
+            } => {
+                if !self.order.contains(host) {
+                    self.order.push(host.clone());
+                }
+                let finished = Finished {
+                    outcome: outcome.clone(),
+                    elapsed: *elapsed,
+                    round_trips: 0,
+                };
+                let slot = &mut self
+                    .endings
+                    .entry(host.clone())
+                    .or_default()
+                    .after_all_hosts;
+                match slot {
+                    Some(earlier) => earlier.merge(finished, |a, b| a + b),
+                    None => *slot = Some(finished),
+                }
+            }
             Event::Interrupted => self.interrupted = true,
             Event::HostsAdded { .. }
             | Event::HostStarted { .. }
@@ -181,15 +220,21 @@ impl RunRecord {
     pub fn into_report(mut self, elapsed: Duration) -> RunReport {
         let mut hosts = Vec::new();
         for host in std::mem::take(&mut self.order) {
-            let Some(ending) = self.endings.remove(&host).and_then(Ending::merged) else {
+            let Some((ending, hidden)) = self.endings.remove(&host).and_then(Ending::merged) else {
                 continue;
             };
+            let mut output = self.outputs.remove(&host).unwrap_or_default();
+            if let Some(error) = hidden.filter(|_| self.keep_output) {
+                // The host's entry keeps its first error: a later one is said in its output.
+                for line in error.lines() {
+                    output.push(OutputLine {
+                        stream: "stdout",
+                        line: crate::redact::redact(line).into_owned(),
+                    });
+                }
+            }
             hosts.push(HostEntry {
-                output: self
-                    .outputs
-                    .remove(&host)
-                    .map(KeptLines::into_lines)
-                    .unwrap_or_default(),
+                output: output.into_lines(),
                 operations: self.operations.remove(&host).unwrap_or_default(),
                 skipped_commands: self.skipped_commands.remove(&host).unwrap_or_default(),
                 outcome: ending.outcome,
@@ -290,6 +335,41 @@ mod tests {
         assert_eq!(report.hosts[0].round_trips, 8);
         assert_eq!(report.hosts[0].elapsed_secs, 10.0);
         assert_eq!(report.counts.ok, 2);
+    }
+
+    #[test]
+    fn work_after_all_hosts_counts_as_the_asking_hosts() {
+        let after = |host: &str, outcome: Outcome| Event::AfterAllHostsDone {
+            host: host.to_string(),
+            name: "dns".to_string(),
+            outcome,
+            elapsed: Duration::from_secs(1),
+        };
+        let mut record = RunRecord::new(true);
+        record.record(&Event::RunStarted {
+            task: "launch".into(),
+            hosts: vec!["lb1".into(), "app1".into()],
+            local: false,
+        });
+        record.record(&finished("lb1", Outcome::Ok, 4, 3, false));
+        record.record(&finished(
+            "app1",
+            Outcome::Failed("build".into()),
+            2,
+            1,
+            false,
+        ));
+        record.record(&after("lb1", Outcome::Failed("dns: refused".into())));
+        record.record(&after("app1", Outcome::Failed("dns: refused".into())));
+        let report = record.into_report(Duration::from_secs(5));
+        let (lb1, app1) = (&report.hosts[0], &report.hosts[1]);
+        assert_eq!((lb1.status, lb1.elapsed_secs), ("failed", 5.0));
+        assert_eq!(lb1.error.as_deref(), Some("dns: refused"));
+        // A host that had failed already keeps its error; the later one is in its output.
+        assert_eq!(app1.error.as_deref(), Some("build"));
+        let output: Vec<&str> = app1.output.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(output, ["dns: refused"]);
+        assert!(!report.success);
     }
 
     #[test]

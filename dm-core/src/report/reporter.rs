@@ -135,23 +135,10 @@ impl State {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                if let (
-                    Outcome::Failed(m)
-                    | Outcome::Refused(_, m)
-                    | Outcome::Unreachable(m)
-                    | Outcome::Untrusted(m),
-                    false,
-                ) = (outcome, self.options.json)
-                {
-                    let first = m.lines().next().unwrap_or_default();
-                    self.print(
-                        Stream::Stderr,
-                        host,
-                        &format!("{}: {first}", outcome.label()),
-                    );
-                }
+                self.show_failure(host, outcome);
                 self.update_bar();
             }
+            Event::AfterAllHostsDone { host, outcome, .. } => self.show_failure(host, outcome),
             Event::Output { host, stream, line } => {
                 // With --json the lines go into the report (the record keeps them) instead.
                 if !self.options.json && !self.options.quiet {
@@ -212,6 +199,25 @@ impl State {
                     );
                 }
             }
+        }
+    }
+
+    /// Says, on `host`'s line, why it failed (the first line of it), unless in JSON mode.
+    fn show_failure(&self, host: &str, outcome: &Outcome) {
+        if let (
+            Outcome::Failed(m)
+            | Outcome::Refused(_, m)
+            | Outcome::Unreachable(m)
+            | Outcome::Untrusted(m),
+            false,
+        ) = (outcome, self.options.json)
+        {
+            let first = m.lines().next().unwrap_or_default();
+            self.print(
+                Stream::Stderr,
+                host,
+                &format!("{}: {first}", outcome.label()),
+            );
         }
     }
 

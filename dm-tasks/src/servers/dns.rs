@@ -7,6 +7,7 @@
 //! table's keys are described in the module docs of [`crate::servers`](mod@crate::servers).
 
 use std::net::Ipv4Addr;
+use std::sync::{Mutex, PoisonError};
 
 use dm_core::Ctx;
 use dm_core::inventory::Inventory;
@@ -77,11 +78,80 @@ pub(crate) async fn follow_load_balancers_but_new(
     Ok(())
 }
 
+/// `launch`'s DNS follow-up, for `ctx`'s host whose launch just ended (`ok` or not). Once every
+/// host of the run finished ([`Ctx::after_all_hosts`]), and if every selected server's launch
+/// ended and one of them is a load balancer, points the name at the load balancers but those
+/// whose launch failed ([`follow_launched_balancers`]), once for the run. (The sync's output and
+/// failure are those of the first host to finish.) A selected server whose launch never ran
+/// (unreachable, or skipped after a failure with --fail-fast or a Ctrl-C) leaves DNS as it was:
+/// run the `dns` task once it is fixed. Does nothing without a `[dns]` table.
+pub(crate) fn follow_launch(ctx: &Ctx, ok: bool) {
+    if ctx.inventory().dns_settings().is_empty() {
+        return;
+    }
+    ctx.run_state::<Launched>()
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .note(&ctx.host().name, ok);
+    ctx.after_all_hosts("dns", |ctx| async move {
+        let selected: Vec<String> = ctx
+            .selected_hosts()
+            .iter()
+            .map(|h| h.name.clone())
+            .collect();
+        let failed = ctx
+            .run_state::<Launched>()
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failed_if_all_ended(&selected);
+        match failed {
+            Some(failed) => follow_launched_balancers(&ctx, &selected, &failed).await,
+            None => Ok(()),
+        }
+    });
+}
+
+/// The servers of this run whose launch ended: one per run ([`Ctx::run_state`]).
+#[derive(Debug, Default)]
+struct Launched(Mutex<LaunchTally>);
+
+/// Which servers' launch ended, and which of them failed.
+#[derive(Debug, Default)]
+struct LaunchTally {
+    /// Every server whose launch ended, failed or not.
+    ended: Vec<String>,
+    /// The servers whose launch failed.
+    failed: Vec<String>,
+}
+
+impl LaunchTally {
+    /// Notes that the launch of `host` ended (`ok` or failed).
+    fn note(&mut self, host: &str, ok: bool) {
+        if !self.ended.iter().any(|h| h == host) {
+            self.ended.push(host.to_string());
+        }
+        if !ok && !self.failed.iter().any(|h| h == host) {
+            self.failed.push(host.to_string());
+        }
+    }
+
+    /// The servers whose launch failed, when the launch of every one of `expected` ended;
+    /// `None` when one never ran.
+    fn failed_if_all_ended(&self, expected: &[String]) -> Option<Vec<String>> {
+        expected
+            .iter()
+            .all(|h| self.ended.contains(h))
+            .then(|| self.failed.clone())
+    }
+}
+
 /// After `launch` ran on servers `launched` (all of them, whether it worked or not), those in
 /// `failed` failing: when one of them is a load balancer, [`sync_dns`] with `ctx`'s inventory,
 /// but for the load balancers among `failed`. Does nothing without a `[dns]` table, and when no
 /// load balancer was launched.
-pub(crate) async fn follow_launched_balancers(
+async fn follow_launched_balancers(
     ctx: &Ctx,
     launched: &[String],
     failed: &[String],
@@ -427,6 +497,20 @@ mod tests {
             balancer_addresses(&inventory, &left).unwrap(),
             [Ipv4Addr::new(192, 0, 2, 10)]
         );
+    }
+
+    #[test]
+    fn dns_follows_a_launch_once_every_selected_server_ended_without_the_failed_ones() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let expected = names(&["lb1", "lb2", "appnode1"]);
+        let mut tally = LaunchTally::default();
+        tally.note("lb2", false);
+        tally.note("appnode1", true);
+        assert_eq!(tally.failed_if_all_ended(&expected), None, "lb1 never ran");
+        tally.note("lb1", true);
+        // A host that reports twice counts once.
+        tally.note("lb2", false);
+        assert_eq!(tally.failed_if_all_ended(&expected), Some(names(&["lb2"])));
     }
 
     #[test]
