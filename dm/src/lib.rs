@@ -88,7 +88,7 @@ pub use dm_testing as testing;
 /// What a task's context returns: commands and their output, transfers, facts, and the outcome
 /// of work fanned out to other hosts.
 pub mod ctx {
-    pub use dm_core::ctx::{Facts, Get, FanOutResult, Output, Put, Run};
+    pub use dm_core::ctx::{Facts, FanOutResult, Get, Output, Put, Run};
 }
 
 /// The inventory (`dm.toml`) as a task sees it, and how a fabfile has its own variables checked.
