@@ -14,6 +14,7 @@ pub mod host;
 pub mod inventory;
 pub mod operation;
 pub mod output;
+pub mod prompt;
 pub mod quote;
 pub mod redact;
 pub mod report;

@@ -7,7 +7,6 @@
 pub mod command;
 pub mod exit;
 pub mod list;
-pub mod prompt;
 pub mod secrets;
 pub mod settings;
 
@@ -357,7 +356,7 @@ fn sudo_preset(settings: &Settings) -> Result<Option<String>, Error> {
         Some(p)
     } else if settings.ask_sudo_pass {
         Some(
-            prompt::ask_hidden("sudo password (for all hosts): ").map_err(|source| {
+            crate::prompt::ask_hidden("sudo password (for all hosts): ").map_err(|source| {
                 Error::LocalIo {
                     path: "/dev/tty".into(),
                     source,

@@ -279,7 +279,7 @@ fn read_value(key: &str) -> Result<Zeroizing<String>, Error> {
     };
     let mut value = Zeroizing::new(String::new());
     if std::io::stdin().is_terminal() {
-        *value = super::prompt::ask_hidden(&format!("value of `{key}` (not shown): "))
+        *value = crate::prompt::ask_hidden(&format!("value of `{key}` (not shown): "))
             .map_err(stdin_err)?;
     } else {
         std::io::stdin()

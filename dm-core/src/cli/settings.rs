@@ -109,7 +109,7 @@ impl Settings {
         opts.extra_identity_files = self.identities.clone();
         opts.connect_timeout = self.connect_timeout;
         opts.keepalive_interval = self.keepalive;
-        opts.prompt = Some(std::sync::Arc::new(super::prompt::TerminalPrompt));
+        opts.prompt = Some(std::sync::Arc::new(crate::prompt::TerminalPrompt));
         opts
     }
 

@@ -7,6 +7,7 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::output::Output;
 use super::{Ctx, Target};
 use crate::error::Error;
 use crate::events::Event;
@@ -14,58 +15,8 @@ use crate::output::LineSplitter;
 use crate::quote::shell_quote;
 use crate::ssh::{ExitStatus, Stream};
 
-/// What a finished command printed and how it exited.
-///
-/// Under `--check` a command that was not marked read-only ([`Run::check_safe`]) does not run:
-/// its `Output` is [`Output::not_run`] — empty output, exit status 0, [`Output::skipped`] true —
-/// so a task goes on planning as if the command had succeeded without printing anything. A task
-/// that needs what an acting command prints (a path it creates, an id it returns) asks
-/// `out.skipped` or [`Ctx::check_mode`] before using it.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// Everything it wrote to standard output.
-    pub stdout: String,
-    /// Everything it wrote to standard error.
-    pub stderr: String,
-    /// How it exited.
-    pub status: ExitStatus,
-    /// The command did not run because of `--check` (see [`Run::check_safe`]).
-    pub skipped: bool,
-    /// Only the last 1 MiB of a stream were kept: the command was not
-    /// [`quiet`](Run::quiet), so all of it was shown live, and a long-running one
-    /// (`journalctl -f`) must not grow dm's memory without bound. Quiet commands keep everything.
-    pub truncated: bool,
-}
-
 /// How much of each stream a command that is not quiet keeps in its [`Output`] (the end of it).
 pub const STREAMED_KEEP: usize = 1024 * 1024;
-
-impl Output {
-    /// What a command that `--check` kept from running returns: no output, exit status 0,
-    /// `skipped` set.
-    pub fn not_run() -> Output {
-        Output {
-            stdout: String::new(),
-            stderr: String::new(),
-            status: ExitStatus {
-                code: Some(0),
-                signal: None,
-            },
-            skipped: true,
-            truncated: false,
-        }
-    }
-
-    /// Whether it exited with status 0.
-    pub fn success(&self) -> bool {
-        self.status.success()
-    }
-
-    /// Standard output without surrounding white space: handy for one-value commands.
-    pub fn trimmed(&self) -> &str {
-        self.stdout.trim()
-    }
-}
 
 /// Bytes fed to a command's standard input; can be replayed when a command must be retried
 /// (sudo asking for a password).

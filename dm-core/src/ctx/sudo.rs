@@ -50,12 +50,11 @@ impl SudoPassword {
         let prompt = format!("[{host}] sudo password (asked once for all hosts): ");
         self.asked
             .get_or_init(|| async move {
-                let password = tokio::task::spawn_blocking(move || {
-                    crate::cli::prompt::ask_hidden(&prompt).ok()
-                })
-                .await
-                .ok()
-                .flatten();
+                let password =
+                    tokio::task::spawn_blocking(move || crate::prompt::ask_hidden(&prompt).ok())
+                        .await
+                        .ok()
+                        .flatten();
                 if let Some(p) = &password {
                     crate::redact::register(p);
                 }

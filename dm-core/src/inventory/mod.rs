@@ -42,6 +42,7 @@ pub mod provider;
 mod reach;
 mod reload;
 mod resolve;
+mod secrets;
 mod select;
 mod source;
 mod ssh_config;

@@ -157,7 +157,7 @@ impl Identities {
                 key.path.display(),
                 path.display()
             );
-            let passphrase = match crate::cli::prompt::ask_hidden(&prompt) {
+            let passphrase = match crate::prompt::ask_hidden(&prompt) {
                 Ok(p) => SecretString::from(p),
                 Err(_) => {
                     tried[i] = format!(

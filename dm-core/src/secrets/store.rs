@@ -11,7 +11,6 @@ use super::identity::Identities;
 use super::recipients::{Recipient, Recipients};
 use super::{cipher, write};
 use crate::error::Error;
-use crate::inventory::Inventory;
 
 /// The secrets files of one environment.
 #[derive(Debug, Clone)]
@@ -43,19 +42,6 @@ impl SecretsFile {
             path: dir.join(format!("{environment}.age")),
             recipients_path: dir.join(format!("{environment}.recipients")),
         })
-    }
-
-    /// The secrets of `environment` next to the inventory file, if one was read.
-    pub fn for_inventory(
-        inventory: &Inventory,
-        environment: &str,
-    ) -> Option<Result<SecretsFile, Error>> {
-        let path = inventory.path()?;
-        let base = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        Some(SecretsFile::new(base, environment))
     }
 
     /// The environment.

@@ -9,9 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::document::SecretDoc;
-use super::identity::Identities;
-use super::store::SecretsFile;
-use crate::inventory::Inventory;
 
 /// The secrets available to a run. Cheap to clone.
 #[derive(Clone, Default)]
@@ -42,35 +39,6 @@ impl Secrets {
         Secrets::default()
     }
 
-    /// Decrypts the secrets of the inventory's active environment, if its `secrets/<env>.age`
-    /// exists, with `identity` (a key file) or the default identities. Every value is registered
-    /// for redaction before this returns. Never fails: a failure is kept and reported by
-    /// [`Secrets::get`].
-    pub fn load(inventory: &Inventory, identity: Option<&Path>) -> Secrets {
-        let Some(environment) = inventory.environment() else {
-            return Secrets::none();
-        };
-        let file = match SecretsFile::for_inventory(inventory, environment) {
-            None => return Secrets::none(),
-            Some(Ok(file)) => file,
-            Some(Err(e)) => return Secrets::failed(e.to_string()),
-        };
-        if !file.exists() {
-            return Secrets::wrap(State::NoFile {
-                environment: environment.to_string(),
-                path: file.path().to_path_buf(),
-            });
-        }
-        let doc = Identities::discover(identity).and_then(|ids| file.read(&ids));
-        match doc {
-            Ok(doc) => Secrets::loaded(environment, file.path(), doc),
-            Err(e) => {
-                tracing::debug!("secrets of `{environment}` not available: {e}");
-                Secrets::failed(e.to_string())
-            }
-        }
-    }
-
     /// Secrets from an already decrypted document (registered for redaction here).
     pub fn loaded(environment: &str, path: &Path, doc: SecretDoc) -> Secrets {
         for value in doc.values() {
@@ -83,7 +51,16 @@ impl Secrets {
         })
     }
 
-    fn failed(message: String) -> Secrets {
+    /// The environment has no secrets file (yet): asking for a secret says how to create it.
+    pub(crate) fn no_file(environment: &str, path: &Path) -> Secrets {
+        Secrets::wrap(State::NoFile {
+            environment: environment.to_string(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file could not be read or decrypted: asking for a secret says why (`message`).
+    pub(crate) fn failed(message: String) -> Secrets {
         Secrets::wrap(State::Failed { message })
     }
 

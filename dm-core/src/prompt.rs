@@ -1,4 +1,5 @@
-//! Asking the person at the terminal for a key's passphrase.
+//! Asking the person at the terminal: a key's passphrase, the sudo password, a secret's value.
+//! A leaf below the command line, the task context and the secrets, which all ask.
 
 use std::path::Path;
 
