@@ -9,7 +9,7 @@
 //! it), or of the tip of `app.branch` when no other node has a release — and applies the app's
 //! supervisor programs. A second run changes nothing.
 //!
-//! Variables read: `app` (see [`AppConfig`](crate::app::AppConfig)) and `private_address`.
+//! Variables read: `app` (see [`AppConfig`]) and `private_address`.
 
 use dm_core::host::Host;
 use dm_core::{Ctx, ops, shell_quote};

@@ -35,7 +35,7 @@
 //! `app.health_path` — so that no request fails with two or more app nodes.
 //!
 //! # Variables read
-//! The `app` table ([`AppConfig`](crate::app::AppConfig)): `name` ("app"), `repo` (a git URL or a local repository
+//! The `app` table ([`AppConfig`]): `name` ("app"), `repo` (a git URL or a local repository
 //! directory on the controller), `branch` ("main"), `port` (8000), `user` (= name), `path`
 //! (`/srv/<name>`), `keep_releases` (5), `shared_dirs`, `shared_files`, `build` (shell commands
 //! run in the new release, e.g. `python3 -m venv --system-site-packages venv` and

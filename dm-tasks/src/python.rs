@@ -4,7 +4,7 @@
 //! whose build made a virtualenv in `venv/` (the convention of these helpers) runs `manage.py`
 //! with `venv/bin/python`; without one, with the system's `python3`.
 //!
-//! Variables read: `app` (`name`, `user`, `path`, `env`; see [`AppConfig`](crate::app::AppConfig)).
+//! Variables read: `app` (`name`, `user`, `path`, `env`; see [`AppConfig`]).
 
 use dm_core::ctx::Output;
 use dm_core::{Ctx, shell_quote};

@@ -1,5 +1,5 @@
 //! Servers that come and go: `boot NAME...`, `destroy NAME...` and `servers`; `scale ROLE=N`
-//! ([`crate::scale`]) builds on them.
+//! ([`crate::scale`](mod@crate::scale)) builds on them.
 //!
 //! A server is booted by a provider (dm-providers): `local` (machines on this host, the default;
 //! needs root), `hetzner` or `digitalocean`. Which one, and with what size, image and region,

@@ -10,7 +10,7 @@
 //! ([`crate::deploy::restart_app`]) restarts them one app node at a time.
 //!
 //! Variables read: `app` (`name`, `user`, `path`, `port`, `env`, `processes`; see
-//! [`AppConfig`](crate::app::AppConfig)) and `private_address` (the address a `wsgi` process binds to).
+//! [`AppConfig`]) and `private_address` (the address a `wsgi` process binds to).
 
 mod process;
 mod program;

@@ -1,7 +1,7 @@
 //! The operator's SSH identity: the home it lives in, the key files dm logs in with, and where
 //! their public halves are.
 //!
-//! One place, so that what dm connects with ([`super::auth`]), what `provision` authorizes for the
+//! One place, so that what dm connects with (`ssh::auth`), what `provision` authorizes for the
 //! administrator and what `boot` authorizes for root on a new server are the same keys. The order
 //! is ssh's: the `-i` key files, then the host's `identity_file`s (the inventory or
 //! `~/.ssh/config`), and only when both are empty the default keys [`DEFAULT_KEY_NAMES`] in
