@@ -4,6 +4,12 @@
 //! `dm.toml`, [`host`]s reached over [`ssh`], [`task`]s registered by `#[task]`, a task context
 //! ([`Ctx`]) that runs commands and moves files, the [`executor`] that runs a task on many hosts in
 //! parallel, the [`report`] of what happened, and the [`cli`] that ties it together.
+//!
+//! This crate is dm's runtime, not its API: a fabfile depends on `dm`, which re-exports the
+//! part of it an author uses (its front page lists it). The modules here are public so that
+//! dm's other crates (the standard library, the providers, the local machines, the testing API)
+//! can build on them; they may change between versions. ARCHITECTURE.md at the repository's
+//! root walks through them.
 
 pub mod cli;
 pub mod ctx;
