@@ -108,6 +108,25 @@ impl RunRecord {
         }
     }
 
+    /// Adds one ending of `host` to the slot of its [`Ending`] that `slot` picks (a second one
+    /// in the same slot came after the first: times add up), and puts the host in report order
+    /// if it is new.
+    fn add_ending(
+        &mut self,
+        host: &str,
+        finished: Finished,
+        slot: impl FnOnce(&mut Ending) -> &mut Option<Finished>,
+    ) {
+        if !self.order.iter().any(|known| known == host) {
+            self.order.push(host.to_string());
+        }
+        let slot = slot(self.endings.entry(host.to_string()).or_default());
+        match slot {
+            Some(earlier) => earlier.merge(finished, |a, b| a + b),
+            None => *slot = Some(finished),
+        }
+    }
+
     /// Takes `event` into the record.
     pub fn record(&mut self, event: &Event) {
         match event {
@@ -127,25 +146,19 @@ impl RunRecord {
                 round_trips,
                 fanned_out,
             } => {
-                if !self.order.contains(host) {
-                    self.order.push(host.clone());
-                }
                 let finished = Finished {
                     outcome: outcome.clone(),
                     elapsed: *elapsed,
                     round_trips: *round_trips,
                 };
-                let ending = self.endings.entry(host.clone()).or_default();
-                let slot = if *fanned_out {
-                    &mut ending.fanned_out
-                } else {
-                    &mut ending.task
-                };
-                match slot {
-                    // A task may fan out to a host twice, one after the other: times add up.
-                    Some(earlier) => earlier.merge(finished, |a, b| a + b),
-                    None => *slot = Some(finished),
-                }
+                // A task may fan out to a host twice, one after the other: times add up.
+                self.add_ending(host, finished, |ending| {
+                    if *fanned_out {
+                        &mut ending.fanned_out
+                    } else {
+                        &mut ending.task
+                    }
+                });
             }
             Event::Output { host, stream, line } if self.keep_output => {
                 self.outputs
@@ -190,23 +203,12 @@ impl RunRecord {
                 elapsed,
                 ..
             } => {
-                if !self.order.contains(host) {
-                    self.order.push(host.clone());
-                }
                 let finished = Finished {
                     outcome: outcome.clone(),
                     elapsed: *elapsed,
                     round_trips: 0,
                 };
-                let slot = &mut self
-                    .endings
-                    .entry(host.clone())
-                    .or_default()
-                    .after_all_hosts;
-                match slot {
-                    Some(earlier) => earlier.merge(finished, |a, b| a + b),
-                    None => *slot = Some(finished),
-                }
+                self.add_ending(host, finished, |ending| &mut ending.after_all_hosts);
             }
             Event::Interrupted => self.interrupted = true,
             Event::HostsAdded { .. }
