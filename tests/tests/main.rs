@@ -43,6 +43,7 @@ mod ops_converge;
 mod ops_failures;
 mod ops_files;
 mod ops_git;
+mod ops_users;
 mod provider_cloud;
 mod provider_environments;
 mod provider_local;

@@ -1,6 +1,6 @@
 //! [`User`] and [`Group`]: accounts that exist with the given attributes, or do not exist.
 
-use super::fact::Fact;
+use super::fact::{Fact, FileKind};
 use super::{
     Action, Change, FactOptions, OpError, Operation, Plan, Resource, Simulation, notify_builder,
 };
@@ -27,7 +27,23 @@ fn check_name(op: &str, name: &str) -> Result<(), OpError> {
 /// A user account.
 ///
 /// Supplementary groups given with [`User::groups`] are added; membership in other groups is
-/// left alone. A new account gets a home directory unless it is a system account.
+/// left alone. With [`User::groups_exactly`] the account ends in those groups and no others. A
+/// new account gets a home directory unless it is a system account; a home path that exists as
+/// something other than a directory (a regular file, say) is refused before anything changes.
+/// A new account whose name is also an existing group's name gets that group as its primary
+/// group, as `useradd -g` would be told (Debian's `useradd` refuses otherwise).
+///
+/// # Coming from Ansible / pyinfra
+///
+/// Ansible's `user` module (`name`, `uid`, `group`, `groups` with `append: true` →
+/// [`User::groups`], `append: false` → [`User::groups_exactly`], `home`, `shell`, `comment`,
+/// `system`, `state: absent`) and pyinfra's `server.user` (`groups` → [`User::groups_exactly`],
+/// `append=True` → [`User::groups`]). Ansible's `group` and pyinfra's `server.group` are
+/// [`Group`]. Differences on purpose: removing an account keeps its home directory (Ansible's
+/// `remove: true` has no equivalent: deleting data is a separate, explicit
+/// [`File::absent`](super::File::absent) or command); `move_home` is not offered (a changed home
+/// is recorded, the files stay where they are, as `usermod -d` without `-m`); passwords and
+/// SSH key generation are not managed here (see [`AuthorizedKey`](super::AuthorizedKey)).
 ///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
@@ -50,6 +66,7 @@ pub struct User {
     uid: Option<u32>,
     group: Option<String>,
     groups: Vec<String>,
+    groups_exactly: bool,
     home: Option<String>,
     shell: Option<String>,
     comment: Option<String>,
@@ -66,6 +83,7 @@ impl User {
             uid: None,
             group: None,
             groups: Vec::new(),
+            groups_exactly: false,
             home: None,
             shell: None,
             comment: None,
@@ -95,6 +113,20 @@ impl User {
     {
         self.groups
             .extend(groups.into_iter().map(|g| g.as_ref().to_string()));
+        self
+    }
+
+    /// Exactly these supplementary groups: the account is added to the missing ones and removed
+    /// from every other (Ansible's `append: false`). Its primary group is not affected. An empty
+    /// list removes it from every supplementary group. Later [`User::groups`] calls add to the
+    /// list.
+    pub fn groups_exactly<I, S>(mut self, groups: I) -> User
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.groups = groups.into_iter().map(|g| g.as_ref().to_string()).collect();
+        self.groups_exactly = true;
         self
     }
 
@@ -131,6 +163,40 @@ impl User {
 
 notify_builder!(User);
 
+impl User {
+    /// The home directory the account will have: the one asked for, or for a new ordinary
+    /// account Debian's default (`/home/NAME`, which `useradd -m` creates).
+    fn wanted_home(&self) -> Option<String> {
+        match &self.home {
+            Some(home) => Some(home.clone()),
+            None if !self.system => Some(format!("/home/{}", self.name)),
+            None => None,
+        }
+    }
+
+    /// Refuses a home path that exists as something other than a directory (or a link, which
+    /// `useradd` and sshd follow): the account would end up without a usable home.
+    fn check_home(&self, fact: &Fact, creating: bool) -> Result<(), OpError> {
+        if self.home.is_none() && !creating {
+            return Ok(());
+        }
+        let Some(home) = self.wanted_home() else {
+            return Ok(());
+        };
+        let stat = fact.stat("home");
+        match stat.kind {
+            FileKind::Absent | FileKind::Dir | FileKind::Link => Ok(()),
+            kind => Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "the home directory {home} is {}, not a directory: remove or move it, or give the account another home with .home(..)",
+                    kind.word()
+                ),
+            )),
+        }
+    }
+}
+
 impl Operation for User {
     fn name(&self) -> String {
         format!("user {}", self.name)
@@ -156,10 +222,14 @@ impl Operation for User {
 
     fn fact_script(&self, _options: &FactOptions) -> String {
         let n = shell_quote(&self.name);
-        format!(
+        let account = format!(
             "if dm_e=$(getent passwd {n}); then printf 'passwd=%s\\n' \"$dm_e\"; \
              printf 'group=%s\\n' \"$(id -gn {n})\"; printf 'groups=%s\\n' \"$(id -Gn {n})\"; fi"
-        )
+        );
+        match self.wanted_home() {
+            Some(home) if !self.absent => format!("{account}; dm_stat home {}", shell_quote(&home)),
+            _ => account,
+        }
     }
 
     fn resources(&self) -> Vec<Resource> {
@@ -179,6 +249,7 @@ impl Operation for User {
             });
         }
         let Some(passwd) = passwd else {
+            self.check_home(fact, true)?;
             let mut args = Vec::new();
             let mut details = Vec::new();
             if let Some(uid) = self.uid {
@@ -210,11 +281,23 @@ impl Operation for User {
             } else {
                 format!("create ({})", details.join(", "))
             };
+            let args = args.join(" ");
+            // A group of the account's name (made earlier in this step, or by hand) must be
+            // named with -g, or Debian's useradd refuses to create the account; it is looked
+            // up when the command runs, so a Group created just before counts.
+            let script = if self.group.is_some() {
+                format!("useradd {args} -- {n}")
+            } else {
+                format!(
+                    "if getent group {n} >/dev/null; then useradd -g {n} {args} -- {n}; else useradd {args} -- {n}; fi"
+                )
+            };
             return Ok(Plan::Change(Change::new(
                 description,
-                Action::shell(format!("useradd {} -- {n}", args.join(" "))),
+                Action::shell(script),
             )));
         };
+        self.check_home(fact, false)?;
         // name:x:uid:gid:gecos:home:shell
         let fields: Vec<&str> = passwd.split(':').collect();
         let field = |i: usize| fields.get(i).copied().unwrap_or_default();
@@ -231,16 +314,44 @@ impl Operation for User {
                 args.push(format!("-g {}", shell_quote(g)));
             }
         }
-        let member: Vec<&str> = fact.get("groups").unwrap_or_default().split(' ').collect();
-        let missing: Vec<&String> = self
+        let member: Vec<&str> = fact
+            .get("groups")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|g| !g.is_empty())
+            .collect();
+        let missing: Vec<&str> = self
             .groups
             .iter()
-            .filter(|g| !member.contains(&g.as_str()))
+            .map(String::as_str)
+            .filter(|g| !member.contains(g))
             .collect();
-        if !missing.is_empty() {
-            let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            changes.push(format!("add to {}", list.join(", ")));
-            args.push(format!("-a -G {}", shell_quote(&list.join(","))));
+        if self.groups_exactly {
+            // `id -Gn` lists the primary group too; it is not a supplementary membership.
+            let primary = fact.get("group").unwrap_or_default();
+            let extra: Vec<&str> = member
+                .iter()
+                .copied()
+                .filter(|g| *g != primary && !self.groups.iter().any(|w| w == g))
+                .collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                if !missing.is_empty() {
+                    changes.push(format!("add to {}", missing.join(", ")));
+                }
+                if !extra.is_empty() {
+                    changes.push(format!("remove from {}", extra.join(", ")));
+                }
+                let mut wanted: Vec<&str> = Vec::new();
+                for g in self.groups.iter().map(String::as_str) {
+                    if g != primary && !wanted.contains(&g) {
+                        wanted.push(g);
+                    }
+                }
+                args.push(format!("-G {}", shell_quote(&wanted.join(","))));
+            }
+        } else if !missing.is_empty() {
+            changes.push(format!("add to {}", missing.join(", ")));
+            args.push(format!("-a -G {}", shell_quote(&missing.join(","))));
         }
         for (index, wanted, flag, word) in [
             (5, &self.home, "-d", "home"),
@@ -388,6 +499,13 @@ mod tests {
             .expect("plans")
     }
 
+    fn plan_err(op: &dyn Operation, fact: &str) -> String {
+        match op.plan(&Fact::parse(fact), &mut Simulation::new()) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     const APP: &str =
         "passwd=app:x:2000:2000:App:/srv/app:/bin/bash\ngroup=app\ngroups=app www-data\n";
 
@@ -425,6 +543,57 @@ mod tests {
         };
         assert_eq!(c.description, "add to sudo, shell /bin/bash → /bin/sh");
         assert_eq!(c.action.script, "usermod -a -G sudo -s /bin/sh -- app");
+    }
+
+    #[test]
+    fn a_new_user_takes_its_same_named_group_when_it_exists() {
+        let Plan::Change(c) = plan(&User::new("app"), "") else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.action.script,
+            "if getent group app >/dev/null; then useradd -g app -m -- app; else useradd -m -- app; fi"
+        );
+    }
+
+    #[test]
+    fn a_home_that_is_a_file_is_refused() {
+        let err = plan_err(&User::new("app"), "home.type=file\n");
+        assert!(
+            err.contains("/home/app is a file, not a directory"),
+            "{err}"
+        );
+        let err = plan_err(
+            &User::new("app").home("/srv/app"),
+            &format!("{APP}home.type=file\n"),
+        );
+        assert!(err.contains("/srv/app is a file"), "{err}");
+        assert!(matches!(
+            plan(&User::new("app"), "home.type=dir\n"),
+            Plan::Change(_)
+        ));
+        // An existing account's home is not looked at unless one is asked for.
+        assert!(matches!(
+            plan(&User::new("app"), &format!("{APP}home.type=file\n")),
+            Plan::Ok
+        ));
+    }
+
+    #[test]
+    fn groups_exactly_adds_and_removes_supplementary_groups_only() {
+        let u = User::new("app").groups_exactly(["sudo", "app"]);
+        let Plan::Change(c) = plan(&u, APP) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "add to sudo, remove from www-data");
+        assert_eq!(c.action.script, "usermod -G sudo -- app");
+        let u = User::new("app").groups_exactly(["www-data"]);
+        assert!(matches!(plan(&u, APP), Plan::Ok));
+        let u = User::new("app").groups_exactly(Vec::<String>::new());
+        let Plan::Change(c) = plan(&u, APP) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.action.script, "usermod -G '' -- app");
     }
 
     #[test]
