@@ -39,6 +39,7 @@ mod first_deployment;
 mod harness;
 mod import_circles;
 mod ops_apt;
+mod ops_command;
 mod ops_converge;
 mod ops_failures;
 mod ops_files;
