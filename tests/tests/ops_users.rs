@@ -5,7 +5,7 @@
 //! Everything is checked from outside, on the machine.
 
 use dm::ops::OpStatus;
-use dm::ops::{Group, User};
+use dm::ops::{AuthorizedKey, Group, User};
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::dm_run;
@@ -109,4 +109,104 @@ fn users_take_an_existing_group_refuse_a_file_as_home_and_set_groups_exactly() {
         m.exec_ok("id -Gn dmexact; id -Gn dmadd"),
         "dmexact audio users\ndmadd adm audio users\n"
     );
+}
+
+const KEY_A: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDmKeyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const KEY_B: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDmKeyBBBBBBBBBBBBBBBBBBBBBBBBB bob";
+const KEY_C: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDmKeyCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC carol";
+const KEY_D: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDmKeyDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD dave";
+
+/// Key A with the options it must be restricted by.
+fn restricted_a() -> String {
+    format!("from=\"10.0.0.0/8\",no-agent-forwarding {KEY_A} alice@new")
+}
+
+/// A key whose line has other options and comment, an exclusive list, and a key already in
+/// place whose file and directory have loose modes.
+#[task]
+async fn users_keys(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(AuthorizedKey::new("dmkeys", &restricted_a()));
+    step.add(AuthorizedKey::only("dmonly", [KEY_A, KEY_D]));
+    step.add(AuthorizedKey::new("dmmodes", KEY_A));
+    step.apply().await?;
+    Ok(())
+}
+
+/// Every file and directory under /home with its mode, owner and content hash.
+fn homes(m: &Machine) -> String {
+    m.exec_ok(
+        "find /home -printf '%p %m %u\\n' | sort; find /home -type f -exec sha256sum {} + | sort",
+    )
+}
+
+#[test]
+fn authorized_keys_update_options_keep_only_the_listed_keys_and_fix_modes() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    let keys = |user: &str, dir_mode: &str, file_mode: &str, content: &str| {
+        m.exec_ok(&format!(
+            "useradd -m {user} && mkdir -m {dir_mode} /home/{user}/.ssh && \
+             printf '%s' '{content}' > /home/{user}/.ssh/authorized_keys && \
+             chmod {file_mode} /home/{user}/.ssh/authorized_keys && \
+             chown -R {user}: /home/{user}/.ssh"
+        ))
+    };
+    keys(
+        "dmkeys",
+        "755",
+        "601",
+        &format!("# my keys\nno-pty {KEY_A} old\n{KEY_B}\n"),
+    );
+    keys(
+        "dmonly",
+        "700",
+        "600",
+        &format!("# team\n{KEY_A} a\n{KEY_B}\n{KEY_C}\n"),
+    );
+    keys("dmmodes", "755", "601", &format!("{KEY_A}\n"));
+
+    // Check mode: every key would change, nothing is written.
+    let before = homes(m);
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "users-keys"]);
+    assert!(check.success, "{check:#?}");
+    assert_all(&check, 3, OpStatus::WouldChange);
+    assert_eq!(homes(m), before, "check mode wrote");
+
+    // First run: the end state of Ansible's authorized_key (exclusive for dmonly).
+    let first = dm_run(&fleet, &["-H", "app1", "users-keys"]);
+    assert!(first.success, "{first:#?}");
+    assert_all(&first, 3, OpStatus::Changed);
+    let file = |user: &str| {
+        m.exec_ok(&format!(
+            "cat /home/{user}/.ssh/authorized_keys; \
+             stat -c '%a %U' /home/{user}/.ssh /home/{user}/.ssh/authorized_keys"
+        ))
+    };
+    assert_eq!(
+        file("dmkeys"),
+        format!(
+            "# my keys\n{}\n{KEY_B}\n700 dmkeys\n600 dmkeys\n",
+            restricted_a()
+        )
+    );
+    assert_eq!(
+        file("dmonly"),
+        format!("# team\n{KEY_A}\n{KEY_D}\n700 dmonly\n600 dmonly\n")
+    );
+    assert_eq!(
+        file("dmmodes"),
+        format!("{KEY_A}\n700 dmmodes\n600 dmmodes\n")
+    );
+
+    // Second run: nothing to do, in one round trip.
+    let after = homes(m);
+    let second = dm_run(&fleet, &["-H", "app1", "users-keys"]);
+    assert!(second.success, "{second:#?}");
+    assert_all(&second, 3, OpStatus::Ok);
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+    assert_eq!(homes(m), after);
 }

@@ -13,10 +13,27 @@ use crate::quote::shell_quote;
 
 /// A public key that may (or may not) log in as a user.
 ///
-/// Keys are compared by their key material, so a different comment or options on an existing
-/// line count as present. The file is kept at mode 0600 and `~/.ssh` at 0700, both owned by the
-/// user, as sshd's strict modes want. The user must exist when the facts are read (create it in
-/// the same step with [`User`](super::User) before this: the key is then planned after it).
+/// Keys are matched by their key material: a line with the same key but other options or another
+/// comment is rewritten to the wanted line (options such as `from=` or `no-pty` are security
+/// restrictions, so the wanted ones must be what sshd reads), and further lines with the same key
+/// are dropped (sshd would only ever use the first). [`AuthorizedKey::only`] (or
+/// [`AuthorizedKey::exclusive`]) makes the listed keys the only ones: every other key line goes,
+/// comments stay. The file ends at mode 0600 and `~/.ssh` at 0700, both owned by the user, as
+/// sshd's strict modes want, even when the keys were already right. The user must exist when the
+/// facts are read (create it in the same step with [`User`](super::User) before this: the key is
+/// then planned after it). Links in the user's home (`~/.ssh` or the file itself) are never
+/// followed: the operation fails and says to remove them.
+///
+/// # Coming from Ansible / pyinfra
+///
+/// Ansible's `authorized_key` module: `user` and `key` → [`AuthorizedKey::new`], `key_options` →
+/// written as part of the line (`from="10.0.0.0/8",no-pty ssh-ed25519 AAAA... alice`),
+/// `exclusive: true` → [`AuthorizedKey::only`], `state: absent` → [`AuthorizedKey::absent`];
+/// `manage_dir` is always on. pyinfra's `server.user_authorized_keys` (and the `public_keys` of
+/// `server.user`) with `delete_keys=True` → [`AuthorizedKey::only`]. Differences on purpose: keys
+/// are given as text, not fetched from a URL (`https://github.com/NAME.keys`): fetch them in the
+/// task, where a failure is yours to handle; `path` (another file than `~/.ssh/authorized_keys`)
+/// is not offered, since dm writes only inside a `~/.ssh` it has checked is a real directory.
 ///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
@@ -24,11 +41,16 @@ use crate::quote::shell_quote;
 /// let mut step = ctx.step();
 /// step.add(AuthorizedKey::new("deploy", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE... alice@laptop"));
 /// step.add(AuthorizedKey::new("deploy", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB... bob@old").absent());
+/// step.add(AuthorizedKey::only(
+///     "backup",
+///     [r#"from="10.0.0.0/8",no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF... backup@vault"#],
+/// ));
 /// # Ok(()) }
 /// ```
 pub struct AuthorizedKey {
     user: String,
-    key: String,
+    keys: Vec<String>,
+    exclusive: bool,
     absent: bool,
     notify: Vec<String>,
 }
@@ -39,10 +61,37 @@ impl AuthorizedKey {
     pub fn new(user: &str, key: &str) -> AuthorizedKey {
         AuthorizedKey {
             user: user.to_string(),
-            key: key.trim().to_string(),
+            keys: vec![key.trim().to_string()],
+            exclusive: false,
             absent: false,
             notify: Vec::new(),
         }
+    }
+
+    /// `keys` (`authorized_keys` lines) and no other key may log in as `user` (Ansible's
+    /// `exclusive: true`): other key lines are removed, comment lines are kept.
+    pub fn only<I, S>(user: &str, keys: I) -> AuthorizedKey
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        AuthorizedKey {
+            user: user.to_string(),
+            keys: keys
+                .into_iter()
+                .map(|k| k.as_ref().trim().to_string())
+                .collect(),
+            exclusive: true,
+            absent: false,
+            notify: Vec::new(),
+        }
+    }
+
+    /// This key and no other may log in: other key lines are removed (see
+    /// [`AuthorizedKey::only`] for several keys).
+    pub fn exclusive(mut self) -> AuthorizedKey {
+        self.exclusive = true;
+        self
     }
 
     /// The key may not log in: lines with its key material are removed.
@@ -51,8 +100,11 @@ impl AuthorizedKey {
         self
     }
 
-    /// The key material (the base64 part) of an `authorized_keys` line.
+    /// The key material (the base64 part) of an `authorized_keys` line; none for a comment.
     fn blob(line: &str) -> Option<&str> {
+        if line.trim_start().starts_with('#') {
+            return None;
+        }
         let words: Vec<&str> = line.split_whitespace().collect();
         words.windows(2).find_map(|w| {
             let is_type =
@@ -61,23 +113,84 @@ impl AuthorizedKey {
         })
     }
 
-    /// A short form of the key for reports: type and the end of the key material.
-    fn short(&self) -> String {
-        let mut words = self.key.split_whitespace();
-        let kind = words.next().unwrap_or_default();
-        let blob = Self::blob(&self.key).unwrap_or_default();
+    /// A short form of `key` for reports: type and the end of the key material.
+    fn short(key: &str) -> String {
+        let blob = Self::blob(key).unwrap_or_default();
+        let words: Vec<&str> = key.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == blob).unwrap_or_default();
+        let kind = at
+            .checked_sub(1)
+            .and_then(|i| words.get(i))
+            .copied()
+            .unwrap_or_default();
         let tail = &blob[blob.len().saturating_sub(8)..];
-        let comment: Vec<&str> = self
-            .key
-            .split_whitespace()
-            .skip_while(|w| *w != blob)
-            .skip(1)
-            .collect();
+        let comment = words.get(at + 1..).unwrap_or_default();
         if comment.is_empty() {
             format!("{kind} ...{tail}")
         } else {
             format!("{kind} ...{tail} {}", comment.join(" "))
         }
+    }
+
+    /// The file's lines after the change, and what changed (`add 1 key`, ...); `None` when the
+    /// lines are already the wanted ones.
+    fn edit(&self, text: &str) -> Option<(Vec<String>, Vec<String>)> {
+        let wanted: Vec<(&str, &str)> = self
+            .keys
+            .iter()
+            .filter_map(|k| Self::blob(k).map(|b| (b, k.as_str())))
+            .collect();
+        let (mut added, mut updated, mut removed) = (0, 0, 0);
+        let mut placed: Vec<&str> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let blob = Self::blob(line);
+            let want = blob.and_then(|b| wanted.iter().find(|(w, _)| *w == b));
+            match (want, self.absent) {
+                (Some(_), true) => removed += 1,
+                (Some((b, key)), false) if !placed.contains(b) => {
+                    placed.push(b);
+                    if line.trim() != *key {
+                        updated += 1;
+                    }
+                    lines.push(key.to_string());
+                }
+                // sshd reads the first line of a key; a later one only misleads.
+                (Some(_), false) => removed += 1,
+                // Anything sshd may take for a key is one the exclusive list does not allow.
+                (None, _)
+                    if self.exclusive
+                        && !line.trim().is_empty()
+                        && !line.trim_start().starts_with('#') =>
+                {
+                    removed += 1
+                }
+                (None, _) => lines.push(line.to_string()),
+            }
+        }
+        if !self.absent {
+            for (b, key) in &wanted {
+                if !placed.contains(b) {
+                    placed.push(b);
+                    added += 1;
+                    lines.push(key.to_string());
+                }
+            }
+        }
+        let count = |n: usize| {
+            if n == 1 {
+                "1 key".to_string()
+            } else {
+                format!("{n} keys")
+            }
+        };
+        let mut changes = Vec::new();
+        for (n, verb) in [(added, "add"), (updated, "update"), (removed, "remove")] {
+            if n > 0 {
+                changes.push(format!("{verb} {}", count(n)));
+            }
+        }
+        (!changes.is_empty()).then_some((lines, changes))
     }
 }
 
@@ -85,14 +198,32 @@ notify_builder!(AuthorizedKey);
 
 impl Operation for AuthorizedKey {
     fn name(&self) -> String {
-        format!("authorized key {} for {}", self.short(), self.user)
+        let keys: Vec<String> = self.keys.iter().map(|k| Self::short(k)).collect();
+        if self.exclusive {
+            format!("authorized keys of {}: only {}", self.user, keys.join(", "))
+        } else {
+            format!("authorized key {} for {}", keys.join(", "), self.user)
+        }
     }
 
     fn prepare(&mut self, _vars: &super::TemplateVars) -> Result<(), OpError> {
-        if Self::blob(&self.key).is_none() || self.key.contains('\n') {
+        if self.keys.is_empty() && !self.exclusive {
+            return Err(OpError::invalid(&self.name(), "no key given"));
+        }
+        for key in &self.keys {
+            if Self::blob(key).is_none() || key.contains('\n') {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "`{key}` is not a public key line: expected `[OPTIONS] TYPE BASE64 [COMMENT]`, e.g. the content of id_ed25519.pub"
+                    ),
+                ));
+            }
+        }
+        if self.exclusive && self.absent {
             return Err(OpError::invalid(
                 &self.name(),
-                "not a public key line: expected `TYPE BASE64 [COMMENT]`, e.g. the content of id_ed25519.pub",
+                "exclusive and absent together would remove every key: use AuthorizedKey::only(user, Vec::<&str>::new()) for that",
             ));
         }
         if self.user.is_empty() || self.user.contains(['/', ':', '\n']) {
@@ -100,7 +231,6 @@ impl Operation for AuthorizedKey {
         }
         Ok(())
     }
-
     fn fact_script(&self, _options: &FactOptions) -> String {
         format!(
             "if dm_e=$(getent passwd {u}); then printf 'passwd=%s\\n' \"$dm_e\"; \
@@ -174,60 +304,60 @@ impl Operation for AuthorizedKey {
         );
         let old = fact.bytes("content").unwrap_or_default().to_vec();
         let text = String::from_utf8_lossy(&old).into_owned();
-        let blob = Self::blob(&self.key).unwrap_or_default();
-        let has = |l: &str| l.split_whitespace().any(|w| w == blob);
-        let present = text.lines().any(has);
-        let (new, description) = match (self.absent, present) {
-            (false, true) | (true, false) => {
-                // Content is right; the modes sshd insists on may not be.
-                let mut lines = Vec::new();
-                let mut changes = Vec::new();
-                if file.kind == FileKind::File {
-                    // The owner first, without following a link; the mode then as the user, who
-                    // can change nothing through a link that they could not change anyway.
-                    if file.uid.is_some_and(|u| u.to_string() != uid) {
-                        changes.push(format!(
-                            "owner {} → {}",
-                            file.user.as_deref().unwrap_or("?"),
-                            self.user
-                        ));
-                        lines.push(format!("chown -h {uid}:{gid} -- {}", shell_quote(&path)));
-                    }
-                    if file.mode.is_some_and(|m| m & 0o022 != 0) {
-                        changes.push(format!(
-                            "mode {} → 0600",
-                            file.mode.map(diff::mode).unwrap_or_default()
-                        ));
-                        lines.push(format!("{as_owner} chmod 600 -- {}", shell_quote(&path)));
-                    }
+        let Some((lines, changes)) = self.edit(&text) else {
+            // The keys are right; the owners and modes sshd insists on may not be.
+            let mut script = Vec::new();
+            let mut changes = Vec::new();
+            let dir = format!("{home}/.ssh");
+            let fix_dir = !self.absent || file.kind == FileKind::File;
+            for (what, stat, mode, fix) in [
+                (
+                    &dir,
+                    fact.stat("ssh"),
+                    0o700,
+                    fix_dir && fact.stat("ssh").kind == FileKind::Dir,
+                ),
+                (&path, file.clone(), 0o600, file.kind == FileKind::File),
+            ] {
+                if !fix {
+                    continue;
                 }
-                if lines.is_empty() {
-                    return Ok(Plan::Ok);
+                // The owner first, without following a link; the mode then as the user, who
+                // can change nothing through a link that they could not change anyway.
+                if stat.uid.is_some_and(|u| u.to_string() != uid) {
+                    changes.push(format!(
+                        "owner of {what} {} → {}",
+                        stat.user.as_deref().unwrap_or("?"),
+                        self.user
+                    ));
+                    script.push(format!("chown -h {uid}:{gid} -- {}", shell_quote(what)));
                 }
-                lines.insert(0, refuse_links);
-                return Ok(Plan::Change(Change::new(
-                    changes.join(", "),
-                    Action::shell(lines.join("\n")),
-                )));
+                if stat.mode.is_some_and(|m| m != mode) {
+                    changes.push(format!(
+                        "mode of {what} {} → {}",
+                        stat.mode.map(diff::mode).unwrap_or_default(),
+                        diff::mode(mode)
+                    ));
+                    script.push(format!(
+                        "{as_owner} chmod {mode:o} -- {}",
+                        shell_quote(what)
+                    ));
+                }
             }
-            (false, false) => {
-                let mut new = text.clone();
-                if !new.is_empty() && !new.ends_with('\n') {
-                    new.push('\n');
-                }
-                new.push_str(&self.key);
-                new.push('\n');
-                (new, format!("add to {path}"))
+            if script.is_empty() {
+                return Ok(Plan::Ok);
             }
-            (true, true) => {
-                let kept: Vec<&str> = text.lines().filter(|l| !has(l)).collect();
-                let mut new = kept.join("\n");
-                if !new.is_empty() {
-                    new.push('\n');
-                }
-                (new, format!("remove from {path}"))
-            }
+            script.insert(0, refuse_links);
+            return Ok(Plan::Change(Change::new(
+                changes.join(", "),
+                Action::shell(script.join("\n")),
+            )));
         };
+        let mut new = lines.join("\n");
+        if !new.is_empty() {
+            new.push('\n');
+        }
+        let description = format!("{} in {path}", changes.join(", "));
         let p = shell_quote(&path);
         let dir = shell_quote(&format!("{home}/.ssh"));
         let guard = if file.kind == FileKind::File {
@@ -296,7 +426,10 @@ mod tests {
         else {
             panic!("expected a change")
         };
-        assert_eq!(c.description, "add to /home/deploy/.ssh/authorized_keys");
+        assert_eq!(
+            c.description,
+            "add 1 key in /home/deploy/.ssh/authorized_keys"
+        );
         assert!(c.action.script.contains("chmod 700 -- /home/deploy/.ssh"));
         assert!(
             c.action
@@ -318,16 +451,96 @@ mod tests {
         );
     }
 
+    fn input(c: &Change) -> String {
+        let Some(Input::Bytes(b)) = &c.action.input else {
+            panic!("input")
+        };
+        String::from_utf8_lossy(b).into_owned()
+    }
+
     #[test]
-    fn the_same_key_with_another_comment_is_present() {
+    fn the_same_key_with_other_options_or_comment_is_rewritten_once() {
         let k = AuthorizedKey::new("deploy", KEY);
-        let line =
-            "from=\"10.0.0.1\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyMaterialForTests other\n";
-        assert!(matches!(plan(&k, &fact(line, "600")), Ok(Plan::Ok)));
-        let Ok(Plan::Change(c)) = plan(&k, &fact(line, "664")) else {
+        let old = "# keys\nfrom=\"10.0.0.1\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyMaterialForTests other\n\
+                   ssh-rsa AAAAB3NzaC1yc2EAAAAOther bob\n\
+                   ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyMaterialForTests again\n";
+        let Ok(Plan::Change(c)) = plan(&k, &fact(old, "600")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "update 1 key, remove 1 key in /home/deploy/.ssh/authorized_keys"
+        );
+        assert_eq!(
+            input(&c),
+            format!("# keys\n{KEY}\nssh-rsa AAAAB3NzaC1yc2EAAAAOther bob\n")
+        );
+        assert!(matches!(
+            plan(&k, &fact(&format!("{KEY}\n"), "600")),
+            Ok(Plan::Ok)
+        ));
+    }
+
+    #[test]
+    fn modes_other_than_0600_and_0700_are_fixed() {
+        let k = AuthorizedKey::new("deploy", KEY);
+        let mut text = fact(&format!("{KEY}\n"), "601");
+        let Ok(Plan::Change(c)) = plan(&k, &text) else {
             panic!("expected a mode change")
         };
-        assert_eq!(c.description, "mode 0664 → 0600");
+        assert_eq!(
+            c.description,
+            "mode of /home/deploy/.ssh/authorized_keys 0601 → 0600"
+        );
+        text = Fact::parse(&format!(
+            "{PASSWD}ssh.type=dir\nssh.mode=755\nssh.uid=0\nssh.user=root\n"
+        ));
+        let Ok(Plan::Change(c)) = plan(&k, &text) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "add 1 key in /home/deploy/.ssh/authorized_keys"
+        );
+        let with_file = format!(
+            "{PASSWD}ssh.type=dir\nssh.mode=755\nssh.uid=0\nssh.user=root\nf.type=file\nf.mode=600\nf.uid=1000\ncontent:b64={}\n",
+            super::super::fact::tests_support::base64(format!("{KEY}\n").as_bytes())
+        );
+        let Ok(Plan::Change(c)) = plan(&k, &Fact::parse(&with_file)) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "owner of /home/deploy/.ssh root → deploy, mode of /home/deploy/.ssh 0755 → 0700"
+        );
+        assert!(
+            c.action.script.ends_with(
+                "chown -h 1000:1000 -- /home/deploy/.ssh\nsetpriv --reuid=1000 --regid=1000 --clear-groups -- chmod 700 -- /home/deploy/.ssh"
+            ),
+            "{}",
+            c.action.script
+        );
+    }
+
+    #[test]
+    fn only_keeps_the_listed_keys_and_the_comments() {
+        let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyMaterial00 carol";
+        let k = AuthorizedKey::only("deploy", [KEY, other]);
+        let old = format!("# team\nssh-rsa AAAAB3NzaC1yc2EAAAAOther bob\ngarbage\n\n{KEY}\n");
+        let Ok(Plan::Change(c)) = plan(&k, &fact(&old, "600")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "add 1 key, remove 2 keys in /home/deploy/.ssh/authorized_keys"
+        );
+        assert_eq!(input(&c), format!("# team\n\n{KEY}\n{other}\n"));
+        assert!(matches!(
+            plan(&k, &fact(&format!("# team\n{KEY}\n{other}\n"), "600")),
+            Ok(Plan::Ok)
+        ));
+        let mut k = AuthorizedKey::new("deploy", KEY).exclusive().absent();
+        assert!(k.prepare(&super::super::TemplateVars::default()).is_err());
     }
 
     #[test]
