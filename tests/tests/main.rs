@@ -41,6 +41,7 @@ mod import_circles;
 mod ops_apt;
 mod ops_command;
 mod ops_converge;
+mod ops_cron;
 mod ops_failures;
 mod ops_files;
 mod ops_git;
