@@ -84,6 +84,10 @@ pub fn spawn(spec: &BootSpec<'_>, record: &Record) -> Result<Child, Error> {
         // A server's own firewall (nftables, as `provision` sets up) needs CAP_NET_ADMIN, which
         // nspawn drops by default; it acts only on the machine's own network namespace.
         .arg("--capability=CAP_NET_ADMIN")
+        // /proc/sys/net writable, the rest of /proc/sys read-only as before: network kernel
+        // parameters belong to the machine's own network namespace (another machine or the host
+        // never sees them), and a server sets them (`ops::Sysctl`, a firewall's forwarding).
+        .env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network")
         // The nspawn machine name must be unique on the host across fleets; the hostname is the
         // machine's own name.
         .args(["-M", spec.netns])
