@@ -4,6 +4,10 @@
 
 use crate::ops_support;
 
+use dm::ops::{Apt, Command, Git, OpStatus};
+use dm::prelude::*;
+use dm::testing::RunReport;
+use dm_tests::dm_run;
 use ops_support::*;
 
 #[test]
@@ -162,4 +166,209 @@ fn a_checkout_owned_by_its_user_cannot_run_code_as_root() {
         error.contains("owned by app") && error.contains(".user(\"app\")"),
         "{error}"
     );
+}
+
+/// Installs git and makes `/srv/origin.git`: three commits on `main`, the first tagged `v1`,
+/// and a branch `other` that shallow checkouts of `main` must not fetch.
+#[task]
+async fn git_origin_setup(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Apt::present(["git"]).no_recommends());
+    step.add(
+        Command::new(
+            "set -e; git init -q -b main /srv/work; cd /srv/work; \
+             for i in 1 2 3; do echo $i > f; git add f; \
+             git -c user.name=dm -c user.email=dm@example.invalid commit -q -m c$i; \
+             [ $i -gt 1 ] || git tag v1; done; git branch other HEAD~1; \
+             git clone -q --bare /srv/work /srv/origin.git",
+        )
+        .creates("/srv/origin.git"),
+    );
+    step.apply().await?;
+    Ok(())
+}
+
+/// Shallow checkouts (depth 1) of `main` and of the tag `v1`.
+#[task]
+async fn git_shallow(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(
+        Git::new("file:///srv/origin.git", "/srv/shallow")
+            .branch("main")
+            .depth(1),
+    );
+    step.add(
+        Git::new("file:///srv/origin.git", "/srv/shallow-tag")
+            .tag("v1")
+            .depth(1),
+    );
+    step.apply().await?;
+    Ok(())
+}
+
+/// A checkout of `commit` in `dest`.
+#[task]
+async fn git_commit(
+    ctx: &Ctx,
+    #[arg(help = "destination")] dest: String,
+    #[arg(help = "commit")] commit: String,
+) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Git::new("/srv/origin.git", &dest).commit(&commit));
+    step.apply().await?;
+    Ok(())
+}
+
+/// A checkout of the branch `nope`, which the origin does not have.
+#[task]
+async fn git_missing_branch(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(Git::new("/srv/origin.git", "/srv/nope").branch("nope"));
+    step.apply().await?;
+    Ok(())
+}
+
+/// The statuses of the run's only host's operations.
+fn git_statuses(report: &RunReport) -> Vec<OpStatus> {
+    report.hosts[0]
+        .operations
+        .iter()
+        .map(|o| o.status)
+        .collect()
+}
+
+#[test]
+fn a_shallow_checkout_fetches_one_commit_of_the_wanted_revision_only() {
+    let fleet = dm_tests::fleet(&[("app1", &[])]);
+    let m = fleet.machine("app1");
+    let setup = dm_run(&fleet, &["-H", "app1", "git-origin-setup"]);
+    assert!(setup.success, "{setup:#?}");
+    let rev = |args: &str| m.exec_ok(&format!("git {args}")).trim().to_string();
+    let state = |dir: &str| {
+        m.exec_ok(&format!(
+            "cd {dir} && git rev-parse HEAD && git rev-list --count HEAD && test -s .git/shallow && \
+             git for-each-ref --format='%(refname)'"
+        ))
+    };
+
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "git-shallow"]);
+    assert!(check.success, "{check:#?}");
+    use OpStatus::*;
+    assert_eq!(
+        git_statuses(&check),
+        [WouldChange, WouldChange],
+        "{check:#?}"
+    );
+    assert_eq!(
+        m.exec_ok("ls -d /srv/shallow /srv/shallow-tag 2>/dev/null || true"),
+        "",
+        "check mode cloned"
+    );
+
+    let first = dm_run(&fleet, &["-H", "app1", "git-shallow"]);
+    assert!(first.success, "{first:#?}");
+    assert_eq!(git_statuses(&first), [Changed, Changed], "{first:#?}");
+    let main = rev("--git-dir=/srv/origin.git rev-parse main");
+    assert_eq!(
+        state("/srv/shallow"),
+        format!("{main}\n1\nrefs/heads/main\nrefs/remotes/origin/main\n"),
+        "one commit of main, and no other branch or tag"
+    );
+    assert_eq!(rev("-C /srv/shallow symbolic-ref --short HEAD"), "main");
+    let v1 = rev("--git-dir=/srv/origin.git rev-parse v1^{commit}");
+    assert_eq!(
+        state("/srv/shallow-tag"),
+        format!("{v1}\n1\nrefs/tags/v1\n")
+    );
+
+    let second = dm_run(&fleet, &["-H", "app1", "git-shallow"]);
+    assert!(second.success, "{second:#?}");
+    assert_eq!(git_statuses(&second), [Ok, Ok], "{second:#?}");
+    assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");
+
+    // A new commit upstream: check mode sees it, the run fetches it, still one commit deep.
+    m.exec_ok(
+        "cd /srv/work && echo 4 > f && \
+         git -c user.name=dm -c user.email=dm@example.invalid commit -q -am c4 && \
+         git push -q /srv/origin.git main",
+    );
+    let check = dm_run(&fleet, &["--check", "-H", "app1", "git-shallow"]);
+    assert_eq!(git_statuses(&check), [WouldChange, Ok], "{check:#?}");
+    assert_eq!(rev("-C /srv/shallow rev-parse HEAD"), main);
+    let third = dm_run(&fleet, &["-H", "app1", "git-shallow"]);
+    assert_eq!(git_statuses(&third), [Changed, Ok], "{third:#?}");
+    let main = rev("--git-dir=/srv/origin.git rev-parse main");
+    assert_eq!(
+        m.exec_ok("cd /srv/shallow && git rev-parse HEAD && git rev-list --count HEAD"),
+        format!("{main}\n1\n")
+    );
+}
+
+#[test]
+fn a_revision_that_does_not_exist_is_said_so_before_anything_changes() {
+    let fleet = dm_tests::fleet(&[("app1", &[])]);
+    let m = fleet.machine("app1");
+    let setup = dm_run(&fleet, &["-H", "app1", "git-origin-setup"]);
+    assert!(setup.success, "{setup:#?}");
+    let first = m
+        .exec_ok("git --git-dir=/srv/origin.git rev-parse main~2")
+        .trim()
+        .to_string();
+    let error = |report: &RunReport| report.hosts[0].error.clone().unwrap_or_default();
+
+    // No checkout yet: neither check mode nor a run creates anything, and both say why.
+    let missing = "1234567890abcdef1234567890abcdef12345678";
+    for args in [
+        vec![
+            "--check",
+            "-H",
+            "app1",
+            "git-commit",
+            "/srv/missing",
+            missing,
+        ],
+        vec!["-H", "app1", "git-commit", "/srv/missing", missing],
+        vec!["-H", "app1", "git-commit", "/srv/missing", "abcdef1"],
+    ] {
+        let run = dm_run(&fleet, &args);
+        assert!(!run.success, "{run:#?}");
+        assert_eq!(git_statuses(&run), [OpStatus::Failed], "{run:#?}");
+        assert!(
+            error(&run).contains("does not exist in /srv/origin.git")
+                && error(&run).contains("nothing was changed"),
+            "{args:?}: {}",
+            error(&run)
+        );
+        assert_eq!(m.exec_ok("test -e /srv/missing || echo none"), "none\n");
+    }
+    let run = dm_run(&fleet, &["-H", "app1", "git-missing-branch"]);
+    assert!(
+        error(&run).contains("branch `nope` does not exist in /srv/origin.git"),
+        "{}",
+        error(&run)
+    );
+    assert_eq!(m.exec_ok("test -e /srv/nope || echo none"), "none\n");
+
+    // A commit no branch tip points at, by its abbreviation: found on the remote, checked out.
+    let short = &first[..8];
+    let run = dm_run(&fleet, &["-H", "app1", "git-commit", "/srv/pinned", short]);
+    assert!(run.success, "{run:#?}");
+    assert_eq!(git_statuses(&run), [OpStatus::Changed]);
+    let head = || {
+        m.exec_ok("git -C /srv/pinned rev-parse HEAD")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(head(), first);
+    let run = dm_run(&fleet, &["-H", "app1", "git-commit", "/srv/pinned", short]);
+    assert_eq!(git_statuses(&run), [OpStatus::Ok], "{run:#?}");
+    assert_eq!(run.hosts[0].round_trips, 1, "{run:#?}");
+
+    // An existing checkout asked for a commit that does not exist stays where it is.
+    let run = dm_run(
+        &fleet,
+        &["-H", "app1", "git-commit", "/srv/pinned", missing],
+    );
+    assert!(error(&run).contains("does not exist"), "{}", error(&run));
+    assert_eq!(head(), first);
 }

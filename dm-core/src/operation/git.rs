@@ -20,9 +20,12 @@ enum Rev {
 /// A checkout of `repo` in `dest`, at the tip of a branch, a tag, or a commit.
 ///
 /// The remote is asked (`git ls-remote`) where the branch or tag points, so a checkout that is
-/// already there costs no fetch. Local modifications of tracked files stop the operation unless
-/// [`Git::force`] discards them. git itself must be installed on the host: the operation does
-/// not install it (add `ops::Apt::present(["git"])` before it).
+/// already there costs no fetch. A branch, tag or commit that does not exist is said to not
+/// exist when the facts are read, before anything changes (check mode says so too): a commit
+/// the checkout does not hold is looked up on the remote in a temporary repository, fetching
+/// only that commit object where the remote allows it. Local modifications of tracked files
+/// stop the operation unless [`Git::force`] discards them. git itself must be installed on the
+/// host: the operation does not install it (add `ops::Apt::present(["git"])` before it).
 ///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
@@ -31,14 +34,33 @@ enum Rev {
 /// step.add(Git::new("https://example.invalid/shop.git", "/srv/shop").branch("main").user("deploy"));
 /// step.add(Git::new("/srv/mirror/tools.git", "/opt/tools").tag("v1.4.0"));
 /// step.add(Git::new("/srv/mirror/lib.git", "/opt/lib").commit("3f2c1a9").force());
+/// step.add(Git::new("https://example.invalid/big.git", "/opt/big").tag("v2.0").depth(1));
 /// # Ok(()) }
 /// ```
+///
+/// # Coming from Ansible / pyinfra
+/// Ansible's `git` module: `repo` and `dest` are [`Git::new`]'s arguments; `version` is
+/// [`Git::branch`], [`Git::tag`] or [`Git::commit`] (dm asks which one you mean, so a branch
+/// named like a hash is never taken for one); `depth` is [`Git::depth`]; `force` is
+/// [`Git::force`]; `become_user` is [`Git::user`]. pyinfra's `git.repo` maps the same way (its
+/// `branch` is [`Git::branch`], its `user` is [`Git::user`]). Differences, on purpose: dm does
+/// not install git (Ansible's module does not either) and does not pull with a merge or
+/// rebase (the checkout is moved to the remote's revision, as Ansible's `update: yes`;
+/// pyinfra's `rebase` is not offered: a deployment tracks the remote, local commits are not
+/// kept). `update: no`, `bare`, `separate_git_dir`, submodules, `refspec`, `archive`, and
+/// Ansible's `accept_hostkey` / pyinfra's `ssh_keyscan` are not offered (record the remote's
+/// host key in `known_hosts` yourself: trusting whatever key answers first is what SSH's
+/// host key check exists to refuse). A checkout another
+/// account owns is refused as root (git would run what that account wrote into `.git`);
+/// Ansible runs git there anyway. With a depth, every fetch is shallow too, so a full checkout
+/// given `.depth(1)` becomes shallow at its next change, as with Ansible's `depth`.
 pub struct Git {
     repo: String,
     dest: String,
     rev: Rev,
     user: Option<String>,
     force: bool,
+    depth: Option<u32>,
     notify: Vec<String>,
 }
 
@@ -52,6 +74,7 @@ impl Git {
             rev: Rev::Default,
             user: None,
             force: false,
+            depth: None,
             notify: Vec::new(),
         }
     }
@@ -85,6 +108,16 @@ impl Git {
     /// Discards local modifications of tracked files instead of failing on them.
     pub fn force(mut self) -> Git {
         self.force = true;
+        self
+    }
+
+    /// A shallow checkout: only the last `commits` commits of the wanted revision's history are
+    /// fetched (Ansible's `depth`; at least 1). Only the wanted branch, tag or commit is
+    /// fetched, not every branch and tag. Give the remote as a URL (`file:///srv/repo.git`
+    /// rather than `/srv/repo.git`) for a repository on the host itself: git makes no shallow
+    /// copy of a plain local path.
+    pub fn depth(mut self, commits: u32) -> Git {
+        self.depth = Some(commits);
         self
     }
 
@@ -149,10 +182,12 @@ impl Git {
         Ok(())
     }
 
-    /// Where the wanted revision is, by the remote's word (or the commit given).
+    /// Where the wanted revision is, by the remote's word (or, for a commit, the full hash
+    /// the checkout or the remote knows it by). A revision that does not exist is an error
+    /// here, before anything changes.
     fn wanted_commit(&self, fact: &Fact) -> Result<String, OpError> {
         if let Rev::Commit(c) = &self.rev {
-            return Ok(c.clone());
+            return self.resolved_commit(fact, c);
         }
         if fact.bytes("remote_error").is_some() {
             return Err(OpError::invalid(
@@ -185,9 +220,55 @@ impl Git {
             )),
             None => Err(OpError::invalid(
                 &self.name(),
-                format!("{} has no {name}", self.repo),
+                format!(
+                    "{} does not exist in {} (git ls-remote lists no {name}); nothing was changed",
+                    match &self.rev {
+                        Rev::Branch(b) => format!("branch `{b}`"),
+                        Rev::Tag(t) => format!("tag `{t}`"),
+                        _ => "a default branch (HEAD)".to_string(),
+                    },
+                    self.repo
+                ),
             )),
         }
+    }
+
+    /// The full hash of the wanted commit `c`, as the fact script found it in the checkout or
+    /// on the remote.
+    fn resolved_commit(&self, fact: &Fact, c: &str) -> Result<String, OpError> {
+        let found = fact_text(fact, "commit");
+        if is_object_id(&found) && found.starts_with(c) {
+            return Ok(found);
+        }
+        if fact.bytes("remote_error").is_some() {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "cannot reach {}: {}",
+                    self.repo,
+                    fact_text(fact, "remote_error").trim()
+                ),
+            ));
+        }
+        if fact.flag("commit_missing") {
+            return Err(OpError::invalid(
+                &self.name(),
+                format!(
+                    "commit {c} does not exist in {} (nor in {}): no branch or tag there \
+                     holds a commit by that hash{}; nothing was changed",
+                    self.repo,
+                    self.dest,
+                    if c.len() < 40 {
+                        ", or the abbreviation is ambiguous"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        // Facts from before this version of dm, or a probe that printed nothing: as before,
+        // the commit as given.
+        Ok(c.to_string())
     }
 
     /// Cloning, or moving the checkout to `wanted` (fixing its remote, discarding local
@@ -200,12 +281,22 @@ impl Git {
         let mut lines = Vec::new();
         let mut words = Vec::new();
         if !checkout.cloned {
-            words.push(format!("clone at {}", short(wanted)));
+            words.push(match self.depth {
+                Some(n) => format!("shallow clone (depth {n}) at {}", short(wanted)),
+                None => format!("clone at {}", short(wanted)),
+            });
             lines.push(format!("mkdir -p -- {d}"));
             if let Some(u) = &self.user {
                 lines.push(format!("chown {} -- {d}", shell_quote(u)));
             }
-            lines.push(format!("{g} clone -q --no-checkout -- {repo} {d}"));
+            if self.depth.is_some() {
+                // `clone --depth` would fetch the default branch first; only the wanted
+                // revision is fetched below.
+                lines.push(format!("{g} init -q -- {d}"));
+                lines.push(format!("{g} -C {d} remote add origin {repo}"));
+            } else {
+                lines.push(format!("{g} clone -q --no-checkout -- {repo} {d}"));
+            }
         } else {
             let url = &checkout.url;
             if *url != self.repo {
@@ -225,9 +316,38 @@ impl Git {
                 ));
             }
         }
-        lines.push(format!("{g} -C {d} fetch -q --tags --force origin"));
+        lines.push(self.fetch_command(wanted));
         lines.push(self.checkout_command(wanted));
         Change::new(words.join(", "), Action::shell(lines.join("\n")))
+    }
+
+    /// The `git fetch` that brings the wanted revision: every branch and tag, or with a depth
+    /// only the wanted one, shallow. A wanted commit no branch or tag reaches is fetched by its
+    /// hash.
+    fn fetch_command(&self, wanted: &str) -> String {
+        let g = self.git();
+        let d = shell_quote(&self.dest);
+        let Some(depth) = self.depth else {
+            let all = format!("{g} -C {d} fetch -q --tags --force origin");
+            return match &self.rev {
+                Rev::Commit(_) => format!(
+                    "{all}\n{g} -C {d} cat-file -e {c} 2>/dev/null || {g} -C {d} fetch -q origin {w}",
+                    c = shell_quote(&format!("{wanted}^{{commit}}")),
+                    w = shell_quote(wanted)
+                ),
+                _ => all,
+            };
+        };
+        let refspec = match &self.rev {
+            Rev::Default => "HEAD".to_string(),
+            Rev::Branch(b) => format!("+refs/heads/{b}:refs/remotes/origin/{b}"),
+            Rev::Tag(t) => format!("+refs/tags/{t}:refs/tags/{t}"),
+            Rev::Commit(_) => wanted.to_string(),
+        };
+        format!(
+            "{g} -C {d} fetch -q --depth {depth} --force origin {}",
+            shell_quote(&refspec)
+        )
     }
 
     /// The `git checkout` that puts the work tree at the wanted revision (on the branch, when a
@@ -246,8 +366,49 @@ impl Git {
                 "{g} -C {d} checkout -q -f --detach {}",
                 shell_quote(&format!("refs/tags/{t}"))
             ),
-            Rev::Commit(c) => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(c)),
+            Rev::Commit(_) => format!("{g} -C {d} checkout -q -f --detach {}", shell_quote(wanted)),
         }
+    }
+}
+
+impl Git {
+    /// The fact script's part that finds the wanted commit `c`: `commit` (its full hash) when
+    /// the checkout holds it; else the remote is asked in a temporary repository, fetching
+    /// only that commit object by its full hash (most remotes allow it; `tree:0` leaves its
+    /// files behind), or every branch and tag without their files for an abbreviated hash.
+    /// When the remote has no such commit, `commit_missing=1`; when it cannot be reached,
+    /// `remote_error`. The temporary repository is removed; the checkout is never written.
+    fn commit_fact_script(&self, c: &str) -> String {
+        let g = self.git();
+        let d = shell_quote(&self.dest);
+        let repo = shell_quote(&self.repo);
+        let want = shell_quote(&format!("{c}^{{commit}}"));
+        let probe = if matches!(c.len(), 40 | 64) {
+            format!(
+                "{g} -C \"$dm_t\" fetch -q --depth=1 --filter=tree:0 -- {repo} {}",
+                shell_quote(c)
+            )
+        } else {
+            format!(
+                "{g} -C \"$dm_t\" fetch -q --filter=tree:0 -- {repo} '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*'"
+            )
+        };
+        let chown = match &self.user {
+            Some(u) => format!(" && chown {} -- \"$dm_t\"", shell_quote(u)),
+            None => String::new(),
+        };
+        format!(
+            "dm_c=\n\
+             if [ -d {d}/.git ]; then dm_c=$({g} -C {d} rev-parse -q --verify {want} 2>/dev/null); fi\n\
+             if [ -z \"$dm_c\" ] && dm_t=$(mktemp -d){chown}; then\n\
+               if {g} -C \"$dm_t\" init -q --bare 2>/dev/null && dm_e=$({probe} 2>&1); then\n\
+                 dm_c=$({g} -C \"$dm_t\" rev-parse -q --verify {want} 2>/dev/null) || echo commit_missing=1\n\
+               elif {g} ls-remote -- {repo} HEAD >/dev/null 2>&1; then echo commit_missing=1\n\
+               else dm_git_fact remote_error \"$(printf '%s' \"$dm_e\" | tr '\\n' ' ')\"; fi\n\
+               rm -rf -- \"$dm_t\"\n\
+             fi\n\
+             dm_git_fact commit \"$dm_c\"\n"
+        )
     }
 }
 
@@ -309,6 +470,12 @@ impl Operation for Git {
                 "bad repository, branch, tag or commit (a commit is 7 to 40 hex digits)",
             ));
         }
+        if self.depth == Some(0) {
+            return Err(OpError::invalid(
+                &self.name(),
+                ".depth(0) fetches no commit; give 1 or more, or leave depth out for the whole history",
+            ));
+        }
         Ok(())
     }
 
@@ -328,6 +495,9 @@ impl Operation for Git {
                dm_git_fact dirty \"$({g} -C {d} status --porcelain --untracked-files=no 2>/dev/null | head -n 5 | tr '\\n' ';')\"\n\
              elif [ -e {d} ] && [ -n \"$(ls -A {d} 2>/dev/null)\" ]; then echo occupied=1; fi\n"
         );
+        if let Rev::Commit(c) = &self.rev {
+            s.push_str(&self.commit_fact_script(c));
+        }
         if let Some(r) = self.remote_ref() {
             s.push_str(&format!(
                 "if dm_r=$({g} ls-remote -- {repo} {r} {r}^{{}} 2>&1); then \
@@ -535,6 +705,115 @@ mod tests {
         let fact = format!("{}remote=$(id>/tmp/x) HEAD\n", cloned(OLD, ""));
         let err = plan(&g, &fact).expect_err("not a hash");
         assert!(err.to_string().contains("not a commit hash"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_commit_or_branch_is_an_error_before_anything_changes() {
+        let g = Git::new("/srv/repo.git", "/srv/app").commit(SHA);
+        let err = plan(&g, "commit_missing=1\n").expect_err("missing");
+        assert!(
+            err.to_string()
+                .contains(&format!("commit {SHA} does not exist in /srv/repo.git")),
+            "{err}"
+        );
+        let g = Git::new("/srv/repo.git", "/srv/app").branch("nope");
+        let err = plan(&g, &format!("remote={SHA} refs/heads/main\n")).expect_err("no branch");
+        assert!(
+            err.to_string()
+                .contains("branch `nope` does not exist in /srv/repo.git"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_abbreviated_commit_is_checked_out_by_the_full_hash_found() {
+        let g = Git::new("/srv/repo.git", "/srv/app").commit("1111111");
+        let Ok(Plan::Change(c)) = plan(&g, &encoded("commit", SHA)) else {
+            panic!("expected a change")
+        };
+        assert!(
+            c.action
+                .script
+                .ends_with(&format!("checkout -q -f --detach {SHA}")),
+            "{}",
+            c.action.script
+        );
+        // A hash the probe printed that is not the one asked for is not taken.
+        let Ok(Plan::Change(c)) = plan(&g, &encoded("commit", OLD)) else {
+            panic!("expected a change")
+        };
+        assert!(
+            c.action.script.ends_with("--detach 1111111"),
+            "{}",
+            c.action.script
+        );
+    }
+
+    #[test]
+    fn a_shallow_clone_fetches_only_the_wanted_revision() {
+        let g = Git::new("file:///srv/repo.git", "/srv/app")
+            .branch("main")
+            .depth(1);
+        let Ok(Plan::Change(c)) = plan(&g, &format!("remote={SHA} refs/heads/main\n")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "shallow clone (depth 1) at 1111111111");
+        assert!(!c.action.script.contains(" clone "), "{}", c.action.script);
+        assert!(
+            c.action.script.contains(
+                "fetch -q --depth 1 --force origin +refs/heads/main:refs/remotes/origin/main"
+            ),
+            "{}",
+            c.action.script
+        );
+        let mut zero = Git::new("/srv/repo.git", "/srv/app").depth(0);
+        assert!(
+            zero.prepare(&super::super::TemplateVars::default())
+                .is_err()
+        );
+    }
+
+    /// Runs `g`'s fact script with sh on this machine and parses it.
+    fn local_fact(g: &Git) -> Fact {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(g.fact_script(&FactOptions::default()))
+            .output()
+            .expect("sh");
+        Fact::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    #[test]
+    fn the_fact_script_finds_a_commit_on_the_remote_without_a_checkout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display().to_string();
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .expect("sh");
+            assert!(out.status.success(), "{script}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        sh(&format!(
+            "cd {d} && git init -q -b main work && cd work && for i in 1 2; do echo $i > f; git add f; \
+             git -c user.name=t -c user.email=t@t commit -qm c$i; done && git clone -q --bare . ../origin.git"
+        ));
+        let first = sh(&format!("git -C {d}/origin.git rev-parse main~1"));
+        let origin = format!("file://{d}/origin.git");
+        let dest = format!("{d}/checkout");
+        for asked in [first.clone(), first[..9].to_string()] {
+            let fact = local_fact(&Git::new(&origin, &dest).commit(&asked));
+            assert_eq!(fact_text(&fact, "commit"), first, "{fact:?}");
+        }
+        for missing in ["1234567890123456789012345678901234567890", "1234567"] {
+            let fact = local_fact(&Git::new(&origin, &dest).commit(missing));
+            assert!(fact.flag("commit_missing"), "{missing}: {fact:?}");
+        }
+        let fact = local_fact(&Git::new(&format!("{d}/nothing.git"), &dest).commit(&first));
+        assert!(fact.bytes("remote_error").is_some(), "{fact:?}");
+        assert!(!std::path::Path::new(&dest).exists(), "the facts wrote");
     }
 
     #[test]
