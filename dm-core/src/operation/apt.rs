@@ -1,4 +1,5 @@
-//! [`Apt`]: Debian packages installed, at their latest version, or removed.
+//! [`Apt`]: Debian packages installed (at any version, a pinned one, or the newest), or removed;
+//! the package lists refreshed.
 
 use std::time::Duration;
 
@@ -23,26 +24,56 @@ enum State {
     Present,
     Latest,
     Absent,
+    /// Only the package lists, refreshed.
+    Update,
 }
 
-/// Debian packages: installed, installed at the newest version the package lists offer, or
-/// removed.
+/// Debian packages: installed, installed at a pinned version, installed at the newest version the
+/// package lists offer, or removed; or only the package lists refreshed ([`Apt::update`]).
 ///
 /// All packages of an operation are installed in one apt call, and adjacent apt operations of a
 /// step share that call. `apt-get update` runs only when the package lists are older than
-/// [`Apt::cache_valid`] (default 24 h) or a wanted package is unknown to them; and if an install
-/// from lists thought fresh fails (a mirror moved on), the lists are refreshed and it is retried
-/// once.
+/// [`Apt::cache_valid`] (default 24 h) or a wanted package (or pinned version) is unknown to
+/// them; and if an install from lists thought fresh fails (a mirror moved on), the lists are
+/// refreshed and it is retried once.
+///
+/// A package written `name=VERSION` is pinned: it is installed at exactly that version (upgraded
+/// or downgraded to it), and a host with that version installed is left alone. The version may
+/// be a glob as in apt (`nginx=1.22*`): an installed version it matches is kept, otherwise the
+/// newest version in the lists that matches it is installed. A version the fresh lists do not
+/// have is an error before anything changes, naming the versions they have.
+///
+/// [`Apt::latest`] compares the installed version with the candidate that `apt-cache policy`
+/// reports (the version apt would install, after pins and priorities): a package whose installed
+/// version is the candidate is left alone. When the lists are older than [`Apt::cache_valid`],
+/// they are refreshed first and apt decides whether there is a newer version (the change is then
+/// reported only if apt had something to do).
 ///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
 /// use dm_core::ops::Apt;
 /// let mut step = ctx.step();
+/// step.add(Apt::update().cache_valid(std::time::Duration::from_secs(3600)));
 /// step.add(Apt::present(["nginx", "curl"]));
+/// step.add(Apt::present(["postgresql-15=15.8-0+deb12u1", "redis-server=5:7.0*"]));
 /// step.add(Apt::latest(["openssl"]).cache_valid(std::time::Duration::from_secs(3600)));
 /// step.add(Apt::absent(["telnet"]).purge());
 /// # Ok(()) }
 /// ```
+///
+/// # Coming from Ansible / pyinfra
+/// Ansible's `apt`: `name` is the list of packages, `state=present|latest|absent` is
+/// [`Apt::present`]/[`Apt::latest`]/[`Apt::absent`], `name=foo=1.2-3` and `name=foo=1.2*` pin
+/// versions the same way here, `update_cache: true` with `cache_valid_time` is
+/// [`Apt::update`] with [`Apt::cache_valid`] (and every install refreshes stale lists by
+/// itself), `purge` is [`Apt::purge`], `install_recommends: false` is [`Apt::no_recommends`].
+/// pyinfra's `apt.packages(packages, present=, latest=, update=, cache_time=, no_recommends=)`
+/// and `apt.update(cache_time=)` map the same way. Differences, on purpose: a pinned version
+/// lower than the installed one is installed (apt's `--allow-downgrades`) without Ansible's
+/// `allow_downgrade` flag, because the pin already says which version is wanted; pins with
+/// `latest` or `absent`, comparisons such as `foo>=1.2`, `upgrade=dist`, `autoremove`, `deb=`
+/// and `default_release` are not offered (run apt through [`Command`](super::Command) for
+/// those).
 pub struct Apt {
     packages: Vec<String>,
     state: State,
@@ -98,7 +129,18 @@ impl Apt {
         Apt::with_state(packages, State::Absent)
     }
 
-    /// Package lists older than this are refreshed before installing (default 24 h).
+    /// The package lists are refreshed (`apt-get update`): on every run, or with
+    /// [`Apt::cache_valid`] only when they are older than that. Adjacent apt operations of the
+    /// step share the refresh.
+    pub fn update() -> Apt {
+        Apt {
+            cache_valid: Duration::ZERO,
+            ..Apt::with_state(Vec::<String>::new(), State::Update)
+        }
+    }
+
+    /// Package lists older than this are refreshed before installing (default 24 h; for
+    /// [`Apt::update`], lists younger than this are left as they are).
     pub fn cache_valid(mut self, age: Duration) -> Apt {
         self.cache_valid = age;
         self
@@ -116,10 +158,36 @@ impl Apt {
         self
     }
 
-    /// The package name without an architecture suffix, as dpkg-query prints it.
+    /// The package name without a pinned version or an architecture suffix, as dpkg-query
+    /// prints it.
     fn base(name: &str) -> &str {
+        let name = Apt::query_name(name);
         name.split(':').next().unwrap_or(name)
     }
+
+    /// The package as dpkg-query and apt-cache take it: without a pinned version.
+    fn query_name(package: &str) -> &str {
+        package.split('=').next().unwrap_or(package)
+    }
+
+    /// The pinned version (or version glob) of `name=VERSION`.
+    fn pin(package: &str) -> Option<&str> {
+        package.split_once('=').map(|(_, v)| v)
+    }
+}
+
+/// Whether `version` matches `pattern`, a version or a glob with `*` and `?` as apt takes
+/// them.
+fn version_matches(pattern: &str, version: &str) -> bool {
+    fn at(p: &[u8], v: &[u8]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some((b'*', rest)) => (0..=v.len()).any(|i| at(rest, &v[i..])),
+            Some((b'?', rest)) => !v.is_empty() && at(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && at(rest, &v[1..]),
+        }
+    }
+    at(pattern.as_bytes(), version.as_bytes())
 }
 
 notify_builder!(Apt);
@@ -129,6 +197,8 @@ notify_builder!(Apt);
 struct Pkg {
     installed: Option<String>,
     candidate: Option<String>,
+    /// Versions in the package lists, newest first (only for pinned packages).
+    available: Vec<String>,
 }
 
 fn packages(fact: &Fact) -> std::collections::HashMap<String, Pkg> {
@@ -156,6 +226,15 @@ fn packages(fact: &Fact) -> std::collections::HashMap<String, Pkg> {
                 .candidate = Some(candidate.to_string());
         }
     }
+    for line in fact.all("avail") {
+        // `NAME VERSION` from apt-cache madison, newest first.
+        if let Some((name, version)) = line.split_once(' ') {
+            map.entry(Apt::base(name).to_string())
+                .or_default()
+                .available
+                .push(version.to_string());
+        }
+    }
     map
 }
 
@@ -166,22 +245,59 @@ impl Operation for Apt {
             State::Present => format!("apt {list}"),
             State::Latest => format!("apt latest {list}"),
             State::Absent => format!("apt absent {list}"),
+            State::Update => "apt update".to_string(),
         }
     }
 
     fn prepare(&mut self, _vars: &super::TemplateVars) -> Result<(), OpError> {
-        if self.packages.is_empty() {
+        if self.packages.is_empty() && self.state != State::Update {
             return Err(OpError::invalid(&self.name(), "no packages given"));
         }
         for p in &self.packages {
-            let valid = p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && p.bytes()
+            let name = Apt::query_name(p);
+            let valid = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+                && name
+                    .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.:".contains(&b));
+            if !valid {
+                let hint = if p.contains(['<', '>']) {
+                    "; dm pins a version or a glob (`name=1.2-3`, `name=1.2*`), not a comparison"
+                } else {
+                    ""
+                };
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "`{p}` is not a Debian package name (lower-case letters, digits, + - .){hint}"
+                    ),
+                ));
+            }
+            let Some(version) = Apt::pin(p) else {
+                continue;
+            };
+            let valid = version
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'*')
+                && version
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".+-:~*?".contains(&b));
             if !valid {
                 return Err(OpError::invalid(
                     &self.name(),
                     format!(
-                        "`{p}` is not a Debian package name (lower-case letters, digits, + - .)"
+                        "`{p}`: `{version}` is not a Debian version or version glob (letters, digits, . + - : ~ and * ?)"
+                    ),
+                ));
+            }
+            if self.state != State::Present {
+                return Err(OpError::invalid(
+                    &self.name(),
+                    format!(
+                        "`{p}`: a pinned version is for Apt::present (latest takes the newest, absent removes any version)"
                     ),
                 ));
             }
@@ -190,8 +306,36 @@ impl Operation for Apt {
     }
 
     fn fact_script(&self, _options: &FactOptions) -> String {
-        let list: Vec<String> = self.packages.iter().map(|p| shell_quote(p)).collect();
+        let list: Vec<String> = self
+            .packages
+            .iter()
+            .map(|p| shell_quote(Apt::query_name(p)))
+            .collect();
         let list = list.join(" ");
+        let lists_age = format!(
+            "dm_now=$(date +%s)\n\
+             dm_newest=$(stat -c %Y /var/lib/apt/lists/*_Packages* {STAMP} 2>/dev/null | sort -n | tail -n 1)\n\
+             printf 'lists_age=%s\\n' \"$((dm_now - ${{dm_newest:-0}}))\""
+        );
+        if self.state == State::Update {
+            return lists_age;
+        }
+        // The versions the lists have, for pinned packages.
+        let pinned: Vec<String> = self
+            .packages
+            .iter()
+            .filter(|p| Apt::pin(p).is_some())
+            .map(|p| shell_quote(Apt::query_name(p)))
+            .collect();
+        let madison = if pinned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\napt-cache madison -- {} 2>/dev/null | \
+                 awk -F'|' '$3 ~ /Packages/ {{gsub(/ /, \"\", $1); gsub(/ /, \"\", $2); print \"avail=\" $1 \" \" $2}}'",
+                pinned.join(" ")
+            )
+        };
         let n = self.packages.len();
         // Candidates are only needed for packages not installed, or to compare versions.
         let policy_needed = if self.state == State::Latest {
@@ -200,14 +344,12 @@ impl Operation for Apt {
             format!("[ \"$dm_installed\" -lt {n} ]")
         };
         format!(
-            "dm_now=$(date +%s)\n\
-             dm_newest=$(stat -c %Y /var/lib/apt/lists/*_Packages* {STAMP} 2>/dev/null | sort -n | tail -n 1)\n\
-             printf 'lists_age=%s\\n' \"$((dm_now - ${{dm_newest:-0}}))\"\n\
+            "{lists_age}\n\
              dm_pkgs=$(dpkg-query -W -f='pkg=${{Package}} ${{db:Status-Abbrev}}|${{Version}}\\n' -- {list} 2>/dev/null)\n\
              printf '%s\\n' \"$dm_pkgs\"\n\
              dm_installed=$(printf '%s\\n' \"$dm_pkgs\" | grep -c ' ii |')\n\
              if {policy_needed}; then apt-cache policy -- {list} 2>/dev/null | \
-             awk '/^[^ ]/{{p=$1; sub(/:$/, \"\", p)}} /^  Installed:/{{i=$2}} /^  Candidate:/{{print \"policy=\" p \" \" i \" \" $2}}'; fi"
+             awk '/^[^ ]/{{p=$1; sub(/:$/, \"\", p)}} /^  Installed:/{{i=$2}} /^  Candidate:/{{print \"policy=\" p \" \" i \" \" $2}}'; fi{madison}"
         )
     }
 
@@ -249,17 +391,76 @@ impl Operation for Apt {
                     work.remove.join(", ")
                 )
             }
+            State::Update => {
+                if !stale {
+                    return Ok(Plan::Ok);
+                }
+                work.update = true;
+                let why = if self.cache_valid.is_zero() {
+                    String::new()
+                } else {
+                    format!(" (they are {})", age(lists_age))
+                };
+                return Ok(Plan::Change(Change::new(
+                    format!("refresh the package lists{why}"),
+                    apt_action(work),
+                )));
+            }
             State::Present | State::Latest => {
-                let missing: Vec<String> = self
-                    .packages
-                    .iter()
-                    .filter(|p| get(p).installed.is_none())
-                    .cloned()
-                    .collect();
-                let unknown: Vec<&String> = missing
-                    .iter()
-                    .filter(|p| get(p).candidate.is_none())
-                    .collect();
+                // What to install (`name` or `name=VERSION`), what the lists do not have, and
+                // installed packages that must change to their pinned version.
+                let mut missing: Vec<String> = Vec::new();
+                let mut unknown: Vec<String> = Vec::new();
+                let mut repin = Vec::new();
+                for p in &self.packages {
+                    let pkg = get(p);
+                    let Some(pattern) = Apt::pin(p) else {
+                        if pkg.installed.is_none() {
+                            if pkg.candidate.is_none() {
+                                unknown.push(p.clone());
+                            }
+                            missing.push(p.clone());
+                        }
+                        continue;
+                    };
+                    if pkg
+                        .installed
+                        .as_deref()
+                        .is_some_and(|i| version_matches(pattern, i))
+                    {
+                        continue;
+                    }
+                    let name = Apt::query_name(p);
+                    let version = match pkg.available.iter().find(|v| version_matches(pattern, v)) {
+                        Some(v) => v.clone(),
+                        // The lists may be behind the mirror: refresh them and let apt say.
+                        None if stale => {
+                            unknown.push(p.clone());
+                            pattern.to_string()
+                        }
+                        None => {
+                            let have = if pkg.available.is_empty() {
+                                "none".to_string()
+                            } else {
+                                pkg.available.join(", ")
+                            };
+                            return Err(OpError::invalid(
+                                &self.name(),
+                                format!(
+                                    "the package lists have no version of {name} matching `{pattern}` (they have: {have}); check the version with `apt-cache madison {name}`"
+                                ),
+                            ));
+                        }
+                    };
+                    let spec = format!("{name}={version}");
+                    match &pkg.installed {
+                        Some(i) => {
+                            repin.push(format!("{name} {i} → {version}"));
+                            work.install.push(spec);
+                        }
+                        None => missing.push(spec),
+                    }
+                }
                 let mut upgrade = Vec::new();
                 if self.state == State::Latest {
                     for p in &self.packages {
@@ -285,18 +486,14 @@ impl Operation for Apt {
                         )));
                     }
                 }
-                if missing.is_empty() && upgrade.is_empty() {
+                if missing.is_empty() && upgrade.is_empty() && repin.is_empty() {
                     return Ok(Plan::Ok);
                 }
                 if !unknown.is_empty() {
                     work.update = true;
                     notes.push(format!(
                         "refreshing package lists first: {} not in them",
-                        unknown
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        unknown.join(", ")
                     ));
                 } else if stale {
                     work.update = true;
@@ -311,6 +508,9 @@ impl Operation for Apt {
                 }
                 if !upgrade.is_empty() {
                     parts.push(format!("upgrade {}", upgrade.join(", ")));
+                }
+                if !repin.is_empty() {
+                    parts.push(format!("pin {}", repin.join(", ")));
                 }
                 work.install.extend(missing);
                 parts.join("; ")
@@ -387,6 +587,12 @@ pub(crate) fn script(work: &AptWork) -> String {
             ""
         } else {
             " --no-install-recommends"
+        };
+        // A pinned version below the installed one is what the pin asks for.
+        let rec = if work.install.iter().any(|p| p.contains('=')) {
+            format!("{rec} --allow-downgrades")
+        } else {
+            rec.to_string()
         };
         let install = format!("apt-get {opts}{rec} install -- {list} >&2");
         // Nothing to install after all (e.g. `latest` was already newest): report unchanged.
@@ -515,6 +721,105 @@ mod tests {
         assert!(a.prepare(&super::super::TemplateVars::default()).is_err());
         let mut a = Apt::present(["libc6:amd64", "g++"]);
         assert!(a.prepare(&super::super::TemplateVars::default()).is_ok());
+    }
+
+    #[test]
+    fn pinned_versions_are_kept_installed_or_changed_to() {
+        let a = Apt::present(["tree=2.1.0-1", "jq=1.6*"]);
+        let ok = "lists_age=10\npkg=tree ii |2.1.0-1\npkg=jq ii |1.6-2.1+deb12u2\n";
+        assert!(matches!(plan(&a, ok), Plan::Ok));
+        let fact = "lists_age=10\npkg=tree ii |2.2-1\n\
+                    policy=jq (none) 1.7-1\navail=jq 1.7-1\navail=jq 1.6-2.1+deb12u3\n\
+                    avail=jq 1.6-2.1+deb12u2\navail=tree 2.2-1\navail=tree 2.1.0-1\n";
+        let Plan::Change(c) = plan(&a, fact) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "install jq=1.6-2.1+deb12u3; pin tree 2.2-1 → 2.1.0-1"
+        );
+        let work = c.action.apt.as_ref().expect("apt work");
+        assert_eq!(work.install, ["tree=2.1.0-1", "jq=1.6-2.1+deb12u3"]);
+        assert!(!work.update);
+        assert!(
+            c.action
+                .script
+                .contains("--allow-downgrades install -- tree=2.1.0-1 jq=1.6-2.1+deb12u3"),
+            "{}",
+            c.action.script
+        );
+    }
+
+    #[test]
+    fn a_pinned_version_the_lists_lack_refreshes_stale_lists_and_is_an_error_with_fresh_ones() {
+        let a = Apt::present(["tree=9.9"]);
+        let fact = "policy=tree (none) 2.1.0-1\navail=tree 2.1.0-1\n";
+        let err = a
+            .plan(
+                &Fact::parse(&format!("lists_age=10\n{fact}")),
+                &mut Simulation::new(),
+            )
+            .expect_err("no such version");
+        assert!(
+            err.to_string()
+                .contains("no version of tree matching `9.9` (they have: 2.1.0-1)"),
+            "{err}"
+        );
+        let Plan::Change(c) = plan(&a, &format!("lists_age=400000\n{fact}")) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "install tree=9.9 (refreshing package lists first: tree=9.9 not in them)"
+        );
+    }
+
+    #[test]
+    fn pins_are_checked() {
+        let vars = super::super::TemplateVars::default();
+        assert!(
+            Apt::present(["libc6:amd64=2.36-9", "redis-server=5:7.0*"])
+                .prepare(&vars)
+                .is_ok()
+        );
+        for bad in [
+            Apt::present(["nginx>=1.2"]),
+            Apt::present(["nginx=1.2;rm"]),
+            Apt::present(["nginx="]),
+            Apt::latest(["nginx=1.2"]),
+            Apt::absent(["nginx=1.2"]),
+        ] {
+            let mut bad = bad;
+            assert!(bad.prepare(&vars).is_err(), "{}", bad.name());
+        }
+        assert!(version_matches("1.6*", "1.6-2.1"));
+        assert!(version_matches("1.?-1", "1.6-1"));
+        assert!(!version_matches("1.6", "1.6-1"));
+    }
+
+    #[test]
+    fn update_refreshes_every_time_or_when_older_than_cache_valid() {
+        let mut a = Apt::update();
+        assert!(a.prepare(&super::super::TemplateVars::default()).is_ok());
+        let Plan::Change(c) = plan(&a, "lists_age=5\n") else {
+            panic!("expected a change")
+        };
+        assert_eq!(c.description, "refresh the package lists");
+        assert!(c.action.script.contains("apt-get -q update"));
+        let a = Apt::update().cache_valid(Duration::from_secs(3600));
+        assert!(matches!(plan(&a, "lists_age=5\n"), Plan::Ok));
+        let Plan::Change(c) = plan(&a, "lists_age=7200\n") else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "refresh the package lists (they are 2 hours old)"
+        );
+        assert!(
+            !a.fact_script(&FactOptions::default())
+                .contains("dpkg-query"),
+            "the lists' age is all it reads"
+        );
     }
 
     #[test]
