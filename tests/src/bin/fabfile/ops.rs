@@ -28,10 +28,10 @@ async fn ops_converge(
             User::new("dmuser")
                 .uid(2101)
                 .group("dmgrp")
-                .groups(["adm"])
+                .groups_exactly(["adm"])
                 .shell("/bin/bash"),
         )
-        .with(AuthorizedKey::new("dmuser", DEMO_KEY));
+        .with(AuthorizedKey::only("dmuser", [DEMO_KEY]));
     let app = Component::new("app")
         .depends_on("accounts")
         .param("app_port", 8080)
