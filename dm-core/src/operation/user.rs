@@ -379,6 +379,12 @@ impl Operation for User {
 
 /// A group.
 ///
+/// # Coming from Ansible / pyinfra
+///
+/// Ansible's `group` module (`name`, `gid`, `system`, `state: absent`) and pyinfra's
+/// `server.group` (`present=False` → [`Group::absent`]). Members are set from the account's
+/// side, with [`User::groups`] or [`User::groups_exactly`], as in those tools.
+///
 /// ```no_run
 /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
 /// use dm_core::ops::Group;
