@@ -155,6 +155,7 @@ pub mod __private {
     /// Names the standard library so the linker keeps its task registrations.
     pub fn link_standard_tasks() {
         dm_tasks::link();
+        dm_serve::link();
     }
 }
 

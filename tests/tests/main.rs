@@ -53,6 +53,7 @@ mod provider_environments;
 mod provider_local;
 mod quickstart;
 mod sec_links;
+mod serve_api;
 mod std_deploy;
 mod std_launch;
 mod std_logs;
