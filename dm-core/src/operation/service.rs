@@ -12,9 +12,10 @@ use crate::quote::shell_quote;
 /// in a systemd unit directory runs `systemctl daemon-reload`. A unit not found when the facts are
 /// read (its package is installed earlier in the same step) is planned as a change when it is to
 /// be started, enabled, restarted or reloaded, and must exist when applied. A unit that does not
-/// exist cannot be stopped, disabled or unmasked: that is an error, in check mode too (a typo in a
-/// unit name would otherwise pass as "already stopped" for ever). Masking a unit that does not
-/// exist is allowed, as systemd allows it.
+/// exist cannot be stopped, disabled or only unmasked: that is an error, in check mode too (a
+/// typo in a unit name would otherwise pass as "already stopped" for ever; to stop a unit that
+/// an earlier operation of the same step creates, stop it in a later step). Masking a unit that
+/// does not exist is allowed, as systemd allows it.
 ///
 /// Changes run in this order: daemon-reload, unmask or mask, enable or disable, start, stop or
 /// restart, reload (a masked unit cannot be enabled or started, so it is unmasked first).
@@ -246,11 +247,16 @@ impl Operation for Service {
         let needs_reload = fact.get("NeedDaemonReload") == Some("yes");
         // A user's manager that is not running shows nothing: whether the unit exists is known
         // only once it runs, so the apply finds out (and fails if it does not).
+        // Unmasking alone a unit that does not exist is a typo too; with a start or enable it
+        // is a unit an earlier operation of the step is about to create.
+        let unmask_only = self.masked == Some(false)
+            && self.enabled != Some(true)
+            && self.running != Some(true)
+            && !self.restart
+            && !self.reload;
         if load == "not-found"
             && !manager_down
-            && (self.running == Some(false)
-                || self.enabled == Some(false)
-                || self.masked == Some(false))
+            && (self.running == Some(false) || self.enabled == Some(false) || unmask_only)
         {
             return Err(OpError::invalid(
                 &self.name(),
@@ -446,6 +452,17 @@ mod tests {
                 .expect_err("an unknown unit is an error");
             assert!(err.to_string().contains("there is no unit nginxx"), "{err}");
         }
+        // Unmasked and started: the unit is about to be created by an earlier operation.
+        let Plan::Change(c) = plan(
+            &Service::new("nginxx").unmasked().running(),
+            "LoadState=not-found\n",
+        ) else {
+            panic!("expected a change")
+        };
+        assert_eq!(
+            c.description,
+            "start (was inactive) (the unit does not exist yet)"
+        );
         // Masking one is what systemd allows.
         assert!(matches!(
             plan(&Service::new("nginxx").masked(), "LoadState=not-found\n"),

@@ -69,7 +69,13 @@ async fn ops_converge(
         ))
         .with(Sysctl::new("net.core.somaxconn", &somaxconn))
         .with(File::bytes("/etc/systemd/system/dm-demo.service", UNIT))
-        .with(Service::new("dm-demo").enabled().running());
+        .with(
+            Service::new("dm-demo")
+                .enabled()
+                .running()
+                .unmasked()
+                .daemon_reload(),
+        );
     let mut step = ctx.step();
     step.component(app);
     step.component(accounts);
