@@ -45,6 +45,7 @@ mod ops_cron;
 mod ops_failures;
 mod ops_files;
 mod ops_git;
+mod ops_login_user;
 mod ops_service;
 mod ops_sysctl;
 mod ops_users;

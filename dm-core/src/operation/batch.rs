@@ -10,7 +10,7 @@
 //! large local file runs in a command of its own, streaming that file; the others share one.
 
 use super::error::OpError;
-use super::shell::{self, Data, Effect};
+use super::shell::{self, Data, Effect, RunAs};
 use super::{Action, Input};
 use crate::ctx::Ctx;
 
@@ -151,8 +151,9 @@ pub(crate) struct Applied {
     pub broken: Option<(String, String)>,
 }
 
-/// Applies `units` in order: in one command, or a few when large files are streamed.
-pub(crate) async fn apply(ctx: &Ctx, units: &[Unit]) -> Result<Applied, OpError> {
+/// Applies `units` in order, as `run_as`: in one command, or a few when large files are
+/// streamed.
+pub(crate) async fn apply(ctx: &Ctx, run_as: RunAs, units: &[Unit]) -> Result<Applied, OpError> {
     let mut results = vec![UnitResult::NotRun; units.len()];
     let mut start = 0;
     while start < units.len() {
@@ -210,7 +211,7 @@ pub(crate) async fn apply(ctx: &Ctx, units: &[Unit]) -> Result<Applied, OpError>
             segment.len(),
             if segment.len() == 1 { "" } else { "s" }
         );
-        let out = shell::run_as_root(ctx, &text, data, &label, Effect::Changes).await?;
+        let out = shell::run_script(ctx, run_as, &text, data, &label, Effect::Changes).await?;
         let ended = parse(&token, &out.stdout, &out.stderr, &mut results);
         let failed = results
             .iter()

@@ -16,6 +16,7 @@ use super::component::{self, Component, Entry, Item};
 use super::gather::{gather, paths_of};
 use super::outcome::{OpReport, OpStatus, StepReport};
 use super::reaction::{self, Reaction};
+use super::shell::RunAs;
 use super::{Change, Fact, FactOptions, OpError, Operation, Plan, Simulation, TemplateVars, apt};
 use crate::ctx::Ctx;
 use crate::events::Event;
@@ -42,6 +43,7 @@ pub struct Step<'a> {
     items: Vec<Item>,
     reactions: Vec<Reaction>,
     vars: Map<String, Value>,
+    run_as: RunAs,
 }
 
 impl Ctx {
@@ -66,7 +68,30 @@ impl<'a> Step<'a> {
             items: Vec::new(),
             reactions: Vec::new(),
             vars: Map::new(),
+            run_as: RunAs::Root,
         }
+    }
+
+    /// Runs the step as the login user instead of root: its facts are read and its changes
+    /// applied by the account dm logs in as, never through sudo (Ansible's `become: false`,
+    /// pyinfra's default without `_sudo`). For an account without sudo rights that deploys
+    /// into its own home (shared hosts, user-level services): the operations then reach only
+    /// what that account may read and change, and options that act for another account
+    /// (`.owner(..)` of someone else, `Command::user`, `Git::user`) fail as the system refuses
+    /// them. Check mode and the round trips are the same as for a step run as root.
+    ///
+    /// ```no_run
+    /// # async fn t(ctx: &dm_core::Ctx) -> anyhow::Result<()> {
+    /// use dm_core::ops;
+    /// let mut step = ctx.step().as_login_user();
+    /// step.add(ops::Directory::new("/home/shop/app").mode(0o750));
+    /// step.add(ops::File::bytes("/home/shop/app/config.toml", "port = 8080\n").mode(0o640));
+    /// step.apply().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn as_login_user(mut self) -> Step<'a> {
+        self.run_as = RunAs::LoginUser;
+        self
     }
 
     /// Adds an operation; operations apply in the order added.
@@ -151,6 +176,8 @@ struct Prepared {
     changed: Vec<bool>,
     /// How many changes were applied so far.
     applied: usize,
+    /// Whom the facts and changes run as.
+    run_as: RunAs,
 }
 
 impl Prepared {
@@ -187,6 +214,7 @@ impl Prepared {
             reactions,
             entry_reports,
             applied: 0,
+            run_as: step.run_as,
         })
     }
 
@@ -224,7 +252,7 @@ impl Prepared {
                 scripts.extend(self.reactions.iter().map(|r| r.op.fact_script(&options)));
             }
             let paths = paths_of(self.entries[start..].iter().map(|e| e.op.as_ref()));
-            let mut facts = gather(ctx, &scripts, &paths).await?;
+            let mut facts = gather(ctx, self.run_as, &scripts, &paths).await?;
             if reaction_facts.is_none() {
                 reaction_facts = Some(facts.split_off(n - start));
             }
@@ -375,7 +403,7 @@ impl Prepared {
         if work.units.is_empty() {
             return Ok(());
         }
-        let applied = batch::apply(ctx, &work.units).await?;
+        let applied = batch::apply(ctx, self.run_as, &work.units).await?;
         self.record(&work.owners, applied)
     }
 

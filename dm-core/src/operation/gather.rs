@@ -7,7 +7,7 @@
 use super::Operation;
 use super::error::OpError;
 use super::fact::{Fact, HELPERS};
-use super::shell::{self, Data, Effect};
+use super::shell::{self, Data, Effect, RunAs};
 use super::simulation::Resource;
 use crate::ctx::Ctx;
 use crate::quote::shell_quote;
@@ -86,10 +86,11 @@ pub(crate) fn parse(token: &str, count: usize, stdout: &str) -> Option<Vec<Fact>
     ended.then(|| sections.iter().map(|s| Fact::parse(s)).collect())
 }
 
-/// Runs the fact scripts on the host in one command and returns their facts in order;
-/// `paths` are prefetched (see [`paths_of`]).
+/// Runs the fact scripts on the host, as `run_as`, in one command and returns their facts in
+/// order; `paths` are prefetched (see [`paths_of`]).
 pub(crate) async fn gather(
     ctx: &Ctx,
+    run_as: RunAs,
     scripts: &[String],
     paths: &[String],
 ) -> Result<Vec<Fact>, OpError> {
@@ -100,7 +101,8 @@ pub(crate) async fn gather(
         scripts.len(),
         if scripts.len() == 1 { "" } else { "s" }
     );
-    let out = shell::run_as_root(ctx, &script, Data::None, &label, Effect::ReadsOnly).await?;
+    let out =
+        shell::run_script(ctx, run_as, &script, Data::None, &label, Effect::ReadsOnly).await?;
     match parse(&token, scripts.len(), &out.stdout) {
         Some(facts) if out.success() => Ok(facts),
         _ => Err(OpError::Incomplete {

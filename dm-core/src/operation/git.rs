@@ -159,13 +159,14 @@ impl Git {
             ));
         }
         let owner = &checkout.owner;
-        if checkout.cloned && self.user.is_none() && owner != "root" {
+        let runner = &checkout.runner;
+        if checkout.cloned && self.user.is_none() && owner != runner {
             return Err(OpError::invalid(
                 &self.name(),
                 format!(
-                    "{} is owned by {owner}, and git as root would run what that account wrote \
+                    "{} is owned by {owner}, and git as {runner} would run what that account wrote \
                      there (hooks, config); give .user(\"{owner}\") so git runs as {owner}, or \
-                     give the checkout to root",
+                     give the checkout to {runner}",
                     self.dest
                 ),
             ));
@@ -416,6 +417,9 @@ impl Git {
 struct Checkout {
     cloned: bool,
     owner: String,
+    /// The account the step's scripts run as (root, or the login user), who runs git unless
+    /// [`Git::user`] names another.
+    runner: String,
     head: String,
     url: String,
     branch: String,
@@ -428,6 +432,9 @@ impl Checkout {
         Checkout {
             cloned: fact.flag("cloned"),
             owner: fact_text(fact, "owner"),
+            runner: Some(fact_text(fact, "runner"))
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "root".to_string()),
             head: fact_text(fact, "head"),
             url: fact_text(fact, "url"),
             branch: fact_text(fact, "branch"),
@@ -489,6 +496,7 @@ impl Operation for Git {
              dm_git_fact() {{ printf '%s:b64=' \"$1\"; printf '%s' \"$2\" | base64 -w0; echo; }}\n\
              if [ -d {d}/.git ]; then echo cloned=1\n\
                dm_git_fact owner \"$(stat -c %U -- {d}/.git 2>/dev/null)\"\n\
+               dm_git_fact runner \"$(id -un)\"\n\
                dm_git_fact head \"$({g} -C {d} rev-parse HEAD 2>/dev/null)\"\n\
                dm_git_fact url \"$({g} -C {d} config --get remote.origin.url 2>/dev/null)\"\n\
                dm_git_fact branch \"$({g} -C {d} symbolic-ref -q --short HEAD 2>/dev/null)\"\n\
@@ -826,5 +834,16 @@ mod tests {
         assert!(matches!(plan(&g, &fact), Ok(Plan::Ok)));
         assert!(g.git().contains("safe.directory=/srv/app"), "{}", g.git());
         assert!(!g.git().contains('*'), "{}", g.git());
+    }
+
+    #[test]
+    fn as_the_login_user_git_works_in_that_users_checkout_only() {
+        let g = Git::new("/srv/repo.git", "/home/solo/app").branch("main");
+        let own = checkout(SHA, "").replace(&encoded("owner", "root"), &encoded("owner", "solo"))
+            + &encoded("runner", "solo");
+        assert!(matches!(plan(&g, &own), Ok(Plan::Ok)));
+        let roots = checkout(SHA, "") + &encoded("runner", "solo");
+        let err = plan(&g, &roots).expect_err("owned by root, run as solo");
+        assert!(err.to_string().contains("git as solo"), "{err}");
     }
 }

@@ -30,7 +30,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Operations run as root: through sudo when the login user is not root.
+//! Operations run as root: through sudo when the login user is not root; a step made with
+//! [`Step::as_login_user`] runs as the login user instead, without sudo.
 //!
 //! Writing your own operation means implementing [`Operation`]: a read-only shell script that
 //! prints the fact, and a pure function from that fact to a [`Plan`].
@@ -102,7 +103,8 @@ pub trait Operation: Send + Sync {
         Ok(())
     }
 
-    /// A read-only POSIX shell script, run as root, that prints the fact as `key=value` lines
+    /// A read-only POSIX shell script, run as root (or as the login user, see
+    /// [`Step::as_login_user`]), that prints the fact as `key=value` lines
     /// (see [`Fact`]; helpers `dm_stat`, `dm_sha` and `dm_b64` are defined).
     fn fact_script(&self, options: &FactOptions) -> String;
 

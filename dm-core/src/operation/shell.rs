@@ -29,16 +29,31 @@ pub(crate) enum Effect {
     Changes,
 }
 
-/// Runs `script` as root (through sudo unless logged in as root), quietly, and returns its
-/// output whatever its exit status. `label` is what `-v` shows. A script that changes the host
-/// does not run under `--check` (see [`crate::ctx::Run::check_safe`]).
-pub(crate) async fn run_as_root(
+/// Whom a step's scripts (facts and changes) run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum RunAs {
+    /// root: through sudo unless logged in as root.
+    #[default]
+    Root,
+    /// The login user itself, never through sudo ([`crate::operation::Step::as_login_user`]).
+    LoginUser,
+}
+
+/// Runs `script` as `run_as`, quietly, and returns its output whatever its exit status.
+/// `label` is what `-v` shows. A script that changes the host does not run under `--check`
+/// (see [`crate::ctx::Run::check_safe`]).
+pub(crate) async fn run_script(
     ctx: &Ctx,
+    run_as: RunAs,
     script: &str,
     data: Data,
     label: &str,
     effect: Effect,
 ) -> Result<Output, OpError> {
+    let command = |line: String| match run_as {
+        RunAs::Root => ctx.sudo(line),
+        RunAs::LoginUser => ctx.run(line),
+    };
     let run = match data {
         Data::None | Data::Bytes(_) => {
             let mut stdin = script.as_bytes().to_vec();
@@ -46,9 +61,9 @@ pub(crate) async fn run_as_root(
                 stdin.extend_from_slice(&b);
             }
             let line = format!("dm_s=$(head -c {}) && eval \"$dm_s\"", script.len());
-            ctx.sudo(line).stdin(stdin)
+            command(line).stdin(stdin)
         }
-        Data::File(path) => ctx.sudo(script).stdin_source(Stdin::File(path)),
+        Data::File(path) => command(script.to_string()).stdin_source(Stdin::File(path)),
     };
     let run = run.quiet().allow_failure().shown_as(label);
     let run = match effect {
