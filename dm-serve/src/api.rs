@@ -209,6 +209,7 @@ async fn submit(
     // The environment the job runs in, resolved now: it is the job's place in the queue.
     let environment = inventory.environment().unwrap_or_default().to_string();
     request.environment = (!environment.is_empty()).then(|| environment.clone());
+    permitted(&state, &user, &environment, task.name).await?;
     let stored = serde_json::to_value(&request)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let id = state
@@ -225,6 +226,19 @@ async fn submit(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Whether `user` may run `task` in `environment`: a 403 naming the rule that refused, or
+/// saying that none allows it.
+async fn permitted(
+    state: &AppState,
+    user: &str,
+    environment: &str,
+    task: &str,
+) -> Result<(), ApiError> {
+    let rules = state.store().rules_of(user).await?;
+    crate::permissions::decide(user, &rules, environment, task)
+        .map_err(|message| ApiError::new(StatusCode::FORBIDDEN, message))
 }
 
 /// A job as the API shows it.
@@ -458,7 +472,14 @@ fn follow(
     })
 }
 
-async fn cancel(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(User(user)): Extension<User>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    // Stopping a job acts on its environment: the same rules as running it.
+    let job = job_or_404(&state, id).await?;
+    permitted(&state, &user, &job.environment, &job.task).await?;
     let Some(done) = state.queue.cancel(id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")));
     };

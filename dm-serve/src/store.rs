@@ -18,6 +18,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use crate::permissions::{Effect, Rule};
+
 /// A store error: the database refused or failed.
 pub type StoreError = sqlx::Error;
 
@@ -25,11 +27,18 @@ pub type StoreError = sqlx::Error;
 pub const DEFAULT_FILE: &str = "dm-serve.sqlite";
 
 /// The migrations of the SQLite schema, in order, embedded in the binary.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "rules",
+        include_str!("../migrations/sqlite/0002_rules.sql"),
+    ),
+];
 
 /// The database of a `serve` process.
 #[derive(Debug, Clone)]
@@ -458,6 +467,45 @@ impl Store {
         .transpose()
     }
 
+    /// Adds a permission rule of `user`; false when there is no such user.
+    pub async fn add_rule(&self, user: &str, rule: &Rule) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO rules (user_id, effect, pattern, created_at) \
+             SELECT id, $1, $2, $3 FROM users WHERE name = $4",
+        )
+        .bind(rule.effect.as_str())
+        .bind(&rule.pattern)
+        .bind(now_ms())
+        .bind(user)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The permission rules of `user`, in the order they were added.
+    pub async fn rules_of(&self, user: &str) -> Result<Vec<Rule>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT effect, pattern FROM rules JOIN users ON users.id = rules.user_id \
+             WHERE users.name = $1 ORDER BY rules.id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let effect: String = row.try_get("effect")?;
+                Ok(Rule {
+                    effect: Effect::parse(&effect).ok_or_else(|| {
+                        sqlx::Error::Decode(
+                            format!("rule effect `{effect}` is not one serve knows").into(),
+                        )
+                    })?,
+                    pattern: row.try_get("pattern")?,
+                })
+            })
+            .collect()
+    }
+
     /// Records a request that changed something (or tried to).
     pub async fn audit(
         &self,
@@ -694,6 +742,27 @@ mod tests {
             .map(|j| j.id)
             .collect();
         assert_eq!(ids, [3, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_users_rules_come_back_in_order() {
+        let (_dir, store) = store().await;
+        store.add_user("ann").await.unwrap();
+        let rules = [
+            Rule {
+                effect: Effect::Allow,
+                pattern: "dev:*".into(),
+            },
+            Rule {
+                effect: Effect::Deny,
+                pattern: "dev:destroy".into(),
+            },
+        ];
+        for rule in &rules {
+            assert!(store.add_rule("ann", rule).await.unwrap());
+        }
+        assert!(!store.add_rule("bob", &rules[0]).await.unwrap());
+        assert_eq!(store.rules_of("ann").await.unwrap(), rules);
     }
 
     #[tokio::test]

@@ -25,7 +25,9 @@ const DOC: &str = "Serve this fabfile's tasks as a REST API of queued jobs (`ser
 `serve` listens on 127.0.0.1:2718 (`--listen` elsewhere; beyond loopback only with \
 `--tls-cert`/`--tls-key` or `--behind-proxy`) and keeps its jobs in dm-serve.sqlite next to \
 dm.toml. Every request needs a token: `serve user add NAME`, then `serve token create NAME \
-[--expires 30d]` (shown once), `serve token revoke ID`. SIGTERM or Ctrl-C stops taking requests \
+[--expires 30d]` (shown once), `serve token revoke ID`. Running a task needs a rule that allows \
+it: `serve user allow NAME 'production:deploy'` (patterns with `*`), `serve user deny NAME \
+'production:destroy'` (deny wins). SIGTERM or Ctrl-C stops taking requests \
 and lets running jobs finish.";
 
 fn args() -> Vec<Arg> {
@@ -34,7 +36,10 @@ fn args() -> Vec<Arg> {
             .value_name("COMMAND")
             .num_args(0..)
             .action(ArgAction::Append)
-            .help("Nothing to serve; `user add NAME`, `token create NAME`, `token revoke ID`"),
+            .help(
+                "Nothing to serve; `user add NAME`, `user allow|deny NAME ENV:TASK`, \
+                 `token create NAME`, `token revoke ID`",
+            ),
         Arg::new("listen")
             .long("listen")
             .value_name("ADDR:PORT")
@@ -134,6 +139,30 @@ async fn serve(ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
                 Err(usage(format!("user {name} exists already")))
             }
         }
+        ["user", verb @ ("allow" | "deny"), name, pattern] => {
+            crate::permissions::check_pattern(pattern).map_err(usage)?;
+            let rule = crate::permissions::Rule {
+                effect: if *verb == "allow" {
+                    crate::permissions::Effect::Allow
+                } else {
+                    crate::permissions::Effect::Deny
+                },
+                pattern: pattern.to_string(),
+            };
+            let store = open(&database).await?;
+            if store
+                .add_rule(name, &rule)
+                .await
+                .map_err(|e| store_error(&database, e))?
+            {
+                ctx.log(format!("{name}: {rule}"));
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "no user {name}: `serve user add {name}` adds it first"
+                )))
+            }
+        }
         ["token", "create", name] => {
             let lifetime = match matches.get_one::<String>("expires") {
                 Some(text) => Some(crate::auth::parse_lifetime(text).map_err(usage)?),
@@ -177,7 +206,8 @@ async fn serve(ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
         }
         _ => Err(usage(format!(
             "`serve {}`: serve takes nothing (run the server), `user add NAME`, \
-             `token create NAME [--expires 30d]` or `token revoke ID`",
+             `user allow|deny NAME ENV:TASK`, `token create NAME [--expires 30d]` or \
+             `token revoke ID`",
             words.join(" ")
         ))),
     }
