@@ -38,7 +38,8 @@ pub enum Recipe {
     /// The application: [`crate::appnode::appnode`], then its database connection
     /// ([`crate::postgres::client`]) when the inventory has a database server.
     AppNode,
-    /// nginx balancing the app nodes: [`crate::loadbalancer::loadbalancer`].
+    /// nginx balancing the app nodes: [`crate::loadbalancer::loadbalancer`], under the load
+    /// balancer's deploy lock ([`crate::deploy::with_deploy_lock`]).
     LoadBalancer,
 }
 
@@ -75,7 +76,14 @@ impl Recipe {
                 crate::appnode::appnode(ctx).await?;
                 crate::postgres::client(ctx).await
             }
-            Recipe::LoadBalancer => crate::loadbalancer::loadbalancer(ctx).await,
+            // Its site and upstream change only under the load balancer's deploy lock: a deploy
+            // draining a node, or `scale`, holds it (and is not undone halfway).
+            Recipe::LoadBalancer => {
+                crate::deploy::with_deploy_lock(ctx, "launch", || {
+                    crate::loadbalancer::loadbalancer(ctx)
+                })
+                .await
+            }
         }
     }
 }

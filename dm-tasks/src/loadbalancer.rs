@@ -164,10 +164,16 @@ fn upstream_text(
 }
 
 /// Points every load balancer of `ctx`'s inventory (but those in `leaving`) at `app_nodes`.
+///
+/// The caller holds the deploy lock of each of them (`held` names the hosts whose lock it
+/// holds; see `crate::deploy::lock_set`), so that no deploy, `scale` or `launch` edits their
+/// configuration meanwhile: a load balancer missing from `held` is a mistake of the caller, and
+/// nothing is changed.
 pub(crate) async fn update_load_balancers(
     ctx: &Ctx,
     app_nodes: &[Host],
     leaving: &[String],
+    held: &[String],
 ) -> anyhow::Result<()> {
     let balancers: Vec<Host> = roles::servers_with_role(ctx.inventory(), "loadbalancer")
         .into_iter()
@@ -177,6 +183,17 @@ pub(crate) async fn update_load_balancers(
     if balancers.is_empty() {
         return Ok(());
     }
+    let unlocked: Vec<&str> = balancers
+        .iter()
+        .filter(|h| !held.contains(&h.name))
+        .map(|h| h.name.as_str())
+        .collect();
+    anyhow::ensure!(
+        unlocked.is_empty(),
+        "the upstream of {} was not changed: this run does not hold their deploy lock, which \
+         every change of a load balancer's upstream takes (a bug in the task: please report it)",
+        unlocked.join(", ")
+    );
     ctx.log(format!(
         "load balancers {}: upstream now {}",
         balancers

@@ -82,7 +82,8 @@ pub async fn maintenance_status(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// Switches maintenance mode of the context's load balancer on or off (idempotent: reports a
-/// change only when the mode changes). Fails, saying what to do, when the host's nginx does not
+/// change only when the mode changes), holding the load balancer's deploy lock meanwhile
+/// (refused, changing nothing, while another run holds it). Fails, saying what to do, when the host's nginx does not
 /// have the load balancer's site (the `loadbalancer` recipe never ran there), since the flag
 /// would then change nothing.
 pub async fn set_maintenance(ctx: &Ctx, on: bool) -> anyhow::Result<()> {
@@ -105,13 +106,24 @@ pub async fn set_maintenance(ctx: &Ctx, on: bool) -> anyhow::Result<()> {
             settings.site.name
         );
     }
-    let mut step = ctx.step();
-    if on {
-        step.add(ops::File::bytes(flag, "on\n").mode(0o644));
+    // Under the load balancer's deploy lock, like every change of its configuration: refused,
+    // naming the holder, while a deploy or `scale` edits its upstream.
+    let task = if on {
+        "maintenance on"
     } else {
-        step.add(ops::File::absent(flag));
-    }
-    step.apply().await?;
+        "maintenance off"
+    };
+    crate::deploy::with_deploy_lock(ctx, task, || async {
+        let mut step = ctx.step();
+        if on {
+            step.add(ops::File::bytes(flag, "on\n").mode(0o644));
+        } else {
+            step.add(ops::File::absent(flag));
+        }
+        step.apply().await?;
+        Ok(())
+    })
+    .await?;
     ctx.log(format!(
         "maintenance {} for {}",
         if on { "on" } else { "off" },

@@ -25,6 +25,7 @@ use dm_core::host::Host;
 use dm_core::inventory::{Inventory, natural_cmp};
 use dm_macros::task;
 
+use crate::deploy::with_locks;
 use crate::launch::Recipe;
 use crate::loadbalancer::{drain, update_load_balancers};
 use crate::roles::{plays, servers_with_role};
@@ -120,17 +121,30 @@ pub async fn scale_role(
         return check_scale(&now, role, &current, count);
     }
     let store = ServerStore::open(ctx).await?;
+    let balancers = |except: &[String]| -> Vec<Host> {
+        servers_with_role(now.inventory(), "loadbalancer")
+            .into_iter()
+            .filter(|h| !except.contains(&h.name))
+            .cloned()
+            .collect()
+    };
+    // The load balancers' deploy locks are held from before anything is booted or taken out
+    // until the upstream is right again: a deploy (which takes them too) never drains a node
+    // meanwhile, never puts a removed one back, and never changes the commit new nodes start on.
+    let (now, store) = (&now, &store);
     if count > current.len() {
-        scale_up(&now, &store, role, count - current.len()).await?;
+        let more = count - current.len();
+        with_locks(now, balancers(&[]), "scale", LOCKED, |held| async move {
+            scale_up(now, store, role, more, &held.hosts()).await
+        })
+        .await?;
     } else {
-        scale_down(
-            &now,
-            &store,
-            role,
-            &current,
-            current.len() - count,
-            drain_timeout,
-        )
+        let victims = victims(now, store, role, &current, current.len() - count)?;
+        let names: Vec<String> = victims.iter().map(|h| h.name.clone()).collect();
+        // Load balancers being removed need no lock: their upstream is not changed.
+        with_locks(now, balancers(&names), "scale", LOCKED, |held| async move {
+            scale_down(now, store, role, &victims, drain_timeout, &held.hosts()).await
+        })
         .await?;
     }
     // The `[dns]` name follows the load balancers now in service (nothing without `[dns]`).
@@ -169,8 +183,18 @@ fn check_scale(ctx: &Ctx, role: &str, current: &[Host], count: usize) -> anyhow:
     Ok(())
 }
 
-/// Adds `more` servers to `role`; `ctx` sees the servers as they were before.
-async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> anyhow::Result<()> {
+/// Which hosts `scale` locks, as its refusal says.
+const LOCKED: &str = "the load balancers";
+
+/// Adds `more` servers to `role`; `ctx` sees the servers as they were before. The run holds
+/// the deploy locks of the load balancers named in `held`.
+async fn scale_up(
+    ctx: &Ctx,
+    store: &ServerStore,
+    role: &str,
+    more: usize,
+    held: &[String],
+) -> anyhow::Result<()> {
     let names = new_names(ctx.inventory(), role, more);
     if let Some(root) = servers_with_role(ctx.inventory(), role)
         .into_iter()
@@ -268,7 +292,7 @@ async fn scale_up(ctx: &Ctx, store: &ServerStore, role: &str, more: usize) -> an
             .into_iter()
             .cloned()
             .collect();
-        update_load_balancers(&grown, &app_nodes, &names).await?;
+        update_load_balancers(&grown, &app_nodes, &names, held).await?;
     }
     ctx.log(format!("{role}: {} server(s) added", names.len()));
     Ok(())
@@ -294,15 +318,15 @@ fn removable<'h>(
     removable
 }
 
-/// Removes `fewer` of `current` (the servers of `role`); `ctx` sees the servers as they are.
-async fn scale_down(
+/// The `fewer` servers of `current` (the servers of `role`) that scaling down removes: the
+/// last ones dm booted. Fails when dm booted fewer.
+fn victims(
     ctx: &Ctx,
     store: &ServerStore,
     role: &str,
     current: &[Host],
     fewer: usize,
-    drain_timeout: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Host>> {
     let records = store.state.records();
     let removable = removable(ctx, &records, current);
     if removable.len() < fewer {
@@ -317,10 +341,22 @@ async fn scale_down(
                 .join(", ")
         );
     }
-    let victims: Vec<Host> = removable[removable.len() - fewer..]
+    Ok(removable[removable.len() - fewer..]
         .iter()
         .map(|h| (*h).clone())
-        .collect();
+        .collect())
+}
+
+/// Removes `victims` (servers of `role`); `ctx` sees the servers as they are. The run holds the
+/// deploy locks of the load balancers named in `held`.
+async fn scale_down(
+    ctx: &Ctx,
+    store: &ServerStore,
+    role: &str,
+    victims: &[Host],
+    drain_timeout: Duration,
+    held: &[String],
+) -> anyhow::Result<()> {
     let names: Vec<String> = victims.iter().map(|h| h.name.clone()).collect();
     ctx.log(format!("{role}: removing {}", names.join(", ")));
     let inventory = ctx.inventory();
@@ -337,10 +373,10 @@ async fn scale_down(
                 names.join(", ")
             );
         }
-        update_load_balancers(ctx, &remaining, &names).await?;
+        update_load_balancers(ctx, &remaining, &names, held).await?;
         ctx.log(format!("{role}: draining {}", names.join(", ")));
         let outcomes = ctx
-            .on_hosts(victims.clone(), move |ctx| async move {
+            .on_hosts(victims.to_vec(), move |ctx| async move {
                 let port = crate::app::AppConfig::from_ctx(&ctx)?.port;
                 drain(&ctx, port, drain_timeout).await?;
                 Ok(())

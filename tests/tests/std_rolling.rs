@@ -16,6 +16,9 @@
 //!   refused at the load balancer's lock: no request fails.
 //! - `--check rollback` says where each node would go and changes nothing; an app node
 //!   launched alone after a rollback starts on the release live on the others.
+//! - Every other writer of the load balancer's configuration (`scale`, `maintenance on|off`,
+//!   `launch` of the load balancer) holds its deploy lock: while a deploy holds it they are
+//!   refused, naming the holder, and change nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -792,4 +795,128 @@ fn rollback_check_changes_nothing_and_a_node_launched_after_a_rollback_joins_its
         )
     });
     problems.assert_none();
+}
+
+/// The load balancer's deploy lock, on a load balancer that runs no app.
+const LB_LOCK: &str = "/var/lib/dm/deploy-lock/shop";
+
+/// Every writer of the load balancer's configuration holds its deploy lock: while a deploy
+/// holds it (planted as a deploy from another machine leaves it), `scale appnode=1`,
+/// `maintenance on` and `launch lb1` are refused naming the holder, and change nothing on the
+/// load balancer (the upstream keeps appnode2 and a hand edit, no maintenance flag) or
+/// anywhere (appnode2 is not destroyed), checked from outside. Once the lock is broken they go
+/// on, each giving the lock back.
+#[test]
+fn a_deploy_lock_on_the_load_balancer_refuses_scale_maintenance_and_its_launch() {
+    dm::tasks::link();
+    let project =
+        LocalProject::new().unwrap_or_else(|e| panic!("cannot create a local project: {e}"));
+    let repo = temp_repo(project.dir());
+    commit_version(&repo, "v1");
+    project
+        .write_inventory(&format!(
+            "{}\n[servers.lb1]\nroles = [\"loadbalancer\"]\n",
+            app_vars(&repo)
+        ))
+        .expect("write dm.toml");
+    let dm = |args: &[&str]| {
+        let mut line = vec!["--json"];
+        line.extend_from_slice(args);
+        project
+            .dm(&line)
+            .unwrap_or_else(|e| panic!("dm {args:?} could not run: {e}"))
+    };
+    let ok = |args: &[&str]| {
+        let report = dm(args);
+        assert!(report.success, "dm {args:?} failed:\n{}", text(&report));
+    };
+    ok(&["boot", "lb1", "appnode1", "appnode2"]);
+    ok(&["launch"]);
+    let machines = || -> Vec<String> {
+        project
+            .machines()
+            .expect("the machines")
+            .into_iter()
+            .map(|m| format!("{} {}", m.name, m.address))
+            .collect()
+    };
+    let address = |name: &str| -> String {
+        machines()
+            .iter()
+            .find_map(|m| m.strip_prefix(&format!("{name} ")).map(str::to_string))
+            .unwrap_or_else(|| panic!("{name} is not booted: {:?}", machines()))
+    };
+    let (lb, appnode2) = (address("lb1"), address("appnode2"));
+    // From outside dm: the project's key as root (the servers are not provisioned).
+    let on_lb = |cmd: &str| -> String {
+        let out = project.ssh(&lb, cmd).expect("ssh to lb1");
+        assert!(
+            out.status.success(),
+            "{cmd} on lb1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let upstream_file = "/etc/nginx/conf.d/shop-upstream.conf";
+    let flag = "/var/lib/dm/maintenance/shop";
+    // A hand edit that `launch lb1` would undo.
+    on_lb(&format!("echo '# edited by hand' >> {upstream_file}"));
+    let upstream = on_lb(&format!("cat {upstream_file}"));
+    assert!(upstream.contains(&format!("{appnode2}:8000")), "{upstream}");
+    on_lb(&format!(
+        "mkdir -p {LB_LOCK} && printf 'owner=ci@build\\ntask=deploy\\npid=4242\\nsince=1700000000\\n' > {LB_LOCK}/info"
+    ));
+    let holder = "ci@build (deploy, pid 4242)";
+    for args in [
+        &["scale", "appnode=1"][..],
+        &["maintenance", "on"],
+        &["launch", "lb1"],
+    ] {
+        let run = dm(args);
+        let said = text(&run);
+        assert!(
+            !run.success,
+            "dm {args:?} went on while a deploy holds lb1's lock:\n{said}"
+        );
+        assert!(
+            said.contains(holder) && said.contains(LB_LOCK),
+            "dm {args:?} does not name the lock and its holder:\n{said}"
+        );
+    }
+    assert_eq!(
+        on_lb(&format!("cat {upstream_file}")),
+        upstream,
+        "lb1's upstream changed under the deploy's lock"
+    );
+    assert_eq!(
+        on_lb(&format!("test -e {flag} && echo on || echo off")).trim(),
+        "off",
+        "maintenance went on under the deploy's lock"
+    );
+    assert!(
+        machines().iter().any(|m| m.starts_with("appnode2 ")),
+        "scale destroyed appnode2 under the deploy's lock: {:?}",
+        machines()
+    );
+    assert!(
+        on_lb(&format!("cat {LB_LOCK}/info")).contains("owner=ci@build"),
+        "a refused run broke the deploy's lock"
+    );
+
+    // Without the lock the same runs go on, and each gives the lock back.
+    ok(&["-H", "lb1", "deploy-unlock"]);
+    let lock_left = || on_lb(&format!("test -e {LB_LOCK} && echo held || echo free"));
+    ok(&["maintenance", "on"]);
+    assert_eq!(on_lb(&format!("cat {flag}")).trim(), "on");
+    assert_eq!(lock_left().trim(), "free", "maintenance on kept the lock");
+    ok(&["maintenance", "off"]);
+    ok(&["scale", "appnode=1"]);
+    let upstream = on_lb(&format!("cat {upstream_file}"));
+    assert!(!upstream.contains(&format!("{appnode2}:")), "{upstream}");
+    assert_eq!(lock_left().trim(), "free", "scale kept the lock");
+    assert!(
+        !machines().iter().any(|m| m.starts_with("appnode2 ")),
+        "{:?}",
+        machines()
+    );
 }

@@ -24,6 +24,7 @@ use dm_core::host::Host;
 use super::deploy_app::{Built, activate, build_new_release, ensure_user, finish_release, short};
 use super::host_releases::{self, list, release_revision};
 use super::lock::{DeployLock, lock_dir};
+use super::lock_set::{HeldLocks, in_lock_order, with_locks};
 use super::rollback::{RolledBack, finish_rollback, plan_rollback};
 use super::rolling::roll;
 use super::source::Revision;
@@ -47,152 +48,40 @@ pub(crate) fn targets(ctx: &Ctx, task: &str) -> anyhow::Result<Vec<Host>> {
     Ok(hosts)
 }
 
-/// The deploy locks this run holds, by host.
-#[derive(Default)]
-struct Locks(Mutex<BTreeMap<String, DeployLock>>);
-
-impl Locks {
-    fn put(&self, host: &str, lock: DeployLock) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(host.to_string(), lock);
-    }
-
-    fn take(&self, host: &str) -> Option<DeployLock> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(host)
-    }
-
-    fn hosts(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
-    }
-}
-
 /// The hosts whose deploy lock a run of `nodes` takes: those app nodes and every load balancer
-/// of the inventory (whose upstream the run edits while a node is out), each once, sorted by
-/// name. Every run takes its locks in this one order, so that of two runs that overlap, the
-/// first host they share is taken by exactly one of them: the other is refused there, holding
-/// only hosts the winner does not need, and gives them back. (Taken all at once, each run could
-/// win some hosts and both be refused; and two runs on different app nodes, `-H appnode1` and
-/// `-H appnode2`, would both take their node out of the load balancers: an outage.)
+/// of the inventory (whose upstream the run edits while a node is out), in the one lock order
+/// ([`in_lock_order`]). (Two runs on different app nodes, `-H appnode1` and `-H appnode2`,
+/// would otherwise both take their node out of the load balancers: an outage.)
 fn lock_order(ctx: &Ctx, nodes: &[Host]) -> Vec<Host> {
     let mut hosts: Vec<Host> = nodes.to_vec();
-    for balancer in servers_with_role(ctx.inventory(), "loadbalancer") {
-        if !hosts.iter().any(|h| h.name == balancer.name) {
-            hosts.push(balancer.clone());
-        }
-    }
-    hosts.sort_by(|a, b| a.name.cmp(&b.name));
-    hosts.dedup_by(|a, b| a.name == b.name);
-    hosts
-}
-
-/// Takes the deploy lock of every host of `hosts` for `task`, one at a time in their order
-/// ([`lock_order`]), or none: when a host refuses, the locks already taken are given back and
-/// the error names the holder.
-async fn lock_all(ctx: &Ctx, hosts: &[Host], task: &'static str) -> anyhow::Result<Arc<Locks>> {
-    let locks = Arc::new(Locks::default());
-    for host in hosts {
-        let taking = locks.clone();
-        let outcomes = ctx
-            .on_hosts(vec![host.clone()], move |ctx| {
-                let locks = taking.clone();
-                async move {
-                    let app = AppConfig::from_ctx(&ctx)?;
-                    let dir = lock_dir(ctx.host(), &app);
-                    let lock = DeployLock::acquire(&ctx, &dir, task).await?;
-                    locks.put(ctx.name(), lock);
-                    Ok(())
-                }
-            })
-            .await;
-        let Some((name, refused)) = outcomes
+    hosts.extend(
+        servers_with_role(ctx.inventory(), "loadbalancer")
             .into_iter()
-            .find_map(|o| o.result.err().map(|e| (o.host, e)))
-        else {
-            continue;
-        };
-        // The lock's own messages start with the host; others (unreachable) may not.
-        let refused = format!("{refused:#}");
-        let refused = if refused.starts_with(&name) {
-            refused
-        } else {
-            format!("{name}: {refused}")
-        };
-        let released = unlock_all(ctx, hosts, &locks).await;
-        let note = match released {
-            Ok(()) => String::new(),
-            Err(e) => format!("\n(giving back the locks taken failed too: {e:#})"),
-        };
-        anyhow::bail!(
-            "{task} refused: {refused}\nnothing was changed on any host: {task} takes the deploy \
-             lock of its app nodes and of the load balancers ({}), one at a time in that order, \
-             before it changes anything{note}",
-            hosts
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(locks)
+            .cloned(),
+    );
+    in_lock_order(hosts)
 }
 
-/// Gives back every lock of `locks` (each only if it is still this run's).
-async fn unlock_all(ctx: &Ctx, hosts: &[Host], locks: &Arc<Locks>) -> anyhow::Result<()> {
-    let held = locks.hosts();
-    let hosts: Vec<Host> = hosts
-        .iter()
-        .filter(|h| held.contains(&h.name))
-        .cloned()
-        .collect();
-    if hosts.is_empty() {
-        return Ok(());
-    }
-    let giving = locks.clone();
-    let outcomes = ctx
-        .on_hosts(hosts, move |ctx| {
-            let locks = giving.clone();
-            async move {
-                match locks.take(ctx.name()) {
-                    Some(lock) => lock.release(&ctx).await,
-                    None => Ok(()),
-                }
-            }
-        })
-        .await;
-    FanOutResult::all_ok(outcomes)
-}
-
-/// Runs `work` between [`lock_all`] and [`unlock_all`]: the locks are given back whatever the
-/// work did.
+/// Runs `work` holding the deploy locks of `nodes` and of every load balancer (see
+/// [`super::lock_set`]): refused, changing nothing anywhere, while another run holds one; the
+/// locks are given back whatever the work did.
 async fn locked<Fut>(
     ctx: &Ctx,
     nodes: &[Host],
     task: &'static str,
-    work: impl FnOnce() -> Fut,
+    work: impl FnOnce(Arc<HeldLocks>) -> Fut,
 ) -> anyhow::Result<()>
 where
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let hosts = lock_order(ctx, nodes);
-    let locks = lock_all(ctx, &hosts, task).await?;
-    let result = work().await;
-    let released = unlock_all(ctx, &hosts, &locks).await;
-    result?;
-    released.map_err(|e| {
-        e.context(format!(
-            "{task} finished, but giving back its deploy locks failed"
-        ))
-    })
+    with_locks(
+        ctx,
+        lock_order(ctx, nodes),
+        task,
+        "its app nodes and of the load balancers",
+        work,
+    )
+    .await
 }
 
 /// The command line's choice of revision, resolved per node against its `app.branch`.
@@ -246,7 +135,7 @@ pub(crate) async fn deploy_fleet(ctx: &Ctx, nodes: &[Host], wanted: Wanted) -> a
         return report_held_locks(ctx, nodes, "deploy").await;
     }
     let wanted = Arc::new(wanted);
-    locked(ctx, nodes, "deploy", || async {
+    locked(ctx, nodes, "deploy", |held| async move {
         let built = build_everywhere(ctx, nodes, wanted.clone()).await?;
         let commits: Vec<&str> = built.values().map(|b| b.commit.as_str()).collect();
         ctx.log(format!(
@@ -259,7 +148,7 @@ pub(crate) async fn deploy_fleet(ctx: &Ctx, nodes: &[Host], wanted: Wanted) -> a
                 .join(", ")
         ));
         let built = Arc::new(built);
-        roll(ctx, nodes, "deploy", move |ctx, health| {
+        roll(ctx, nodes, &held, "deploy", move |ctx, health| {
             let (built, wanted) = (built.clone(), wanted.clone());
             async move {
                 let (app, _, revision) = wanted.for_node(ctx.host())?;
@@ -484,10 +373,10 @@ pub(crate) async fn rollback_fleet(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<
         }
         return report_held_locks(ctx, nodes, "rollback").await;
     }
-    locked(ctx, nodes, "rollback", || async {
+    locked(ctx, nodes, "rollback", |held| async move {
         let plans = plan_everywhere(ctx, nodes, "rollback stopped before any node changed").await?;
         let plans = Arc::new(plans);
-        roll(ctx, nodes, "rollback", move |ctx, health| {
+        roll(ctx, nodes, &held, "rollback", move |ctx, health| {
             let plans = plans.clone();
             async move {
                 let app = AppConfig::from_ctx(&ctx)?;
@@ -525,8 +414,8 @@ pub(crate) async fn restart_fleet(ctx: &Ctx, nodes: &[Host]) -> anyhow::Result<(
     if ctx.check_mode() {
         return report_held_locks(ctx, nodes, "restart-app").await;
     }
-    locked(ctx, nodes, "restart-app", || async {
-        roll(ctx, nodes, "restart-app", |ctx, health| async move {
+    locked(ctx, nodes, "restart-app", |held| async move {
+        roll(ctx, nodes, &held, "restart-app", |ctx, health| async move {
             let app = AppConfig::from_ctx(&ctx)?;
             supervisor::restart(&ctx, &supervisor::app_programs(&ctx, &app)?).await?;
             health.wait(&ctx, &app).await

@@ -8,8 +8,9 @@
 //! `deploy-unlock` breaks it.
 //!
 //! A load balancer that runs no app has a deploy lock too, under `/var/lib/dm/deploy-lock/`
-//! ([`lock_dir`]): a run that takes app nodes out of its upstream holds it, so that two runs on
-//! different app nodes do not edit the upstream at once.
+//! ([`lock_dir`]): every run that changes its configuration holds it — a deploy taking app nodes
+//! out of its upstream, `scale`, its `launch`, `maintenance on|off` (see `lock_set`) —
+//! so that no two of them edit it at once.
 
 use dm_core::host::Host;
 use dm_core::{Ctx, shell_quote};
@@ -33,7 +34,8 @@ pub fn lock_dir(host: &Host, app: &AppConfig) -> String {
 pub struct LockInfo {
     /// `user@machine` of the controller that took it.
     pub owner: String,
-    /// The task that took it (`deploy`, `rollback`, `restart-app`).
+    /// The task that took it (`deploy`, `rollback`, `restart-app`, `scale`, `launch`,
+    /// `maintenance on`).
     pub task: String,
     /// Process id of dm on that controller.
     pub pid: u32,

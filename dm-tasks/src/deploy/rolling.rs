@@ -17,6 +17,7 @@ use dm_core::ctx::FanOutResult;
 use dm_core::host::Host;
 use dm_core::shell_quote;
 
+use super::lock_set::HeldLocks;
 use crate::app::AppConfig;
 use crate::app::Kind;
 use crate::roles::servers_with_role;
@@ -101,7 +102,8 @@ fn health_script(url: &str, tries: u128) -> String {
 }
 
 /// Runs `work` on each of `nodes` in turn, taking each out of the load balancers meanwhile
-/// when another app node can serve (see the module docs). `what` names the run in messages
+/// when another app node can serve (see the module docs), whose deploy locks the run holds
+/// (`held`). `what` names the run in messages
 /// (`deploy`). `work` gets the node's context and how to check that its app serves; it
 /// restarts the app and checks it.
 ///
@@ -110,6 +112,7 @@ fn health_script(url: &str, tries: u128) -> String {
 pub(crate) async fn roll<F, Fut>(
     ctx: &Ctx,
     nodes: &[Host],
+    held: &HeldLocks,
     what: &str,
     work: F,
 ) -> anyhow::Result<()>
@@ -118,6 +121,7 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let work = Arc::new(work);
+    let held = held.hosts();
     let balancers: Vec<Host> = servers_with_role(ctx.inventory(), "loadbalancer")
         .into_iter()
         .cloned()
@@ -155,10 +159,10 @@ where
                 index + 1,
                 nodes.len()
             ));
-            crate::loadbalancer::update_load_balancers(ctx, &others, &[]).await?;
+            crate::loadbalancer::update_load_balancers(ctx, &others, &[], &held).await?;
             left_out = true;
         } else if left_out {
-            crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
+            crate::loadbalancer::update_load_balancers(ctx, &upstream, &[], &held).await?;
             left_out = false;
         }
         let app_serves_http = AppConfig::of_host(node)?
@@ -193,7 +197,7 @@ where
             }
             let serving = answers(ctx, node, health).await;
             let place = if serving {
-                crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
+                crate::loadbalancer::update_load_balancers(ctx, &upstream, &[], &held).await?;
                 "it answers and is back in the load balancers".to_string()
             } else {
                 "its app does not answer, so it stays out of the load balancers (the other app \
@@ -207,7 +211,7 @@ where
         }
     }
     if left_out {
-        crate::loadbalancer::update_load_balancers(ctx, &upstream, &[]).await?;
+        crate::loadbalancer::update_load_balancers(ctx, &upstream, &[], &held).await?;
     }
     Ok(())
 }
