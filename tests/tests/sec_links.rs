@@ -1,6 +1,6 @@
 //! Root does not follow links planted by other accounts: an account that owns a directory dm writes
 //! into (the app's `/srv/app`, a user's home, a release tree) plants symbolic links where dm writes,
-//! reads or changes owners, and then, checked from outside, root wrote, chowned and read nothing
+//! reads, removes, makes links (`ops::Symlink`, also with `.force()`) or changes owners, and then, checked from outside, root wrote, chowned and read nothing
 //! it must not, and dm's run says why it refused.
 //!
 //! Every exploit is attempted as the unprivileged account itself (`runuser -u ACCOUNT`).
@@ -461,6 +461,113 @@ fn removals_follow_no_link_planted_on_the_way() {
             "root removed through a planted link: /etc/dm-victim.conf, /etc/dm-victim.d/data, \
              bank's 7 releases are now:\n{victims}"
         ));
+    }
+    violations.extend(etc_violations(m));
+    assert_none(&violations);
+}
+
+/// Puts links, with `.force()`, where the app user made a file and an empty directory in its
+/// `/srv/app/conf`.
+#[task]
+async fn links_symlink_own(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::Symlink::new("/srv/app/conf/app.conf", "/srv/app/conf/v2.conf").force());
+    step.add(ops::Symlink::new("/srv/app/conf/plugins", "/srv/app/conf/v2.conf").force());
+    step.apply().await?;
+    Ok(())
+}
+
+/// Replaces, with `.force()`, a file of `/srv/app/conf` (which the app user has made a link to
+/// `/etc`) with a link to the app user's file.
+#[task]
+async fn links_symlink_force_through(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::Symlink::new("/srv/app/conf/dm-victim.conf", "/srv/app/evil.conf").force());
+    step.apply().await?;
+    Ok(())
+}
+
+/// Makes a link in `/srv/app/conf` (a link to `/etc` by then) to the app user's file.
+#[task]
+async fn links_symlink_through(ctx: &Ctx) -> Result<()> {
+    let mut step = ctx.step();
+    step.add(ops::Symlink::new(
+        "/srv/app/conf/dm-planted",
+        "/srv/app/evil.conf",
+    ));
+    step.apply().await?;
+    Ok(())
+}
+
+#[test]
+fn symlinks_forced_or_not_follow_no_link_planted_on_the_way() {
+    let fleet = Fleet::builder().machine("app1", &[]).boot().expect("boot");
+    let m = fleet.machine("app1");
+    m.exec_ok(
+        "useradd -m -s /bin/sh app && install -d -o app -g app -m 755 /srv/app \
+         && echo keep > /etc/dm-victim.conf",
+    );
+    as_account(
+        m,
+        "app",
+        "mkdir -p /srv/app/conf/plugins && echo v1 > /srv/app/conf/app.conf \
+         && echo v2 > /srv/app/conf/v2.conf && echo evil > /srv/app/evil.conf",
+    );
+    let mut violations = Vec::new();
+
+    // In the app user's own directory, `.force()` replaces its file and empty directory, as the
+    // app user.
+    let own = dm_run(&fleet, &["-H", "app1", "links-symlink-own"]);
+    assert!(own.success, "{}", report_text(&own));
+    let made = m.exec_ok(
+        "cd /srv/app/conf && for l in app.conf plugins; do \
+         echo \"$l -> $(readlink $l) $(stat -c %U $l)\"; done; ls -A | tr '\\n' ' '",
+    );
+    let wanted = "app.conf -> /srv/app/conf/v2.conf app\n\
+                  plugins -> /srv/app/conf/v2.conf app\n\
+                  app.conf plugins v2.conf ";
+    if made != wanted {
+        violations.push(format!(
+            "the links in the app's own directory are\n{made}\ninstead of\n{wanted}\n(made by \
+             the app user, no temporary left)"
+        ));
+    }
+
+    // The app user swaps `conf` for a link to /etc: root must neither replace /etc's file nor
+    // make a link there.
+    as_account(
+        m,
+        "app",
+        "cd /srv/app && mv conf conf.real && ln -s /etc conf",
+    );
+    for (task, path) in [
+        (
+            "links-symlink-force-through",
+            "/srv/app/conf/dm-victim.conf",
+        ),
+        ("links-symlink-through", "/srv/app/conf/dm-planted"),
+    ] {
+        let run = dm_run(&fleet, &["-H", "app1", task]);
+        let said = report_text(&run);
+        if run.success
+            || !said.contains("app1")
+            || !said.contains(&format!("refusing to make the link {path} as root"))
+            || !said.contains("/srv/app, on the way to it, belongs to app")
+        {
+            violations.push(format!(
+                "{task}: linking {path} through conf -> /etc was not refused with the reason: \
+                 success {}, said:\n{said}",
+                run.success
+            ));
+        }
+    }
+    // Checked from outside: root's file is untouched and no link was made in /etc.
+    let victim = m.exec_ok(
+        "if [ -L /etc/dm-victim.conf ]; then echo \"a link to $(readlink /etc/dm-victim.conf)\"; \
+         else cat /etc/dm-victim.conf; fi",
+    );
+    if victim != "keep\n" {
+        violations.push(format!("/etc/dm-victim.conf is now {victim}"));
     }
     violations.extend(etc_violations(m));
     assert_none(&violations);

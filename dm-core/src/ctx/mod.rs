@@ -38,6 +38,7 @@ pub use output::Output;
 pub(crate) use run_state::ExitAs;
 pub use run_state::{Interrupt, RunShared, RunState};
 pub use sudo::SudoPassword;
+pub(crate) use transfer::link_script;
 pub use transfer::{Get, Put, removal_script};
 pub(crate) use transfer::{dir_and_base, mkdir_script, upload_script, upload_script_with};
 

@@ -121,7 +121,8 @@ impl<'a> IntoFuture for Put<'a> {
 
 /// The shell functions behind every upload: `dm_put DIR BASE SIZE MODE OWNER GROUP TEMPLATE`
 /// installs exactly SIZE bytes of standard input as `DIR/BASE`; `dm_mkdir DIR MODE OWNER GROUP`
-/// makes a directory the same careful way; `dm_rm DIR BASE [r]` removes `DIR/BASE` (with everything
+/// makes a directory the same careful way; `dm_ln DIR BASE TARGET d|- OWNER GROUP` makes `DIR/BASE`
+/// a symbolic link to TARGET (replacing an empty directory there with `d`); `dm_rm DIR BASE [r]` removes `DIR/BASE` (with everything
 /// in it when `r`) by the same choice of who acts, from inside `DIR` entered once (`cd -P`), so
 /// that a directory on the way swapped for a link makes root remove nothing elsewhere (`rm` itself
 /// never follows a link it meets: the last name, or anything inside a tree it removes).
@@ -241,6 +242,31 @@ dm_rm() {
   fi
   dm_verb= dm_noun=
 }
+dm_ln() {
+  dm_dir=$1 dm_b=$2 dm_d=$1/$2 dm_as= dm_verb="make the link" dm_noun=link
+  [ "$dm_dir" != / ] || dm_d=/$2
+  if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
+  dm_t=$(mktemp -u ".dm-link.XXXXXXXXXX")
+  if [ -z "$dm_as" ]; then
+    [ -d "$dm_dir" ] || mkdir -p -- "$dm_dir"
+    (cd -P -- "$dm_dir"; trap 'rm -f -- "$dm_t"' EXIT HUP INT TERM
+      ln -s -- "$3" "$dm_t"
+      [ -z "$5" ] || chown -h -- "$5" "$dm_t"
+      [ -z "$6" ] || chgrp -h -- "$6" "$dm_t"
+      [ "$4" != d ] || rmdir -- "$dm_b"
+      mv -fT -- "$dm_t" "$dm_b")
+  else
+    dm_ag=$(id -g -- "$dm_as") || { echo "refusing to make the link $dm_d: its directory belongs to uid $dm_as, which has no account to act as" >&2; exit 1; }
+    dm_run="setpriv --reuid=$dm_as --regid=$dm_ag --clear-groups --"
+    trap 'rm -f -- "$dm_dir/$dm_t"' EXIT HUP INT TERM
+    $dm_run sh -c 'set -e; [ -d "$1" ] || mkdir -p -- "$1"; cd -P -- "$1"; ln -s -- "$3" "$2"' dm_ln "$dm_dir" "$dm_t" "$3"
+    [ -z "$5" ] || chown -h -- "$5" "$dm_dir/$dm_t"
+    [ -z "$6" ] || chgrp -h -- "$6" "$dm_dir/$dm_t"
+    $dm_run sh -c 'set -e; cd -P -- "$1"; [ "$4" != d ] || rmdir -- "$3"; mv -fT -- "$2" "$3"' dm_ln "$dm_dir" "$dm_t" "$dm_b" "$4"
+    trap - EXIT HUP INT TERM
+  fi
+  dm_verb= dm_noun=
+}
 dm_mkdir() {
   dm_dir=$1 dm_d=$1 dm_as=
   if [ "$(id -u)" = 0 ]; then dm_who "$dm_dir" || exit 1; fi
@@ -290,6 +316,34 @@ pub fn removal_script(paths: &[&str], recursive: bool) -> String {
         ));
     }
     script
+}
+
+/// The shell script, to run as root (`ctx.sudo`), that makes `link` a symbolic link to `target`
+/// — replacing a link, file or special file there, and an empty directory when
+/// `replace_empty_dir` — with the link's own `owner` and `group`, following no link that another
+/// account planted on the way ([`PUT_FUNCTIONS`]' `dm_ln`): where an account other than root
+/// owns a directory on the way, that account makes the link (root only changes its owner, `chown
+/// -h`, on an unpredictable temporary name); otherwise root makes it under an unpredictable
+/// temporary name inside the directory entered once (`cd -P`). Either way the temporary is renamed
+/// over `link` (rename(2) replaces what is there and follows no link), and a way that leads out of
+/// the account's directories is refused with a message naming the directory.
+pub(crate) fn link_script(
+    link: &str,
+    target: &str,
+    replace_empty_dir: bool,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> String {
+    let (dir, base) = dir_and_base(link);
+    format!(
+        "set -e\n{PUT_FUNCTIONS}\ndm_ln {} {} {} {} {} {}",
+        shell_quote(&dir),
+        shell_quote(&base),
+        shell_quote(target),
+        if replace_empty_dir { "d" } else { "-" },
+        shell_quote(owner.unwrap_or("")),
+        shell_quote(group.unwrap_or(""))
+    )
 }
 
 /// The longest part of the destination's name kept in the temporary file's name (a name may have

@@ -5,7 +5,7 @@ use super::{
     Action, Change, FactOptions, OpError, Operation, Plan, Resource, Simulation, check_path,
     notify_builder,
 };
-use crate::ctx::removal_script;
+use crate::ctx::{link_script, removal_script};
 use crate::quote::shell_quote;
 
 /// A symbolic link at `link` pointing to `target` (created with its parent directories).
@@ -175,7 +175,6 @@ impl Operation for Symlink {
 
     fn plan(&self, fact: &Fact, sim: &mut Simulation) -> Result<Plan, OpError> {
         let stat = fact.stat("l");
-        let l = shell_quote(&self.link);
         let Some(target) = &self.target else {
             return match stat.kind {
                 FileKind::Absent => Ok(Plan::Ok),
@@ -193,7 +192,6 @@ impl Operation for Symlink {
                 )),
             };
         };
-        let t = shell_quote(target);
         // An earlier operation of the step that writes the target makes it.
         let made_now = self
             .target_path()
@@ -206,14 +204,24 @@ impl Operation for Symlink {
                 ),
             ));
         }
-        let mut create = format!("mkdir -p -- \"$(dirname -- {l})\"\nln -sfn -- {t} {l}");
+        // Made, re-pointed or put in place of what is there in one way: under a temporary name,
+        // renamed over the path, by whoever may act in its directory (never following a link
+        // another account planted on the way; see `link_script`).
+        let make = |replace_empty_dir: bool| {
+            link_script(
+                &self.link,
+                target,
+                replace_empty_dir,
+                self.owner.as_deref(),
+                self.group.as_deref(),
+            )
+        };
+        let create = make(false);
         let mut attributes = Vec::new();
         if let Some(o) = &self.owner {
-            create.push_str(&format!("\nchown -h -- {} {l}", shell_quote(o)));
             attributes.push(format!("owner {o}"));
         }
         if let Some(g) = &self.group {
-            create.push_str(&format!("\nchgrp -h -- {} {l}", shell_quote(g)));
             attributes.push(format!("group {g}"));
         }
         let with_attributes = |what: String| {
@@ -231,29 +239,28 @@ impl Operation for Symlink {
         };
         match stat.kind {
             FileKind::Link if stat.target.as_deref() == Some(target.as_str()) => {
-                // Only the link's own owner and group can differ.
+                // Only the link's own owner and group can differ. They change by making the link
+                // again (a `chown -h` of the path would follow a directory on the way that
+                // another account swapped for a link).
                 let mut changes = Vec::new();
-                let mut lines = Vec::new();
                 if let Some(o) = self.owner.as_deref().filter(|o| !stat.owner_is(o)) {
                     changes.push(format!(
                         "owner {} → {o}",
                         stat.user.as_deref().unwrap_or("?")
                     ));
-                    lines.push(format!("chown -h -- {} {l}", shell_quote(o)));
                 }
                 if let Some(g) = self.group.as_deref().filter(|g| !stat.group_is(g)) {
                     changes.push(format!(
                         "group {} → {g}",
                         stat.group.as_deref().unwrap_or("?")
                     ));
-                    lines.push(format!("chgrp -h -- {} {l}", shell_quote(g)));
                 }
-                if lines.is_empty() {
+                if changes.is_empty() {
                     return Ok(Plan::Ok);
                 }
                 Ok(Plan::Change(Change::new(
                     changes.join(", "),
-                    Action::shell(lines.join("\n")),
+                    Action::shell(create),
                 )))
             }
             FileKind::Link => change(
@@ -264,13 +271,14 @@ impl Operation for Symlink {
                 create,
             ),
             FileKind::Absent => change(format!("create, pointing to {target}"), create),
+            // rename(2) replaces a file in place.
             FileKind::File | FileKind::Other if self.force => change(
                 format!("replace {} with a link to {target}", stat.kind.word()),
-                format!("rm -f -- {l}\n{create}"),
+                create,
             ),
             FileKind::Dir if self.force && fact.flag("l.empty") => change(
                 format!("replace an empty directory with a link to {target}"),
-                format!("rmdir -- {l}\n{create}"),
+                make(true),
             ),
             FileKind::Dir => Err(OpError::invalid(
                 &self.name(),
@@ -326,7 +334,9 @@ mod tests {
         assert!(
             c.action
                 .script
-                .ends_with("ln -sfn -- /srv/releases/2 /srv/current")
+                .ends_with("\ndm_ln /srv current /srv/releases/2 - '' ''"),
+            "{}",
+            c.action.script
         );
     }
 
@@ -347,7 +357,11 @@ mod tests {
             c.description,
             "replace an empty directory with a link to /x"
         );
-        assert!(c.action.script.starts_with("rmdir -- /srv/current\n"));
+        assert!(
+            c.action.script.ends_with("\ndm_ln /srv current /x d '' ''"),
+            "{}",
+            c.action.script
+        );
         let err = plan(&s, "l.type=dir\n").expect_err("a full directory is refused");
         assert!(err.to_string().contains("with files in it"), "{err}");
         let err = plan(
@@ -403,14 +417,19 @@ mod tests {
         assert!(
             c.action
                 .script
-                .ends_with("\nchown -h -- deploy /srv/current\nchgrp -h -- adm /srv/current")
+                .ends_with("\ndm_ln /srv current /x - deploy adm")
         );
         let right = "l.type=link\nl.target=/x\nl.target_exists=1\nl.uid=0\nl.user=root\nl.gid=4\nl.group=adm\n";
         let Ok(Plan::Change(c)) = plan(&s, right) else {
             panic!("expected a change")
         };
         assert_eq!(c.description, "owner root → deploy");
-        assert_eq!(c.action.script, "chown -h -- deploy /srv/current");
+        // Made again, not `chown -h` through a path another account may have redirected.
+        assert!(
+            c.action
+                .script
+                .ends_with("\ndm_ln /srv current /x - deploy adm")
+        );
         let Ok(Plan::Ok) = plan(&s, &right.replace("l.user=root", "l.user=deploy")) else {
             panic!("nothing to do")
         };
@@ -425,5 +444,72 @@ mod tests {
             Ok(Plan::Change(_))
         ));
         assert!(plan(&s, "l.type=file\n").is_err());
+    }
+
+    /// Runs a plan's script with `sh` on this machine.
+    fn apply(s: &Symlink, fact: &str) -> std::process::Output {
+        let Ok(Plan::Change(c)) = plan(s, fact) else {
+            panic!("expected a change")
+        };
+        std::process::Command::new("sh")
+            .args(["-c", &c.action.script])
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn links_are_made_repointed_and_put_in_place_of_a_file_or_an_empty_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        let target_of = |name: &str| {
+            std::fs::read_link(dir.path().join(name))
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|e| format!("not a link: {e}"))
+        };
+        let run = |s: Symlink, fact: &str| {
+            let out = apply(&s, fact);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        // Made in a directory that does not exist yet, then re-pointed.
+        run(
+            Symlink::new(&at("sub/current"), "releases/1").dangling(),
+            "l.type=absent\n",
+        );
+        assert_eq!(target_of("sub/current"), "releases/1");
+        run(
+            Symlink::new(&at("sub/current"), "releases/2").dangling(),
+            "l.type=link\nl.target=releases/1\n",
+        );
+        assert_eq!(target_of("sub/current"), "releases/2");
+        // A file and an empty directory in the way, with .force().
+        std::fs::write(dir.path().join("file"), "x").expect("file");
+        run(Symlink::new(&at("file"), "/x").force(), "l.type=file\n");
+        assert_eq!(target_of("file"), "/x");
+        std::fs::create_dir(dir.path().join("empty")).expect("dir");
+        run(
+            Symlink::new(&at("empty"), "/x").force(),
+            "l.type=dir\nl.empty=1\n",
+        );
+        assert_eq!(target_of("empty"), "/x");
+        // Nothing is left behind under a temporary name.
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["empty", "file", "sub"]);
+        // A directory that filled up meanwhile is not replaced.
+        std::fs::create_dir(dir.path().join("full")).expect("dir");
+        std::fs::write(dir.path().join("full/kept"), "x").expect("file");
+        let out = apply(
+            &Symlink::new(&at("full"), "/x").force(),
+            "l.type=dir\nl.empty=1\n",
+        );
+        assert!(!out.status.success());
+        assert!(dir.path().join("full/kept").exists());
     }
 }
