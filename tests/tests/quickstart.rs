@@ -40,6 +40,11 @@ fn task_help_shows_its_arguments() {
     assert!(out.status.success());
     assert!(stdout.contains("<SERVICE>"), "{stdout}");
     assert!(stdout.contains("the systemd unit to restart"), "{stdout}");
+    // Where a task runs is chosen by global flags before its name: its help says so.
+    assert!(
+        stdout.contains("-H appnode1 restart") && stdout.contains("-R appnode -E production"),
+        "the task's help does not say where -H/-R/-E go:\n{stdout}"
+    );
 }
 
 #[test]
