@@ -65,7 +65,8 @@ const MAX_EDIT_BYTES: u64 = 4 * 1024 * 1024;
 /// [`Line::insert_after`]/[`Line::insert_before`] (`BOF` is [`Line::at_start`], `EOF` the
 /// default), `firstmatch` is [`Line::first_match`], `backrefs` is [`Line::backrefs`] (with
 /// Python's `\1` and `\g<name>`), `backup` is [`Line::backup`], `create` is [`Line::create`]
-/// (the file is made 0644 root, with its missing directories), `state=absent` is
+/// (the file is made 0644 and owned by the step's account, root unless
+/// [`Step::as_login_user`](super::Step::as_login_user), with its missing directories), `state=absent` is
 /// [`Line::absent`]. Differences: regular expressions are Rust's (no look-around), an exact
 /// copy of the line anywhere in the file counts as present when the pattern does not match the
 /// line itself (see above), and `validate` is not offered (use a reaction that checks and
@@ -260,8 +261,9 @@ impl Line {
         self
     }
 
-    /// Creates the file (mode 0644, owner root, with its missing directories) if it does not
-    /// exist; without this a missing file is an error.
+    /// Creates the file (mode 0644, owned by the step's account: root unless the step runs as the
+    /// login user; with its missing directories) if it does not exist; without this a missing
+    /// file is an error.
     pub fn create(mut self) -> Line {
         self.create = true;
         self

@@ -82,6 +82,25 @@ impl TemplateVars {
 }
 
 /// How a template's whitespace and newlines are rendered (the options of Ansible's `template`).
+///
+/// # Coming from Ansible / pyinfra
+/// Templates are what Ansible's `template` module and pyinfra's `files.template` render, on the
+/// controlling machine as both do: Jinja syntax (minijinja, a Rust implementation of it), with
+/// `trim_blocks` (on by default, as Ansible), `lstrip_blocks`, `newline_sequence` and Jinja's
+/// `keep_trailing_newline` as the fields here (the methods of those names on
+/// [`File`](super::File)); `owner`/`group`/`mode`/`backup` are [`File`](super::File)'s.
+/// Variables: the host's inventory vars (Ansible's host and group vars), `host.*` (its
+/// inventory facts, like `inventory_hostname`), `env.*` (the controller's environment, Ansible's
+/// `lookup('env', ..)`), the component's parameters and the `.var()`s (pyinfra's keyword
+/// arguments). Differences: an undefined variable is always an error naming the file, line and
+/// variable, before anything is written, as Ansible's default and with no setting to relax it:
+/// a config with an empty value in it is worse than no deployment. Ansible's own
+/// filters and lookups (`to_nice_yaml`, `password_hash`, `lookup('file', ..)`), `ansible_managed`
+/// and gathered facts (`ansible_facts`) are not there, nor Python's methods on values
+/// (`m.items()`, `s.split(",")` are errors: write `m|items`, or compute the value in the task,
+/// in Rust, and pass it with `.var()`). `variable_start_string` and the other
+/// delimiter options, `output_encoding` (always UTF-8) and `validate` (use a reaction that
+/// checks and reloads) are not offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {
     /// A block tag takes the newline after it (default: yes, as Ansible).
@@ -202,6 +221,20 @@ fn template_error(name: &str, source: &str, e: &minijinja::Error) -> OpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_methods_are_errors_and_the_items_filter_works() {
+        let mut vars = Map::new();
+        vars.insert("m".to_string(), serde_json::json!({"a": 1}));
+        let out = render(
+            "t",
+            "{% for k, v in m|items %}{{ k }}={{ v }}{% endfor %}",
+            &vars,
+        );
+        assert_eq!(out.expect("|items renders"), "a=1");
+        assert!(render("t", "{% for k, v in m.items() %}{% endfor %}", &vars).is_err());
+        assert!(render("t", "{{ 'a,b'.split(',') }}", &vars).is_err());
+    }
 
     fn vars(json: serde_json::Value) -> Map<String, serde_json::Value> {
         match json {
