@@ -396,6 +396,7 @@ impl Operation for Apt {
                     return Ok(Plan::Ok);
                 }
                 work.update = true;
+                work.refresh = true;
                 let why = if self.cache_valid.is_zero() {
                     String::new()
                 } else {
@@ -567,6 +568,7 @@ impl AptWork {
             }
         }
         self.update |= other.update;
+        self.refresh |= other.refresh;
     }
 }
 
@@ -605,7 +607,11 @@ pub(crate) fn script(work: &AptWork) -> String {
         } else {
             s.push_str(&format!("  {install} || {{ {update}; {install}; }}\n"));
         }
-        s.push_str("else dm_unchanged; fi\n");
+        if work.refresh {
+            s.push_str("fi\n");
+        } else {
+            s.push_str("else dm_unchanged; fi\n");
+        }
     }
     if !work.remove.is_empty() {
         let list: Vec<String> = work.remove.iter().map(|p| shell_quote(p)).collect();
@@ -806,6 +812,18 @@ mod tests {
         };
         assert_eq!(c.description, "refresh the package lists");
         assert!(c.action.script.contains("apt-get -q update"));
+        // Merged with a neighbour whose install finds nothing, the refresh still counts.
+        let mut merged = c.action.apt.clone().expect("apt work");
+        merged.merge(&AptWork {
+            install: vec!["jq".into()],
+            recommends: true,
+            ..AptWork::default()
+        });
+        assert!(
+            !script(&merged).contains("dm_unchanged"),
+            "{}",
+            script(&merged)
+        );
         let a = Apt::update().cache_valid(Duration::from_secs(3600));
         assert!(matches!(plan(&a, "lists_age=5\n"), Plan::Ok));
         let Plan::Change(c) = plan(&a, "lists_age=7200\n") else {

@@ -247,6 +247,9 @@ pub struct AptWork {
     pub purge: bool,
     /// Refresh the package lists first (they are stale, or a package is unknown).
     pub update: bool,
+    /// An `Apt::update()` operation is among the merged ones: the refresh is itself the
+    /// change, even when the install finds nothing to do.
+    pub refresh: bool,
     /// Install recommended packages too.
     pub recommends: bool,
 }
