@@ -124,27 +124,42 @@ impl Queue {
             if !busy.insert(job.environment.clone()) {
                 continue;
             }
-            if self
+            // In the map before it is `running` in the store: a cancel never finds a running
+            // job it cannot reach.
+            let (events, rx) = dm_core::events::EventSender::channel();
+            let control = JobControl {
+                interrupt: dm_core::ctx::Interrupt::default(),
+                events,
+            };
+            self.running()
+                .insert(job.id, (job.environment.clone(), control.clone()));
+            let started = self
                 .env
                 .store
                 .transition(job.id, JobStatus::Queued, JobStatus::Running)
-                .await?
-            {
-                self.start(job);
+                .await;
+            match started {
+                Ok(true) => self.start(job, control, rx),
+                Ok(false) => {
+                    // Cancelled before it started.
+                    self.running().remove(&job.id);
+                }
+                Err(e) => {
+                    self.running().remove(&job.id);
+                    return Err(e);
+                }
             }
         }
         Ok(())
     }
 
-    /// Runs `job` (already marked running) on its own tokio task.
-    fn start(self: &Arc<Self>, job: JobRow) {
-        let (events, rx) = dm_core::events::EventSender::channel();
-        let control = JobControl {
-            interrupt: dm_core::ctx::Interrupt::default(),
-            events,
-        };
-        self.running()
-            .insert(job.id, (job.environment.clone(), control.clone()));
+    /// Runs `job` (already marked running, its `control` in the map) on its own tokio task.
+    fn start(
+        self: &Arc<Self>,
+        job: JobRow,
+        control: JobControl,
+        rx: tokio::sync::mpsc::UnboundedReceiver<dm_core::events::Event>,
+    ) {
         self.env.bump();
         let queue = self.clone();
         tokio::spawn(async move {
