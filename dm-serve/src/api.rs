@@ -92,6 +92,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/events", get(job_events))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/audit", get(audit_log))
+        .route("/v1/environments", get(environments))
+        .route("/v1/servers", get(servers))
+        .route("/v1/roles", get(roles))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
@@ -511,5 +514,64 @@ async fn cancel(
 async fn audit_log(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({"audit": state.store().audit_log(MAX_PAGE).await?}),
+    ))
+}
+
+/// The query of the inventory's routes: which environment to read.
+#[derive(Debug, Deserialize)]
+struct InventoryQuery {
+    environment: Option<String>,
+}
+
+/// The inventory of `environment` (default: the inventory's own), or a 400 naming what is wrong.
+fn inventory_of(
+    state: &AppState,
+    environment: Option<&str>,
+) -> Result<dm_core::inventory::Inventory, ApiError> {
+    runner::load_inventory(state.queue.env(), environment)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// `GET /v1/environments`: the inventory's environments and its default one.
+async fn environments(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let inventory = inventory_of(&state, None)?;
+    Ok(Json(json!({
+        "environments": inventory.environments(),
+        "default": inventory.environment(),
+    })))
+}
+
+/// `GET /v1/servers[?environment=E]`: the servers a job of that environment can run on (booted
+/// ones included), with their roles; never their variables.
+async fn servers(
+    State(state): State<AppState>,
+    Query(query): Query<InventoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let inventory = inventory_of(&state, query.environment.as_deref())?;
+    let servers: Vec<Value> = inventory
+        .servers()
+        .map(|host| {
+            json!({
+                "name": host.name,
+                "address": host.address,
+                "port": host.port,
+                "user": host.user,
+                "roles": host.roles,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"environment": inventory.environment(), "servers": servers}),
+    ))
+}
+
+/// `GET /v1/roles[?environment=E]`: the roles of that environment's servers.
+async fn roles(
+    State(state): State<AppState>,
+    Query(query): Query<InventoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let inventory = inventory_of(&state, query.environment.as_deref())?;
+    Ok(Json(
+        json!({"environment": inventory.environment(), "roles": inventory.roles()}),
     ))
 }

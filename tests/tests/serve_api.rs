@@ -330,6 +330,31 @@ fn a_job_on_two_machines_runs_through_the_api_and_its_log_resumes_exactly() {
         "{names:?}"
     );
 
+    // The inventory as jobs see it.
+    let servers = call(&server, &token, "GET", "/v1/servers", None, 200);
+    let names: Vec<&str> = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["app1", "app2"], "{servers}");
+    let roles = call(&server, &token, "GET", "/v1/roles", None, 200);
+    assert!(
+        roles["roles"].as_array().unwrap().contains(&json!("web")),
+        "{roles}"
+    );
+    let text = call(
+        &server,
+        &token,
+        "GET",
+        "/v1/servers?environment=noenv",
+        None,
+        400,
+    )
+    .to_string();
+    assert!(text.contains("noenv"), "{text}");
+
     let job = submit(
         &server,
         &token,
