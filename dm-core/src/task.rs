@@ -64,3 +64,85 @@ pub fn find(name: &str) -> Option<&'static TaskDef> {
         .into_iter()
         .find(|t| t.name == name)
 }
+
+/// The message for two registered tasks with one name, if there are any: each names the module
+/// (and so the crate) it comes from, so a fabfile that links a plugin or the standard library
+/// learns which of its tasks to rename, instead of clap refusing to build the command line.
+pub fn name_clash(tasks: &[&'static TaskDef]) -> Option<String> {
+    let mut sorted: Vec<&TaskDef> = tasks.to_vec();
+    sorted.sort_by_key(|t| (t.name, t.module_path));
+    let pair = sorted.windows(2).find(|w| w[0].name == w[1].name)?;
+    let (first, second) = (pair[0], pair[1]);
+    Some(format!(
+        "two tasks are named `{name}`: one in {a} (crate {ca}), one in {b} (crate {cb}); \
+         rename one of them, e.g. #[task(name = \"{name}-2\")]",
+        name = first.name,
+        a = first.module_path,
+        b = second.module_path,
+        ca = crate_of(first.module_path),
+        cb = crate_of(second.module_path),
+    ))
+}
+
+/// The crate a `module_path!()` belongs to: its first segment.
+fn crate_of(module_path: &str) -> &str {
+    module_path.split("::").next().unwrap_or(module_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_args() -> Vec<clap::Arg> {
+        Vec::new()
+    }
+
+    fn never_run<'a>(_: &'a Ctx, _: &'a clap::ArgMatches) -> TaskFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn task(name: &'static str, module_path: &'static str) -> &'static TaskDef {
+        Box::leak(Box::new(TaskDef {
+            name,
+            doc: "",
+            roles: &[],
+            serial: None,
+            parallel: None,
+            once: false,
+            local: false,
+            hosts_arg: None,
+            args: no_args,
+            run: never_run,
+            module_path,
+        }))
+    }
+
+    #[test]
+    fn two_tasks_of_one_name_are_refused_naming_both_crates() {
+        let tasks = [
+            task("deploy", "dm_tasks::deploy"),
+            task("stamp", "shop"),
+            task("deploy", "shop::release"),
+        ];
+        let message = name_clash(&tasks).expect("a clash");
+        assert!(
+            message.contains("two tasks are named `deploy`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("dm_tasks::deploy (crate dm_tasks)"),
+            "{message}"
+        );
+        assert!(message.contains("shop::release (crate shop)"), "{message}");
+        assert!(
+            message.contains("#[task(name = \"deploy-2\")]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tasks_of_different_names_do_not_clash() {
+        let tasks = [task("deploy", "dm_tasks::deploy"), task("stamp", "shop")];
+        assert_eq!(name_clash(&tasks), None);
+    }
+}

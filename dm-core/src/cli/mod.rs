@@ -199,7 +199,7 @@ fn parse(args: Vec<OsString>) -> Result<Request, Refusal> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dm".to_string());
     let tasks = task::registered();
-    if let Some(message) = secrets::name_clash(&tasks) {
+    if let Some(message) = task::name_clash(&tasks).or_else(|| secrets::name_clash(&tasks)) {
         return Err(Refusal::Dm(Error::Usage { message }));
     }
     let command = command::build(&program, &tasks);
