@@ -374,37 +374,41 @@ impl Git {
 
 impl Git {
     /// The fact script's part that finds the wanted commit `c`: `commit` (its full hash) when
-    /// the checkout holds it; else the remote is asked in a temporary repository, fetching
-    /// only that commit object by its full hash (most remotes allow it; `tree:0` leaves its
-    /// files behind), or every branch and tag without their files for an abbreviated hash.
-    /// When the remote has no such commit, `commit_missing=1`; when it cannot be reached,
-    /// `remote_error`. The temporary repository is removed; the checkout is never written.
+    /// the checkout holds it; else the remote is asked in a temporary repository: by the full
+    /// hash, only that commit object is fetched (`tree:0` leaves its files behind), which most
+    /// remotes allow; for an abbreviation, or a remote that refuses a commit no branch points
+    /// at, every branch and tag without their files. When the remote has no such commit,
+    /// `commit_missing=1`; when it cannot be reached, `remote_error`. When the temporary
+    /// repository cannot be made (as [`Git::user`] in a step that is not root), nothing is
+    /// said and the commit is planned as given. The temporary repository is removed; the
+    /// checkout is never written.
     fn commit_fact_script(&self, c: &str) -> String {
         let g = self.git();
         let d = shell_quote(&self.dest);
         let repo = shell_quote(&self.repo);
         let want = shell_quote(&format!("{c}^{{commit}}"));
+        let every_ref = format!(
+            "{g} -C \"$dm_t\" fetch -q --filter=tree:0 -- {repo} '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*'"
+        );
         let probe = if matches!(c.len(), 40 | 64) {
             format!(
-                "{g} -C \"$dm_t\" fetch -q --depth=1 --filter=tree:0 -- {repo} {}",
+                "dm_e=$({g} -C \"$dm_t\" fetch -q --depth=1 --filter=tree:0 -- {repo} {} 2>&1) || dm_e=$({every_ref} 2>&1)",
                 shell_quote(c)
             )
         } else {
-            format!(
-                "{g} -C \"$dm_t\" fetch -q --filter=tree:0 -- {repo} '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*'"
-            )
+            format!("dm_e=$({every_ref} 2>&1)")
         };
         let chown = match &self.user {
-            Some(u) => format!(" && chown {} -- \"$dm_t\"", shell_quote(u)),
+            Some(u) => format!("chown {} -- \"$dm_t\" && ", shell_quote(u)),
             None => String::new(),
         };
         format!(
             "dm_c=\n\
              if [ -d {d}/.git ]; then dm_c=$({g} -C {d} rev-parse -q --verify {want} 2>/dev/null); fi\n\
-             if [ -z \"$dm_c\" ] && dm_t=$(mktemp -d){chown}; then\n\
-               if {g} -C \"$dm_t\" init -q --bare 2>/dev/null && dm_e=$({probe} 2>&1); then\n\
+             if [ -z \"$dm_c\" ] && dm_t=$(mktemp -d); then\n\
+               if ! {{ {chown}{g} -C \"$dm_t\" init -q --bare; }} >/dev/null 2>&1; then :\n\
+               elif {probe}; then\n\
                  dm_c=$({g} -C \"$dm_t\" rev-parse -q --verify {want} 2>/dev/null) || echo commit_missing=1\n\
-               elif {g} ls-remote -- {repo} HEAD >/dev/null 2>&1; then echo commit_missing=1\n\
                else dm_git_fact remote_error \"$(printf '%s' \"$dm_e\" | tr '\\n' ' ')\"; fi\n\
                rm -rf -- \"$dm_t\"\n\
              fi\n\
@@ -783,9 +787,15 @@ mod tests {
 
     /// Runs `g`'s fact script with sh on this machine and parses it.
     fn local_fact(g: &Git) -> Fact {
+        local_fact_with(g, &[])
+    }
+
+    /// [`local_fact`] with environment variables (git configuration through `GIT_CONFIG_*`).
+    fn local_fact_with(g: &Git, env: &[(&str, &str)]) -> Fact {
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(g.fact_script(&FactOptions::default()))
+            .envs(env.iter().copied())
             .output()
             .expect("sh");
         Fact::parse(&String::from_utf8_lossy(&out.stdout))
@@ -819,6 +829,14 @@ mod tests {
             let fact = local_fact(&Git::new(&origin, &dest).commit(missing));
             assert!(fact.flag("commit_missing"), "{missing}: {fact:?}");
         }
+        // Protocol version 0 refuses a commit no branch points at: every branch is fetched.
+        let v0 = [
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "protocol.version"),
+            ("GIT_CONFIG_VALUE_0", "0"),
+        ];
+        let fact = local_fact_with(&Git::new(&origin, &dest).commit(&first), &v0);
+        assert_eq!(fact_text(&fact, "commit"), first, "{fact:?}");
         let fact = local_fact(&Git::new(&format!("{d}/nothing.git"), &dest).commit(&first));
         assert!(fact.bytes("remote_error").is_some(), "{fact:?}");
         assert!(!std::path::Path::new(&dest).exists(), "the facts wrote");
