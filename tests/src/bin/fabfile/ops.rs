@@ -61,7 +61,7 @@ async fn ops_converge(
         )
         .with(Line::present("/etc/dm-lines.conf", "size = 3").insert_after("^color ="))
         .with(Line::absent("/etc/dm-lines.conf", "obsolete = ").literal())
-        .with(Command::new("echo made > /srv/dm/created").creates("/srv/dm/created"))
+        .with(Command::new("echo made > /srv/dm/created").creates("/srv/dm/creat*"))
         .with(Cron::new(
             "dm-demo",
             "*/5 * * * *",
