@@ -177,10 +177,29 @@ fn deploys_roll_back_and_are_locked() {
     );
     assert_eq!(releases(m).len(), 1);
 
-    // A new commit, deployed: only the new objects travel (a bundle of one commit).
+    // A new commit, deployed: only the new objects travel (a bundle of one commit). A `git`
+    // first in sudo's PATH notes the uploaded bundle's mode and owner when the mirror fetches
+    // it: only the app user, who fetches it, may read the app's source.
+    m.exec_ok(
+        "printf '%s\\n' '#!/bin/sh' \
+           'case \" $* \" in *\" fetch \"*) stat -c \"%a %U\" /srv/shop/.deploy-bundle >> /tmp/bundle-seen 2>&1;; esac' \
+           'exec /usr/bin/git \"$@\"' > /usr/local/bin/git && chmod 755 /usr/local/bin/git",
+    );
     let v2 = commit_version(&repo, "v2", "gunicorn");
     let second = dm(&fleet, &["-H", "app1", "deploy"]);
+    m.exec_ok("rm /usr/local/bin/git");
     assert!(second.success, "{}", report_text(&second));
+    assert_eq!(
+        m.exec_ok("cat /tmp/bundle-seen").trim(),
+        "600 shop",
+        "the bundle on the host, as the fetch saw it"
+    );
+    assert!(
+        m.exec(&format!("test -e {APP}/.deploy-bundle"))
+            .map(|o| !o.status.success())
+            .unwrap_or(false),
+        "the bundle is removed after the fetch"
+    );
     assert_eq!(answer(m), "version v2");
     assert!(report_text(&second).contains(&format!("deployed commit {v2}")));
     assert_eq!(releases(m).len(), 2);

@@ -206,16 +206,7 @@ async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<(
         .collect();
     let plan = plan_bundle(&local_refs, &host_refs, &known);
 
-    // In a directory of its own, mode 0700 (removed with everything in it when this returns):
-    // the bundle is the app's source, which other accounts of this machine must not read.
-    let private = tempfile::Builder::new()
-        .prefix("dm-deploy-")
-        .tempdir()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot make a private temporary directory for the bundle of {repo}: {e}"
-            )
-        })?;
+    let private = private_bundle_dir(repo)?;
     let bundle = private
         .path()
         .join(format!("{}-{}.bundle", app.name, ctx.name()));
@@ -294,6 +285,21 @@ async fn send_bundle(ctx: &Ctx, app: &AppConfig, repo: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// A directory of the bundle's own, mode 0700 (removed with everything in it when dropped): the
+/// bundle is the app's source, which other accounts of this machine must not read, so it never
+/// lies in the shared temporary directory itself.
+fn private_bundle_dir(repo: &str) -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("dm-deploy-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot make a private temporary directory for the bundle of {repo}: {e}"
+            )
+        })
+}
+
 /// The full commit `revision` names in the host's mirror, or an error listing what exists.
 pub async fn resolve(ctx: &Ctx, app: &AppConfig, revision: &Revision) -> anyhow::Result<String> {
     let out = ctx
@@ -338,6 +344,18 @@ pub async fn resolve(ctx: &Ctx, app: &AppConfig, revision: &Revision) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_local_bundle_lies_in_a_directory_only_its_owner_can_enter() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_bundle_dir("/srv/repo").expect("private dir");
+        let mode = std::fs::metadata(dir.path())
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{:o}", mode & 0o777);
+        assert_ne!(dir.path(), std::env::temp_dir());
+    }
 
     #[test]
     fn one_revision_at_a_time() {
