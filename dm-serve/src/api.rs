@@ -511,7 +511,19 @@ async fn cancel(
         .into_response())
 }
 
-async fn audit_log(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The audit log, for admins only: it says who did what and from which address.
+async fn audit_log(
+    State(state): State<AppState>,
+    Extension(User(user)): Extension<User>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.store().is_admin(&user).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{user} may not read the audit log: only admins may (`serve user admin {user}` makes one)"
+            ),
+        ));
+    }
     Ok(Json(
         json!({"audit": state.store().audit_log(MAX_PAGE).await?}),
     ))

@@ -38,6 +38,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "rules",
         include_str!("../migrations/sqlite/0002_rules.sql"),
     ),
+    (
+        3,
+        "admins",
+        include_str!("../migrations/sqlite/0003_admins.sql"),
+    ),
 ];
 
 /// The database of a `serve` process.
@@ -413,6 +418,29 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Makes `user` an admin (who may read the audit log), or no longer one; false when there
+    /// is no such user.
+    pub async fn set_admin(&self, user: &str, admin: bool) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET admin = $1 WHERE name = $2")
+            .bind(admin)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether `user` is an admin; false for an unknown user.
+    pub async fn is_admin(&self, user: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT admin FROM users WHERE name = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<bool, _>("admin")?,
+            None => false,
+        })
+    }
+
     /// Stores a token of `user`; false when there is no such user.
     pub async fn add_token(
         &self,
@@ -626,6 +654,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join(DEFAULT_FILE)).await.unwrap();
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_user_is_an_admin_only_when_made_one() {
+        let (_dir, store) = store().await;
+        assert!(store.add_user("ann").await.unwrap());
+        assert!(!store.is_admin("ann").await.unwrap());
+        assert!(store.set_admin("ann", true).await.unwrap());
+        assert!(store.is_admin("ann").await.unwrap());
+        assert!(store.set_admin("ann", false).await.unwrap());
+        assert!(!store.is_admin("ann").await.unwrap());
+        assert!(!store.set_admin("nobody", true).await.unwrap());
+        assert!(!store.is_admin("nobody").await.unwrap());
     }
 
     #[tokio::test]

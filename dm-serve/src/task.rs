@@ -27,7 +27,7 @@ const DOC: &str = "Serve this fabfile's tasks as a REST API of queued jobs (`ser
 dm.toml. Every request needs a token: `serve user add NAME`, then `serve token create NAME \
 [--expires 30d]` (shown once), `serve token revoke ID`. Running a task needs a rule that allows \
 it: `serve user allow NAME 'production:deploy'` (patterns with `*`), `serve user deny NAME \
-'production:destroy'` (deny wins). SIGTERM or Ctrl-C stops taking requests \
+'production:destroy'` (deny wins); `serve user admin NAME` lets it read the audit log. SIGTERM or Ctrl-C stops taking requests \
 and lets running jobs finish.";
 
 fn args() -> Vec<Arg> {
@@ -38,7 +38,7 @@ fn args() -> Vec<Arg> {
             .action(ArgAction::Append)
             .help(
                 "Nothing to serve; `user add NAME`, `user allow|deny NAME ENV:TASK`, \
-                 `token create NAME`, `token revoke ID`",
+                 `user admin|no-admin NAME`, `token create NAME`, `token revoke ID`",
             ),
         Arg::new("listen")
             .long("listen")
@@ -163,6 +163,26 @@ async fn serve(ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
                 )))
             }
         }
+        ["user", verb @ ("admin" | "no-admin"), name] => {
+            let admin = *verb == "admin";
+            let store = open(&database).await?;
+            if store
+                .set_admin(name, admin)
+                .await
+                .map_err(|e| store_error(&database, e))?
+            {
+                ctx.log(if admin {
+                    format!("{name} is an admin: it reads the audit log")
+                } else {
+                    format!("{name} is no longer an admin")
+                });
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "no user {name}: `serve user add {name}` adds it first"
+                )))
+            }
+        }
         ["token", "create", name] => {
             let lifetime = match matches.get_one::<String>("expires") {
                 Some(text) => Some(crate::auth::parse_lifetime(text).map_err(usage)?),
@@ -206,8 +226,8 @@ async fn serve(ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
         }
         _ => Err(usage(format!(
             "`serve {}`: serve takes nothing (run the server), `user add NAME`, \
-             `user allow|deny NAME ENV:TASK`, `token create NAME [--expires 30d]` or \
-             `token revoke ID`",
+             `user allow|deny NAME ENV:TASK`, `user admin|no-admin NAME`, \
+             `token create NAME [--expires 30d]` or `token revoke ID`",
             words.join(" ")
         ))),
     }

@@ -582,7 +582,13 @@ fn a_job_on_two_machines_runs_through_the_api_and_its_log_resumes_exactly() {
     let (status, text) = http(&server.addr, "GET", "/v1/jobs", Some(&forged), None);
     assert_eq!(status, 401, "{text}");
     assert!(text.contains("not valid"), "{text}");
-    // The audit log holds the refused requests too.
+    // The audit log is for admins only, and holds the refused requests too.
+    let text = call(&server, &token, "GET", "/v1/audit", None, 403).to_string();
+    assert!(text.contains("only admins may"), "{text}");
+    Dm::in_dir(&dir)
+        .args(["serve", "user", "admin", "ci"])
+        .run()
+        .assert_success();
     let audit = call(&server, &token, "GET", "/v1/audit", None, 200);
     let statuses: Vec<i64> = audit["audit"]
         .as_array()
