@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::login_limit::FailedLogins;
 use crate::queue::{Cancelled, JobRequest, Queue};
 use crate::store::{EventRow, JobFilter, JobRow, JobStatus, Store, StoreError};
 use crate::{auth, runner, task_model};
@@ -31,6 +33,8 @@ pub struct AppState {
     pub queue: Arc<Queue>,
     /// Cancelled when the server shuts down: open event streams end.
     pub shutdown: CancellationToken,
+    /// Refused logins per client address (429 after too many).
+    pub failed_logins: Arc<FailedLogins>,
 }
 
 impl AppState {
@@ -99,7 +103,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Checks the bearer token (401 without a valid one), hands the user to the handler, and
+/// What the authentication of one request found.
+enum Verdict {
+    /// The token is valid: its user.
+    User(String),
+    /// The token is refused: why.
+    Refused(auth::Refused),
+    /// The client's address had too many refused tokens: how long it must wait.
+    Blocked(Duration),
+}
+
+/// Checks the bearer token (401 without a valid one, 429 after too many from one address), hands the user to the handler, and
 /// records every request that is not a read in the audit log, with how it ended.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let presented = request
@@ -110,14 +124,38 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .map(str::trim)
         .map(str::to_string);
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let remote = request
+    let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
-    let verdict = auth::verify(state.store(), presented.as_deref()).await;
+        .map(|ConnectInfo(addr)| addr.ip());
+    let remote = address.map(|a| a.to_string());
+    let now = Instant::now();
+    let verdict = match address.and_then(|a| state.failed_logins.blocked(a, now)) {
+        Some(wait) => Ok(Verdict::Blocked(wait)),
+        None => auth::verify(state.store(), presented.as_deref())
+            .await
+            .map(|v| v.map_or_else(Verdict::Refused, Verdict::User)),
+    };
     let (user, response) = match verdict {
         Err(e) => (None, ApiError::from(e).into_response()),
-        Ok(Err(refused)) => {
+        Ok(Verdict::Blocked(wait)) => {
+            let seconds = wait.as_secs().max(1);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many refused API tokens from this address: wait {seconds} s before the next try"
+                ),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            (None, response)
+        }
+        Ok(Verdict::Refused(refused)) => {
+            if let Some(address) = address {
+                state.failed_logins.failed(address, now);
+            }
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, refused.message()).into_response();
             response
@@ -125,7 +163,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             (None, response)
         }
-        Ok(Ok(user)) => {
+        Ok(Verdict::User(user)) => {
             request.extensions_mut().insert(User(user.clone()));
             (Some(user), next.run(request).await)
         }

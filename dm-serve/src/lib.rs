@@ -11,7 +11,7 @@
 //! - [`job_args`]: a JSON request's arguments checked against a task's own command-line model;
 //! - [`event_json`]: a run's events as the redacted JSON the job log stores;
 //! - [`runner`]: one job run in-process, without a terminal; [`queue`]: which job starts when;
-//! - [`auth`]: API tokens; [`permissions`]: who may run what; [`api`]: the HTTP routes; [`tls`]: HTTPS; [`task`]: the `serve`
+//! - [`auth`]: API tokens; [`login_limit`]: failed logins slowed down per address; [`permissions`]: who may run what; [`api`]: the HTTP routes; [`tls`]: HTTPS; [`task`]: the `serve`
 //!   task itself.
 
 pub mod api;
@@ -19,6 +19,7 @@ pub mod auth;
 pub mod event_json;
 pub mod job_args;
 pub mod listen;
+pub mod login_limit;
 pub mod permissions;
 pub mod queue;
 pub mod runner;

@@ -289,6 +289,7 @@ async fn run_server(
     let app = api::router(AppState {
         queue: queue.clone(),
         shutdown: shutdown.clone(),
+        failed_logins: Default::default(),
     })
     .into_make_service_with_connect_info::<SocketAddr>();
     // `tap_io` gives both listeners axum's client-address plumbing (`ConnectInfo`).

@@ -866,3 +866,44 @@ fn http_status_or_error(addr: &str) -> (Option<u16>, String) {
         .and_then(|s| s.parse().ok());
     (status, raw)
 }
+
+#[test]
+fn refused_tokens_from_one_address_are_slowed_down_with_a_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(&dir.join("dm.toml"), "");
+    let token = token(dir);
+    let server = Server::start(dir, &[]);
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &token[..token.len() - 1]);
+    // Ten refused tokens are each a 401...
+    for attempt in 1..=10 {
+        let (status, text) = http(&server.addr, "GET", "/v1/jobs", Some(&forged), None);
+        assert_eq!(status, 401, "attempt {attempt}: {text}");
+    }
+    // ...then the address waits, whatever it presents, and is told how long.
+    for presented in [&forged, &token] {
+        let mut stream = TcpStream::connect(&server.addr).unwrap();
+        stream.set_read_timeout(Some(IO_LIMIT)).unwrap();
+        stream
+            .write_all(
+                format!("GET /v1/jobs HTTP/1.0\r\nAuthorization: Bearer {presented}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        assert!(raw.starts_with("HTTP/1.0 429"), "{raw}");
+        assert!(raw.contains("too many refused API tokens"), "{raw}");
+        let retry_after: u64 = raw
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("retry-after: ")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no Retry-After in {raw}"));
+        assert!((1..=60).contains(&retry_after), "{raw}");
+    }
+    assert_eq!(server.terminate(), 0);
+}
