@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use dm_core::ctx::{Interrupt, RunShared, SudoPassword};
 use dm_core::events::{Event, EventSender};
-use dm_core::executor::{self, RunPlan};
-use dm_core::host::Host;
+use dm_core::executor::{self, RunPlan, Selection};
 use dm_core::inventory::{Inventory, LoadOptions};
 use dm_core::report::RunRecord;
 use dm_core::ssh::ConnectOptions;
@@ -106,44 +105,15 @@ pub fn load_inventory(env: &RunEnv, environment: Option<&str>) -> Result<Invento
 }
 
 /// The hosts a job selects: its `hosts` and `roles`, plus the values of the task's
-/// `#[arg(hosts)]` argument (a role when the inventory has such a role and no such server), as
-/// the command line selects them.
-pub fn select(spec: &JobSpec, inventory: &Inventory) -> Result<Vec<Arc<Host>>, Error> {
-    let (mut names, mut roles) = (spec.hosts.clone(), spec.roles.clone());
-    let targets = spec
-        .task
-        .hosts_arg
-        .and_then(|id| spec.matches.try_get_many::<String>(id).ok().flatten())
-        .into_iter()
-        .flatten();
-    for target in targets {
-        let is_role =
-            inventory.server(target).is_none() && inventory.roles().iter().any(|r| r == target);
-        if is_role {
-            roles.push(target.clone());
-        } else {
-            names.push(target.clone());
-        }
-    }
-    let selected: Vec<Arc<Host>> = inventory
-        .select(&names, &roles, spec.task.roles)?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    if !spec.task.local && selected.is_empty() {
-        let not_booted = inventory.unbooted_in_selection(&roles, spec.task.roles, &names);
-        if !not_booted.is_empty() {
-            return Err(Error::NotBooted {
-                names: not_booted,
-                environment: inventory.environment().map(str::to_string),
-            });
-        }
-        return Err(Error::NoHostsSelected {
-            task: spec.task.name.to_string(),
-            has_inventory: inventory.path().is_some(),
-        });
-    }
-    Ok(selected)
+/// `#[arg(hosts)]` argument, exactly as the command line selects them.
+pub fn select(spec: &JobSpec, inventory: &Inventory) -> Result<Selection, Error> {
+    executor::select(
+        spec.task,
+        &spec.matches,
+        &spec.hosts,
+        &spec.roles,
+        inventory,
+    )
 }
 
 /// How a job ended.
@@ -220,14 +190,8 @@ async fn execute(env: &RunEnv, spec: &JobSpec, control: &JobControl) -> Result<R
     let age_identity = std::env::var_os("DM_AGE_IDENTITY").map(PathBuf::from);
     let secrets = dm_core::secrets::Secrets::load(&inventory, age_identity.as_deref());
     inventory.attach_secrets(secrets);
-    let selected = select(spec, &inventory)?;
-    let (names, roles) = (&spec.hosts, &spec.roles);
-    let not_booted = inventory.unbooted_in_selection(roles, spec.task.roles, names);
-    let hosts = if spec.task.local {
-        Vec::new()
-    } else {
-        selected.clone()
-    };
+    let selection = select(spec, &inventory)?;
+    let hosts = selection.run_hosts(spec.task);
     let sudo_preset = std::env::var("DM_SUDO_PASSWORD").ok();
     if let Some(password) = &sudo_preset {
         dm_core::redact::register(password);
@@ -247,7 +211,7 @@ async fn execute(env: &RunEnv, spec: &JobSpec, control: &JobControl) -> Result<R
         sudo_password: SudoPassword::new(sudo_preset, false),
         check: spec.check,
         diff: spec.diff,
-        selected,
+        selected: selection.selected,
         parallel: plan.parallel,
         interrupt: control.interrupt.clone(),
         run_state: Default::default(),
@@ -256,7 +220,7 @@ async fn execute(env: &RunEnv, spec: &JobSpec, control: &JobControl) -> Result<R
     if shared.interrupt.abort.is_cancelled() && !dm_core::ssh::end_abandoned(ABANDON_LIMIT).await {
         tracing::warn!("some commands of abandoned hosts may still run there");
     }
-    Ok((environment, not_booted))
+    Ok((environment, selection.not_booted))
 }
 
 /// Hosts at once when the task sets no limit: the command line's `-p` default.

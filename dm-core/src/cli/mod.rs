@@ -18,7 +18,6 @@ use crate::ctx::{Interrupt, RunShared, SudoPassword};
 use crate::error::{Error, suggest};
 use crate::events::EventSender;
 use crate::executor::{self, RunPlan};
-use crate::host::Host;
 use crate::inventory::Inventory;
 use crate::report::{Reporter, RunReport, summary};
 use crate::task;
@@ -253,32 +252,8 @@ pub async fn run_task(
     let age_identity = std::env::var_os("DM_AGE_IDENTITY").map(std::path::PathBuf::from);
     let secrets = crate::secrets::Secrets::load(&inventory, age_identity.as_deref());
     inventory.attach_secrets(secrets);
-    let (names, roles) = selection(task, &matches, settings, &inventory);
-    let selected: Vec<Arc<Host>> = inventory
-        .select(&names, &roles, task.roles)?
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    // Declared servers the selection covers that are not booted (for this environment): said,
-    // and counted in the summary, rather than skipped without a word.
-    let not_booted = inventory.unbooted_in_selection(&roles, task.roles, &names);
-    let hosts = if task.local {
-        Vec::new()
-    } else {
-        if selected.is_empty() && !not_booted.is_empty() {
-            return Err(Error::NotBooted {
-                names: not_booted,
-                environment: inventory.environment().map(str::to_string),
-            });
-        }
-        if selected.is_empty() {
-            return Err(Error::NoHostsSelected {
-                task: task.name.to_string(),
-                has_inventory: inventory.path().is_some(),
-            });
-        }
-        selected.clone()
-    };
+    let selection = executor::select(task, &matches, &settings.hosts, &settings.roles, &inventory)?;
+    let hosts = selection.run_hosts(task);
     let sudo_password = SudoPassword::new(sudo_preset(settings)?, stdin_is_terminal());
     let (events, rx) = EventSender::channel();
     let reporter = Reporter::start(rx, settings.reporter_options(hosts.len()));
@@ -299,7 +274,7 @@ pub async fn run_task(
         sudo_password,
         check: settings.check,
         diff: settings.diff,
-        selected,
+        selected: selection.selected,
         parallel: plan.parallel,
         interrupt: Interrupt::on_ctrl_c(events),
         run_state: Default::default(),
@@ -311,7 +286,7 @@ pub async fn run_task(
     // The report is the reporter's, built from the run's events alone.
     let mut report = reporter.finish().await;
     report.environment = shared.inventory.environment().map(str::to_string);
-    report.not_booted = not_booted;
+    report.not_booted = selection.not_booted;
     report.exit_as = shared
         .run_state
         .get::<crate::ctx::ExitAs>()
@@ -324,32 +299,6 @@ pub async fn run_task(
 /// How long dm waits, after a second Ctrl-C, for the commands of abandoned hosts to be ended
 /// there (`TERM`, then `KILL`): a host that does not answer must not hold the exit for long.
 const ABANDON_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The `-H` names and `-R` roles, plus the values of the task's `#[arg(hosts)]` argument: a value
-/// that is a role of the inventory (and no server's name) selects that role, any other a host.
-fn selection(
-    task: &task::TaskDef,
-    matches: &clap::ArgMatches,
-    settings: &Settings,
-    inventory: &Inventory,
-) -> (Vec<String>, Vec<String>) {
-    let (mut names, mut roles) = (settings.hosts.clone(), settings.roles.clone());
-    let targets = task
-        .hosts_arg
-        .and_then(|id| matches.try_get_many::<String>(id).ok().flatten())
-        .into_iter()
-        .flatten();
-    for target in targets {
-        let is_role = inventory.server(target).is_none()
-            && inventory.roles().iter().any(|role| role == target);
-        if is_role {
-            roles.push(target.clone());
-        } else {
-            names.push(target.clone());
-        }
-    }
-    (names, roles)
-}
 
 fn sudo_preset(settings: &Settings) -> Result<Option<String>, Error> {
     let password = if let Ok(p) = std::env::var("DM_SUDO_PASSWORD") {

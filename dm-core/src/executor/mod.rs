@@ -12,6 +12,7 @@
 pub mod dispatcher;
 pub mod fan_out;
 pub mod host_run;
+pub mod selection;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::host::Host;
 use crate::task::TaskDef;
 
 pub use dispatcher::run;
+pub use selection::{Selection, select};
 
 /// What the run does: the task, the hosts it runs on, and how many hosts at a time.
 #[derive(Debug, Clone)]
