@@ -8,7 +8,7 @@ use crate::ops_support;
 
 use dm::ops::{Apt, OpStatus};
 use dm::prelude::*;
-use dm::testing::{Fleet, RunReport};
+use dm::testing::Fleet;
 use dm_tests::dm_run;
 use ops_support::*;
 
@@ -74,15 +74,6 @@ async fn apt_pins(ctx: &Ctx) -> Result<()> {
     step.add(Apt::present(["tree=2.1.0-1", "jq=1.6*"]));
     step.apply().await?;
     Ok(())
-}
-
-/// The statuses of the run's only host's operations, in order.
-fn statuses(report: &RunReport) -> Vec<OpStatus> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| o.status)
-        .collect()
 }
 
 const STAMP: &str = "/var/lib/apt/periodic/update-success-stamp";

@@ -2,9 +2,10 @@
 //! `removes` runs only while something matches, check mode runs nothing, and the second run
 //! changes nothing in one round trip. Everything is checked from outside, on the machine.
 
+use crate::ops_support::statuses;
 use dm::ops::{Command, OpStatus};
 use dm::prelude::*;
-use dm::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine};
 use dm_tests::dm_run;
 
 /// Four guarded commands, each appending to its own log when it runs: made while no lock
@@ -25,15 +26,6 @@ async fn command_globs(ctx: &Ctx) -> Result<()> {
     step.add(Command::new("echo ran >> /srv/cmd/present.log").creates("/srv/cmd/pre/[a-z]*.lock"));
     step.apply().await?;
     Ok(())
-}
-
-/// The status of every operation, in order.
-fn statuses(report: &RunReport) -> Vec<OpStatus> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| o.status)
-        .collect()
 }
 
 /// The logs the commands write, and what is left in the guarded directories.

@@ -3,24 +3,16 @@
 //! `would change` in check mode without writing, `changed` on the first run, and `ok` on the
 //! second run, which stays one round trip. Everything is checked from outside, on the machine.
 
+use crate::ops_support::named_statuses;
 use dm::ops::OpStatus;
 use dm::ops::{Directory, File, Line, Symlink};
 use dm::prelude::*;
 use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::dm_run;
 
-/// `(name, status)` of every operation of the run's only host.
-fn statuses(report: &RunReport) -> Vec<(String, OpStatus)> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| (o.name.clone(), o.status))
-        .collect()
-}
-
 /// Asserts that every operation of the run ended with `want`, and that there were `count`.
 fn assert_all(report: &RunReport, count: usize, want: OpStatus) {
-    let got = statuses(report);
+    let got = named_statuses(report);
     assert_eq!(got.len(), count, "{got:#?}\n{report:#?}");
     for (name, status) in &got {
         assert_eq!(*status, want, "{name}: {report:#?}");
@@ -348,7 +340,7 @@ fn directories_apply_owner_and_mode_recursively_without_following_links_and_acce
     let check = dm_run(&fleet, &["--check", "-H", "app1", "files-dirs"]);
     assert!(check.success, "{check:#?}");
     assert_eq!(
-        statuses(&check),
+        named_statuses(&check),
         vec![
             ("directory /srv/tree".to_string(), OpStatus::WouldChange),
             ("directory /srv/www".to_string(), OpStatus::Ok)
@@ -358,7 +350,7 @@ fn directories_apply_owner_and_mode_recursively_without_following_links_and_acce
 
     let first = dm_run(&fleet, &["-H", "app1", "files-dirs"]);
     assert!(first.success, "{first:#?}");
-    assert_eq!(statuses(&first)[0].1, OpStatus::Changed, "{first:#?}");
+    assert_eq!(named_statuses(&first)[0].1, OpStatus::Changed, "{first:#?}");
     assert_eq!(
         m.exec_ok("cd /srv/tree && stat -c '%n %U %G %a' . a a/b a/b/file && stat -c '%n %U %G' a/hostname"),
         ". nobody nogroup 750\na nobody nogroup 750\na/b nobody nogroup 750\n\
@@ -378,7 +370,11 @@ fn directories_apply_owner_and_mode_recursively_without_following_links_and_acce
     // Drift deep inside is found and repaired.
     m.exec_ok("chown root /srv/tree/a/b/file && chmod 644 /srv/tree/a/b");
     let repair = dm_run(&fleet, &["-H", "app1", "files-dirs"]);
-    assert_eq!(statuses(&repair)[0].1, OpStatus::Changed, "{repair:#?}");
+    assert_eq!(
+        named_statuses(&repair)[0].1,
+        OpStatus::Changed,
+        "{repair:#?}"
+    );
     assert_eq!(
         m.exec_ok("stat -c '%U %a' /srv/tree/a/b/file /srv/tree/a/b"),
         "nobody 750\nnobody 750\n"

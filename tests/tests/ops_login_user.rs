@@ -3,9 +3,10 @@
 //! commands and a git checkout; check mode writes nothing, the first run changes everything,
 //! the second nothing in one round trip. Checked from outside, on the machine.
 
+use crate::ops_support::statuses;
 use dm::ops::{Command, Directory, File, Git, Line, OpStatus, Symlink};
 use dm::prelude::*;
-use dm::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine};
 use dm_tests::{dm_run, write};
 
 /// The operations of both tasks below, on `solo`'s home.
@@ -56,14 +57,6 @@ fn home(m: &Machine) -> String {
         "cd /home/solo && find . -path ./origin.git -prune -o -path ./app/src/.git -prune -o \
          -printf '%p %m %u:%g\\n' | sort; cat app/config.toml; grep APP_ENV .profile || true",
     )
-}
-
-fn statuses(report: &RunReport) -> Vec<OpStatus> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| o.status)
-        .collect()
 }
 
 #[test]

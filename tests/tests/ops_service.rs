@@ -4,20 +4,12 @@
 //! systemd manager with lingering. First run changes, second run is one round trip of nothing;
 //! everything is checked from outside.
 
+use crate::ops_support::statuses;
 use dm::ops::OpStatus;
 use dm::ops::Service;
 use dm::prelude::*;
-use dm::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine};
 use dm_tests::dm_run;
-
-/// The statuses of the run's only host's operations, in order.
-fn statuses(report: &RunReport) -> Vec<OpStatus> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| o.status)
-        .collect()
-}
 
 /// A unit that runs until stopped, with `Environment=` to tell its loaded version.
 fn unit(env: &str) -> String {

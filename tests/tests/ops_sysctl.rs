@@ -4,20 +4,12 @@
 //! The machines' network kernel parameters are their own network namespace's (writable there,
 //! invisible elsewhere), so the tests use `net.ipv4.*` keys. Everything is checked from outside.
 
+use crate::ops_support::named_statuses;
 use dm::ops::OpStatus;
 use dm::ops::Sysctl;
 use dm::prelude::*;
-use dm::testing::{Fleet, Machine, RunReport};
+use dm::testing::{Fleet, Machine};
 use dm_tests::dm_run;
-
-/// `(name, status)` of every operation of the run's only host.
-fn statuses(report: &RunReport) -> Vec<(String, OpStatus)> {
-    report.hosts[0]
-        .operations
-        .iter()
-        .map(|o| (o.name.clone(), o.status))
-        .collect()
-}
 
 /// The sysctl files and the three live values the tests touch, to show that check mode changed
 /// nothing.
@@ -68,7 +60,7 @@ fn sysctl_edits_only_its_key_validates_before_persisting_and_removes_a_key() {
     let check = dm_run(&fleet, &["--check", "-H", "app1", "sysctl-keys"]);
     assert!(check.success, "{check:#?}");
     assert_eq!(
-        statuses(&check),
+        named_statuses(&check),
         [
             (
                 "sysctl net.ipv4.ip_forward = 1".into(),
@@ -89,7 +81,7 @@ fn sysctl_edits_only_its_key_validates_before_persisting_and_removes_a_key() {
     let first = dm_run(&fleet, &["-H", "app1", "sysctl-keys"]);
     assert!(first.success, "{first:#?}");
     assert_eq!(
-        statuses(&first)
+        named_statuses(&first)
             .into_iter()
             .map(|(_, s)| s)
             .collect::<Vec<_>>(),
@@ -110,7 +102,9 @@ fn sysctl_edits_only_its_key_validates_before_persisting_and_removes_a_key() {
     let second = dm_run(&fleet, &["-H", "app1", "sysctl-keys"]);
     assert!(second.success, "{second:#?}");
     assert!(
-        statuses(&second).iter().all(|(_, s)| *s == OpStatus::Ok),
+        named_statuses(&second)
+            .iter()
+            .all(|(_, s)| *s == OpStatus::Ok),
         "{second:#?}"
     );
     assert_eq!(second.hosts[0].round_trips, 1, "{second:#?}");

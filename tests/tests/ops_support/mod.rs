@@ -3,9 +3,28 @@
 
 #![allow(dead_code)]
 
-use dm::testing::{Fleet, Machine};
+use dm::ops::OpStatus;
+use dm::testing::{Fleet, Machine, RunReport};
 use dm_tests::*;
 use serde_json::Value;
+
+/// The status of every operation of the run's only host, in order.
+pub fn statuses(report: &RunReport) -> Vec<OpStatus> {
+    report.hosts[0]
+        .operations
+        .iter()
+        .map(|o| o.status)
+        .collect()
+}
+
+/// `(name, status)` of every operation of the run's only host, in order.
+pub fn named_statuses(report: &RunReport) -> Vec<(String, OpStatus)> {
+    report.hosts[0]
+        .operations
+        .iter()
+        .map(|o| (o.name.clone(), o.status))
+        .collect()
+}
 
 /// Runs the test fabfile with `--json` and the given arguments; returns the run and its report.
 pub fn run_json(fleet: &Fleet, args: &[&str]) -> (Run, Value) {
